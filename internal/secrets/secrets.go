@@ -1,0 +1,40 @@
+// Package secrets keeps device and tenant secrets (AMT/MEBx/CIRA passwords, domain PFX files, the gateway CA key)
+// behind one small interface with two backends: Vault KV v2 for EMF deployments and AES-256-GCM sealed rows in our
+// own Postgres database for single-node use and the demo.
+//
+// Every path lives under the tenant (tenants/<tenant>/...) except the gateway CA; build paths with the helpers in
+// paths.go. No secret value, token or key ever appears in a log line or an error.
+package secrets
+
+import (
+	"context"
+	"errors"
+)
+
+// Store reads and writes secrets by path. Implementations are safe for concurrent use.
+type Store interface {
+	// Get returns the key/value pairs stored at path, or an error wrapping ErrNotFound.
+	Get(ctx context.Context, path string) (map[string]string, error)
+	// Put replaces whatever is stored at path with data.
+	Put(ctx context.Context, path string, data map[string]string) error
+	// Delete removes path and every stored version of it; deleting a missing path is not an error.
+	Delete(ctx context.Context, path string) error
+	// DeletePrefix removes every secret under the folder prefix (it ends in "/"), e.g. TenantPrefix(t) when a
+	// tenant is deleted.
+	DeletePrefix(ctx context.Context, prefix string) error
+	// Close stops background work (Vault token renewal) and releases connections.
+	Close()
+}
+
+var (
+	// ErrNotFound means no secret is stored at the path.
+	ErrNotFound = errors.New("secret not found")
+	// ErrInvalidPath means a path or one of its segments is malformed; nothing was read or written.
+	ErrInvalidPath = errors.New("invalid secret path")
+	// ErrPermissionDenied means Vault refused the call even after a fresh login.
+	ErrPermissionDenied = errors.New("vault permission denied")
+	// ErrKeyMismatch means the embedded store's key is not the key the stored rows were sealed with.
+	ErrKeyMismatch = errors.New("secrets key does not match the one the data was sealed with")
+	// ErrTampered means a sealed row failed authentication: it was modified or copied from another path.
+	ErrTampered = errors.New("sealed secret failed authentication")
+)
