@@ -1,0 +1,278 @@
+package wsman
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Dialer opens a fresh connection to port 16992 of one device: an APF channel over CIRA, a relayed exchange over
+// the rpc-go websocket, or TCP. Every call must return a new connection.
+type Dialer interface {
+	Dial(ctx context.Context) (net.Conn, error)
+}
+
+// DialerFunc adapts a function to Dialer.
+type DialerFunc func(ctx context.Context) (net.Conn, error)
+
+// Dial calls f.
+func (f DialerFunc) Dial(ctx context.Context) (net.Conn, error) { return f(ctx) }
+
+// Config configures a Client for one device.
+type Config struct {
+	Dialer   Dialer
+	Host     string // Host header, "<lower-case-guid>:16992" over CIRA (§8.1), "127.0.0.1:16992" locally
+	Username string // digest user: "admin" once activated, the LSA user during pre-provisioning
+	Password string
+	// DisableKeepAlive sends `Connection: close` and uses each connection for one exchange (rpc-go relay, §1.6).
+	DisableKeepAlive bool
+	// Timeout bounds one HTTP exchange when the context has no earlier deadline; default 60 s.
+	Timeout time.Duration
+	// MaxResponseBytes bounds a response body; default DefaultMaxResponseBytes (8 MiB).
+	MaxResponseBytes int
+}
+
+// maxAuthTries is how many authenticated requests AMT may reject before we give up (§8.3, §2.14).
+const maxAuthTries = 3
+
+// Client sends WS-Man requests to one device. It is safe for concurrent use; exchanges are serialised, because a
+// device connection carries one request at a time and the digest state (nonce, nc) is shared.
+type Client struct {
+	cfg Config
+
+	mu       sync.Mutex
+	conn     net.Conn // idle keep-alive connection, nil when none
+	chal     *challenge
+	nc       uint32
+	nextID   uint64
+	user     string
+	password string
+	wbuf     []byte
+	cnonce   func() string
+}
+
+// New validates cfg and returns a Client. No connection is opened until the first request.
+func New(cfg Config) (*Client, error) {
+	if cfg.Dialer == nil {
+		return nil, errors.New("wsman: Config.Dialer is required")
+	}
+	if cfg.Host == "" {
+		return nil, errors.New("wsman: Config.Host is required (e.g. <guid>:16992)")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 60 * time.Second
+	}
+	if cfg.MaxResponseBytes <= 0 {
+		cfg.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	return &Client{
+		cfg: cfg, user: cfg.Username, password: cfg.Password, cnonce: randomCnonce,
+	}, nil
+}
+
+// SetCredentials switches the digest credentials, e.g. from the LSA user to admin after activation. The cached
+// challenge stays valid: it belongs to the device, not to the user.
+func (c *Client) SetCredentials(username, password string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.user, c.password = username, password
+}
+
+// Close closes the idle connection, if any.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dropConn()
+}
+
+// Do sends one request and decodes the answer. A SOAP fault comes back as *FaultError, repeated 401s as
+// *AuthError (errors.Is ErrAuthFailed), other statuses as *HTTPStatusError, malformed input as *ProtocolError.
+func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.nextID++
+	id := c.nextID
+	envelope := req.Encode(id)
+	authTries := 0
+	for {
+		auth := ""
+		if c.chal != nil && c.user != "" {
+			c.nc++
+			auth = c.chal.authorization(c.user, c.password, c.nc, c.cnonce())
+			authTries++
+		}
+		c.wbuf = appendRequest(c.wbuf[:0], c.cfg.Host, auth, envelope, c.cfg.DisableKeepAlive)
+		resp, err := c.exchange(ctx, c.wbuf)
+		if err != nil {
+			return nil, opErr(req, err)
+		}
+		if resp.StatusCode != 401 {
+			r, err := decodeHTTP(resp, id)
+			if err != nil {
+				return r, opErr(req, err)
+			}
+			return r, nil
+		}
+		// A 401 closes the connection on AMT (§8.2); the retry goes over a fresh one in any case.
+		_ = c.dropConn()
+		ch, err := parseChallenge(resp.header("www-authenticate"))
+		if err != nil {
+			return nil, opErr(req, err)
+		}
+		if c.chal == nil || c.chal.Nonce != ch.Nonce {
+			c.nc = 0 // nc counts requests per nonce (RFC 2617 §3.2.2)
+		}
+		c.chal = &ch
+		if c.user == "" || authTries >= maxAuthTries {
+			return nil, &AuthError{Username: c.user, Realm: ch.Realm, Attempts: authTries}
+		}
+	}
+}
+
+// opErr names the operation in an error ("Get AMT_GeneralSettings: …"); AuthError is never wrapped because its
+// text is fixed.
+func opErr(req *Request, err error) error {
+	return fmt.Errorf("%s %s: %w", ClassOf(req.Action), ClassOf(req.ResourceURI), err)
+}
+
+// decodeHTTP turns a non-401 HTTP response into a Response or a typed error.
+func decodeHTTP(resp *httpResponse, id uint64) (*Response, error) {
+	if resp.StatusCode != 200 {
+		// AMT reports most failures as a SOAP fault with status 400 (§8.2).
+		if r, err := parseEnvelope(resp.Body); r != nil && err != nil {
+			return nil, err
+		}
+		return nil, &HTTPStatusError{StatusCode: resp.StatusCode, Reason: resp.Reason}
+	}
+	r, err := parseEnvelope(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if want := strconv.FormatUint(id, 10); r.RelatesTo != "" && r.RelatesTo != want {
+		return nil, soapErr("RelatesTo %q does not match MessageID %s", r.RelatesTo, want)
+	}
+	return r, nil
+}
+
+// exchange writes one request and reads its response over the idle connection or a new one. A reused connection
+// that the device had already closed (nothing at all came back) is retried once on a fresh connection.
+func (c *Client) exchange(ctx context.Context, request []byte) (*httpResponse, error) {
+	for attempt := 0; ; attempt++ {
+		conn, reused, err := c.connection(ctx)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := c.roundTrip(ctx, conn, request)
+		if err != nil {
+			_ = c.dropConn()
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				return nil, ctxErr
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				// The connection deadline may fire a moment before the context notices its own.
+				if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+					return nil, context.DeadlineExceeded
+				}
+				return nil, fmt.Errorf("no response from AMT within %s: %w", c.cfg.Timeout, err)
+			}
+			if reused && attempt == 0 && errors.Is(err, errNoResponse) {
+				continue
+			}
+			return nil, err
+		}
+		if resp.Close || c.cfg.DisableKeepAlive {
+			_ = c.dropConn()
+		}
+		return resp, nil
+	}
+}
+
+func (c *Client) connection(ctx context.Context) (net.Conn, bool, error) {
+	if c.conn != nil {
+		return c.conn, true, nil
+	}
+	conn, err := c.cfg.Dialer.Dial(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("connect to AMT: %w", err)
+	}
+	c.conn = conn
+	return conn, false, nil
+}
+
+func (c *Client) dropConn() error {
+	if c.conn == nil {
+		return nil
+	}
+	err := c.conn.Close()
+	c.conn = nil
+	return err
+}
+
+func (c *Client) roundTrip(ctx context.Context, conn net.Conn, request []byte) (*httpResponse, error) {
+	deadline := time.Now().Add(c.cfg.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	_ = conn.SetDeadline(deadline)
+	// Cancellation unblocks I/O by moving the deadline into the past.
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	if _, err := conn.Write(request); err != nil {
+		if isClosed(err) {
+			return nil, errNoResponse
+		}
+		return nil, err
+	}
+	bufp := readBufs.Get().(*[]byte)
+	defer readBufs.Put(bufp)
+	buf := *bufp
+	p := newResponseParser(c.cfg.MaxResponseBytes)
+	for !p.done() {
+		n, rerr := conn.Read(buf)
+		if n > 0 {
+			used, err := p.feed(buf[:n])
+			if err != nil {
+				return nil, err
+			}
+			if used < n {
+				return nil, httpErr("%d unexpected bytes after the response", n-used)
+			}
+		}
+		if rerr != nil {
+			if !p.done() && (errors.Is(rerr, io.EOF) || isClosed(rerr)) {
+				if err := p.eof(); err != nil {
+					return nil, err
+				}
+				p.resp.Close = true
+				break
+			}
+			if !p.done() {
+				return nil, rerr
+			}
+		}
+	}
+	if !p.resp.Close {
+		_ = conn.SetDeadline(time.Time{})
+	}
+	return &p.resp, nil
+}
+
+// readBufs holds read buffers shared by all clients: a fleet keeps one idle Client per device.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
+
+func isClosed(err error) bool {
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe) || isConnReset(err)
+}
+
+// isConnReset reports a peer reset or broken pipe: the device dropped a kept-alive connection.
+func isConnReset(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}

@@ -1,0 +1,246 @@
+package wsman
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// Response is a decoded SOAP envelope from AMT. Elements are matched by local name only: AMT's prefixes
+// (a, b, c, g, h…) carry no meaning we rely on (§9.2).
+type Response struct {
+	Action      string // e.g. …/transfer/GetResponse
+	RelatesTo   string // echoes the request MessageID
+	MessageID   string
+	ResourceURI string
+	BodyName    string // local name of the first element in Body, e.g. "AMT_GeneralSettings", "Setup_OUTPUT"
+
+	raw     []byte
+	bodyOff int // offset of the first Body element in raw, -1 when Body is empty
+}
+
+// Decode unmarshals the first element of Body into v (encoding/xml rules; leave namespaces out of struct tags).
+func (r *Response) Decode(v any) error {
+	if r.bodyOff < 0 {
+		return soapErr("response body is empty, expected an element")
+	}
+	return decodeFirstElement(r.raw[r.bodyOff:], v)
+}
+
+func decodeFirstElement(raw []byte, v any) error {
+	d := xml.NewDecoder(bytes.NewReader(raw))
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return soapErr("decode: %v", err)
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			if err := d.DecodeElement(v, &se); err != nil {
+				return soapErr("decode %s: %v", se.Name.Local, err)
+			}
+			return nil
+		}
+	}
+}
+
+// fault mirrors a SOAP 1.2 Fault by local names.
+type fault struct {
+	Code struct {
+		Value   string `xml:"Value"`
+		Subcode struct {
+			Value string `xml:"Value"`
+		} `xml:"Subcode"`
+	} `xml:"Code"`
+	Reason struct {
+		Text []string `xml:"Text"`
+	} `xml:"Reason"`
+	Detail struct {
+		Inner []byte `xml:",innerxml"`
+	} `xml:"Detail"`
+}
+
+func (f *fault) err() *FaultError {
+	reason := ""
+	if len(f.Reason.Text) > 0 {
+		reason = strings.TrimSpace(f.Reason.Text[0])
+	}
+	return &FaultError{
+		Code:    localPart(f.Code.Value),
+		Subcode: localPart(f.Code.Subcode.Value),
+		Reason:  reason,
+		Detail:  textOf(f.Detail.Inner),
+	}
+}
+
+func localPart(qname string) string {
+	qname = strings.TrimSpace(qname)
+	return qname[strings.IndexByte(qname, ':')+1:]
+}
+
+// textOf returns the character data of an XML fragment, whitespace-collapsed; markup that fails to parse is
+// reported as-is, since the detail is only informative.
+func textOf(fragment []byte) string {
+	d := xml.NewDecoder(bytes.NewReader(fragment))
+	var parts []string
+	for {
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return strings.TrimSpace(string(fragment))
+		}
+		if cd, ok := tok.(xml.CharData); ok {
+			if s := strings.TrimSpace(string(cd)); s != "" {
+				parts = append(parts, s)
+			}
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// parseEnvelope decodes a SOAP envelope's header and locates its body element; Decode checks that element.
+// A Fault body is returned as *FaultError (with the Response).
+func parseEnvelope(raw []byte) (*Response, error) {
+	r := &Response{raw: raw, bodyOff: -1}
+	d := xml.NewDecoder(bytes.NewReader(raw))
+	depth := 0
+	section := "" // "Header" or "Body" while inside them
+	field := ""   // header field collecting text
+	sawEnvelope, sawBody := false, false
+	for {
+		off := d.InputOffset()
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, soapErr("malformed envelope: %v", err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			depth++
+			switch depth {
+			case 1:
+				if t.Name.Local != "Envelope" {
+					return nil, soapErr("root element is %q, expected Envelope", t.Name.Local)
+				}
+				sawEnvelope = true
+			case 2:
+				section = t.Name.Local
+				sawBody = sawBody || section == "Body"
+			case 3:
+				if section == "Header" {
+					field = t.Name.Local
+				}
+				if section == "Body" {
+					r.bodyOff = int(off)
+					r.BodyName = t.Name.Local
+					if t.Name.Local == "Fault" {
+						var f fault
+						if err := d.DecodeElement(&f, &t); err != nil {
+							return nil, soapErr("malformed fault: %v", err)
+						}
+						return r, f.err()
+					}
+					// The body element itself is decoded on demand by Decode; no need to tokenise it twice.
+					return r, nil
+				}
+			}
+		case xml.EndElement:
+			if depth == 3 {
+				field = ""
+			}
+			if depth == 2 {
+				section = ""
+			}
+			depth--
+		case xml.CharData:
+			if depth == 3 && section == "Header" {
+				r.setHeader(field, string(t))
+			}
+		}
+	}
+	if !sawEnvelope || !sawBody {
+		return nil, soapErr("envelope without Body")
+	}
+	return r, nil
+}
+
+func (r *Response) setHeader(field, text string) {
+	text = strings.TrimSpace(text)
+	switch field {
+	case "Action":
+		r.Action += text
+	case "RelatesTo":
+		r.RelatesTo += text
+	case "MessageID":
+		r.MessageID += text
+	case "ResourceURI":
+		r.ResourceURI += text
+	}
+}
+
+// Item is one instance element of a Pull response.
+type Item struct {
+	Name string // class name (local name of the element)
+	raw  []byte
+}
+
+// Decode unmarshals the instance into v.
+func (it Item) Decode(v any) error { return decodeFirstElement(it.raw, v) }
+
+// pullResponse is the body of a PullResponse (§9.2).
+type pullResponse struct {
+	EnumerationContext string `xml:"EnumerationContext"`
+	Items              struct {
+		Inner []byte `xml:",innerxml"`
+	} `xml:"Items"`
+	EndOfSequence *struct{} `xml:"EndOfSequence"`
+}
+
+// splitItems cuts the inner XML of Items into one raw slice per top-level element.
+func splitItems(inner []byte) ([]Item, error) {
+	var items []Item
+	d := xml.NewDecoder(bytes.NewReader(inner))
+	depth, start := 0, 0
+	name := ""
+	for {
+		off := int(d.InputOffset())
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			return items, nil
+		}
+		if err != nil {
+			return nil, soapErr("malformed Items: %v", err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if depth == 0 {
+				start, name = off, t.Name.Local
+			}
+			depth++
+		case xml.EndElement:
+			depth--
+			if depth == 0 {
+				items = append(items, Item{Name: name, raw: inner[start:d.InputOffset()]})
+			}
+		}
+	}
+}
+
+// methodOutput reads ReturnValue from a `<METHOD>_OUTPUT` body.
+type methodOutput struct {
+	ReturnValue *string `xml:"ReturnValue"`
+}
+
+func parseReturnValue(s string) (uint32, error) {
+	v, err := strconv.ParseUint(strings.TrimSpace(s), 10, 32)
+	if err != nil {
+		return 0, soapErr("ReturnValue %q is not an unsigned integer", s)
+	}
+	return uint32(v), nil
+}

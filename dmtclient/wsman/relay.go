@@ -1,0 +1,115 @@
+package wsman
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// Exchanger carries one raw HTTP request to AMT and returns every byte AMT answered, e.g. over the rpc-go
+// websocket: the request goes out base64-encoded in a `wsman` message and the answer is the payload of the next
+// `response` message (protocol-rps-activation §1.6). It must honour ctx.
+type Exchanger interface {
+	Exchange(ctx context.Context, request []byte) ([]byte, error)
+}
+
+// ExchangerFunc adapts a function to Exchanger.
+type ExchangerFunc func(ctx context.Context, request []byte) ([]byte, error)
+
+// Exchange calls f.
+func (f ExchangerFunc) Exchange(ctx context.Context, request []byte) ([]byte, error) {
+	return f(ctx, request)
+}
+
+// RelayDialer turns an Exchanger into a Dialer: each connection carries exactly one request and its response.
+// The Client writes a request in a single Write, which performs the exchange; Reads then return the answer and
+// io.EOF. Use it with Config.DisableKeepAlive.
+func RelayDialer(x Exchanger) Dialer {
+	return DialerFunc(func(ctx context.Context) (net.Conn, error) {
+		return &relayConn{ctx: ctx, x: x}, nil
+	})
+}
+
+// relayConn is a net.Conn over one Exchange, bounded by the dialling context and the deadline the Client sets.
+type relayConn struct {
+	ctx context.Context
+	x   Exchanger
+
+	mu       sync.Mutex
+	deadline time.Time
+	sent     bool
+	closed   bool
+	resp     bytes.Reader
+}
+
+var errRelayUsed = errors.New("wsman: relay connection carries one exchange")
+
+func (c *relayConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		return 0, net.ErrClosed
+	case c.sent:
+		return 0, errRelayUsed
+	}
+	c.sent = true
+	ctx := c.ctx
+	if !c.deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, c.deadline)
+		defer cancel()
+	}
+	resp, err := c.x.Exchange(ctx, p)
+	if err != nil {
+		return 0, err
+	}
+	c.resp.Reset(resp)
+	return len(p), nil
+}
+
+func (c *relayConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		return 0, net.ErrClosed
+	case !c.sent:
+		return 0, errors.New("wsman: relay connection read before the request was written")
+	}
+	n, err := c.resp.Read(p)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
+func (c *relayConn) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	return nil
+}
+
+func (c *relayConn) LocalAddr() net.Addr  { return relayAddr{} }
+func (c *relayConn) RemoteAddr() net.Addr { return relayAddr{} }
+
+// SetDeadline bounds the exchange that the next Write performs.
+func (c *relayConn) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.deadline = t
+	return nil
+}
+
+func (c *relayConn) SetReadDeadline(time.Time) error    { return nil }
+func (c *relayConn) SetWriteDeadline(t time.Time) error { return c.SetDeadline(t) }
+
+type relayAddr struct{}
+
+func (relayAddr) Network() string { return "rpc-relay" }
+func (relayAddr) String() string  { return "rpc-relay" }
