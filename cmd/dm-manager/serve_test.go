@@ -1,0 +1,182 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	inv_testing "github.com/open-edge-platform/infra-core/inventory/v2/pkg/testing"
+
+	"github.com/dmrm/dm-manager/internal/store/storetest"
+	"github.com/dmrm/dm-manager/test/invtest"
+)
+
+func TestMain(m *testing.M) { invtest.Main(m) }
+
+// syncBuffer is a log sink safe for the writer goroutines and the test reading it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// instance is one dm-manager started in-process against the in-process Inventory.
+type instance struct {
+	cancel context.CancelFunc
+	code   chan int
+	bound  bound
+	logs   *syncBuffer
+}
+
+func startInstance(t *testing.T, dsn string, h hooks) *instance {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan bound, 1)
+	h.onReady = func(b bound) { ready <- b }
+	h.inventoryDialOptions = append(invtest.DialOptions(), h.inventoryDialOptions...)
+	in := &instance{cancel: cancel, code: make(chan int, 1), logs: &syncBuffer{}}
+	args := []string{keyFileArg(t), "-databaseURL=" + dsn, "-inventoryAddress=" + invtest.Address,
+		"-oamServerAddress=127.0.0.1:0", "-enableMetrics", "-metricsAddress=127.0.0.1:0", "-globalLogLevel=debug"}
+	go func() { in.code <- dispatch(ctx, args, io.Discard, in.logs, h) }()
+	select {
+	case in.bound = <-ready:
+	case code := <-in.code:
+		cancel()
+		t.Fatalf("dm-manager exited with %d before ready:\n%s", code, in.logs)
+	case <-time.After(60 * time.Second):
+		cancel()
+		t.Fatalf("dm-manager not ready after 60s:\n%s", in.logs)
+	}
+	return in
+}
+
+func (in *instance) exitCode(t *testing.T) int {
+	t.Helper()
+	select {
+	case code := <-in.code:
+		return code
+	case <-time.After(30 * time.Second):
+		t.Fatalf("dm-manager did not stop within 30s:\n%s", in.logs)
+		return -1
+	}
+}
+
+func testDatabase(t *testing.T) string {
+	t.Helper()
+	dsn, drop, err := storetest.CreateDatabase("dmm_cmd_test")
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, drop()) })
+	return dsn
+}
+
+func TestStartStop(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	dsn := testDatabase(t)
+
+	for round := 1; round <= 2; round++ { // the second start finds the migrations applied
+		start := time.Now()
+		in := startInstance(t, dsn, hooks{})
+		t.Logf("round %d: ready after %s", round, time.Since(start))
+		requireServing(t, in.bound.OAM)
+		requireMetrics(t, in.bound.Metrics)
+
+		stop := time.Now()
+		in.cancel()
+		require.Equal(t, 0, in.exitCode(t), in.logs.String())
+		t.Logf("round %d: stopped in %s", round, time.Since(stop))
+		require.Contains(t, in.logs.String(), "registered with Inventory")
+		if round == 1 {
+			require.Contains(t, in.logs.String(), "applied database migration")
+		} else {
+			require.NotContains(t, in.logs.String(), "applied database migration")
+		}
+	}
+	require.Equal(t, embeddedMigrations(t), appliedMigrations(t, dsn))
+}
+
+func TestEventStreamClosedExitsNonZero(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	dsn := testDatabase(t)
+
+	// Keep the connection to Inventory so the test can cut it, ending the events stream.
+	conns := make(chan net.Conn, 8)
+	dialer := grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+		c, err := inv_testing.BufconnLis.DialContext(ctx)
+		if err == nil {
+			conns <- c
+		}
+		return c, err
+	})
+	in := startInstance(t, dsn, hooks{inventoryDialOptions: []grpc.DialOption{dialer}})
+	require.NoError(t, (<-conns).Close())
+	require.Equal(t, 1, in.exitCode(t))
+	in.cancel()
+	require.Contains(t, in.logs.String(), "Inventory event stream closed")
+}
+
+func requireServing(t *testing.T, addr string) {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	require.NoError(t, err)
+	require.Equal(t, healthpb.HealthCheckResponse_SERVING, resp.GetStatus())
+}
+
+func requireMetrics(t *testing.T, addr string) {
+	t.Helper()
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
+	resp, err := client.Get("http://" + addr + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, string(body), "go_goroutines")
+}
+
+func embeddedMigrations(t *testing.T) int {
+	t.Helper()
+	files, err := filepath.Glob("../../internal/store/migrations/*.sql")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	return len(files)
+}
+
+func appliedMigrations(t *testing.T, dsn string) int {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var n int
+	require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM schema_migrations").Scan(&n))
+	return n
+}

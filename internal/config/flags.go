@@ -1,0 +1,188 @@
+package config
+
+import (
+	"flag"
+	"io"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// emfEnv maps a flag to the environment variable EMF charts already set for it; it is read after DM_<NAME>.
+var emfEnv = map[string]string{
+	"oidcServerURL": "OIDC_SERVER_URL",
+	"vaultAddress":  "VAULT_ADDR",
+}
+
+// defaultDoc overrides how a default is shown when the real default is computed at start.
+var defaultDoc = map[string]string{
+	"replicaID": "(hostname)",
+}
+
+// envOnly are settings read only from the environment: they are secrets, and a flag would show them in `ps`.
+var envOnly = []struct {
+	env, usage string
+	field      func(c *Config) *string
+}{
+	{"DM_SECRETS_KEY", "embedded secrets backend: 32-byte key, base64 (alternative to -secretsKeyFile)",
+		func(c *Config) *string { return &c.SecretsKey }},
+	{"VAULT_TOKEN", "vault backend, -vaultAuth=token: the Vault token",
+		func(c *Config) *string { return &c.VaultToken }},
+	{"VAULT_ROLE_ID", "vault backend, -vaultAuth=approle: AppRole role_id",
+		func(c *Config) *string { return &c.VaultRoleID }},
+	{"VAULT_SECRET_ID", "vault backend, -vaultAuth=approle: AppRole secret_id",
+		func(c *Config) *string { return &c.VaultSecretID }},
+}
+
+// flagSet binds every flag to a field of c; order keeps declaration order for help text and README.
+type flagSet struct {
+	fs       *flag.FlagSet
+	order    []string
+	logLevel string
+}
+
+func newFlagSet(c *Config) *flagSet {
+	r := &flagSet{fs: flag.NewFlagSet("dm-manager", flag.ContinueOnError)}
+	r.fs.SetOutput(io.Discard)
+	s, b, d, n := r.str, r.boolean, r.duration, r.integer
+
+	s(&c.DMServerAddress, "dmServerAddress", "0.0.0.0:50058", "southbound gRPC listen address (Platform Manageability Agent)")
+	s(&c.CIRAAddress, "ciraAddress", "0.0.0.0:4433", "CIRA gateway listen address (AMT dials in over TLS/APF)")
+	s(&c.ActivationAddress, "activationAddress", "0.0.0.0:8080", "activation websocket listen address (rpc-go)")
+	s(&c.APIAddress, "apiAddress", "0.0.0.0:8090", "tenant-facing REST API listen address")
+	b(&c.EnableMetrics, "enableMetrics", false, "serve Prometheus metrics on -metricsAddress")
+	s(&c.MetricsAddress, "metricsAddress", "0.0.0.0:8081", "metrics listen address (/metrics)")
+	s(&c.OAMServerAddress, "oamServerAddress", "0.0.0.0:2379", "gRPC health (OAM) listen address; empty disables it")
+
+	s(&c.InventoryAddress, "inventoryAddress", "inventory.orch-infra.svc:50051", "Inventory gRPC address")
+	b(&c.InsecureGRPC, "insecureGRPC", true, "connect to Inventory without TLS")
+	s(&c.CACertPath, "caCertPath", "", "CA certificate for Inventory TLS (required when -insecureGRPC=false)")
+	s(&c.TLSCertPath, "tlsCertPath", "", "client certificate for Inventory TLS (required when -insecureGRPC=false)")
+	s(&c.TLSKeyPath, "tlsKeyPath", "", "client key for Inventory TLS (required when -insecureGRPC=false)")
+
+	b(&c.EnableAuth, "enableAuth", true, "require and check JWTs on the southbound gRPC and REST APIs")
+	s(&c.RBACRules, "rbacRules", "/rego/authz.rego", "Rego RBAC policy file")
+	s(&c.OIDCServerURL, "oidcServerURL", "", "OIDC issuer URL for JWT signing keys (EMF env OIDC_SERVER_URL also honoured)")
+
+	d(&c.ReconcilePeriod, "reconcilePeriod", time.Minute, "period of the full reconcile of hosts and tenants")
+	d(&c.RequestTimeout, "requestTimeout", 30*time.Second, "timeout of one reconcile or one outgoing request")
+	d(&c.StatusChangeGracePeriod, "statusChangeGracePeriod", time.Minute,
+		"how long a CIRA disconnection is tolerated before the host is reported disconnected")
+	d(&c.SoftPowerTimeout, "softPowerTimeout", 30*time.Second,
+		"ORDERED power policy: wait this long for a soft off/reset before the hard action")
+	n(&c.Parallelism, "parallelism", 10, "reconciler workers per controller")
+	s((*string)(&c.PasswordPolicy), "passwordPolicy", string(PasswordStatic),
+		"AMT admin password policy: static (one per tenant) or dynamic (one per device)")
+	s(&r.logLevel, "globalLogLevel", "info", "log level: trace, debug, info, warn, error")
+
+	s(&c.DatabaseURL, "databaseURL", "postgres://admin:pass@127.0.0.1:5432/dmm?sslmode=disable",
+		"Postgres connection URL of dm-manager's own database")
+	n(&c.DatabaseConnectRetries, "databaseConnectRetries", 10, "connection retries to Postgres at start before giving up")
+	d(&c.DatabaseConnectBackoff, "databaseConnectBackoff", 500*time.Millisecond,
+		"first wait between Postgres connection attempts (doubles each retry)")
+	d(&c.DatabaseConnectMaxBackoff, "databaseConnectMaxBackoff", 10*time.Second,
+		"longest wait between Postgres connection attempts")
+
+	s((*string)(&c.SecretsBackend), "secretsBackend", string(SecretsEmbedded), "secrets backend: embedded or vault")
+	s(&c.SecretsKeyFile, "secretsKeyFile", "", "embedded backend: file holding the 32-byte key, base64 (or env DM_SECRETS_KEY)")
+	s(&c.VaultAddress, "vaultAddress", "", "Vault URL (env VAULT_ADDR also honoured)")
+	s((*string)(&c.VaultAuth), "vaultAuth", string(VaultAuthKubernetes), "Vault login: token, approle or kubernetes")
+	s(&c.VaultRole, "vaultRole", "orch-svc", "Vault Kubernetes auth role")
+	s(&c.VaultKVMount, "vaultKVMount", "secret", "Vault KV v2 mount")
+	s(&c.VaultPathPrefix, "vaultPathPrefix", "dm-manager", "path prefix of dm-manager's secrets in the KV mount")
+	s(&c.VaultK8sTokenPath, "vaultK8sTokenPath", "/var/run/secrets/kubernetes.io/serviceaccount/token",
+		"service account token file for Vault Kubernetes auth")
+
+	s(&c.CIRAServerAddress, "ciraServerAddress", "",
+		"host:port AMT dials for CIRA, put in tenants' CIRA configs (EMF orchMPSHost, e.g. mps.<domain>:4433)")
+	s(&c.ActivationURL, "activationURL", "",
+		"websocket URL rpc-go activates against (e.g. wss://rps.<domain>/activate; EMF orchRPSHost)")
+	s(&c.InfraConfigPath, "infraConfigPath", "/etc/infra-config/config.yaml",
+		"optional EMF infra-config YAML (orchMPSHost, orchRPSHost); flags win")
+
+	s(&c.ReplicaID, "replicaID", "", "this replica's id, recorded as owner of its CIRA sessions")
+	s(&c.ReplicaAddress, "replicaAddress", "", "internal host:port other replicas use to reach this one")
+
+	r.fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
+	return r
+}
+
+func (r *flagSet) str(p *string, name, def, usage string) {
+	r.fs.StringVar(p, name, def, usage)
+	r.order = append(r.order, name)
+}
+
+func (r *flagSet) boolean(p *bool, name string, def bool, usage string) {
+	r.fs.BoolVar(p, name, def, usage)
+	r.order = append(r.order, name)
+}
+
+func (r *flagSet) duration(p *time.Duration, name string, def time.Duration, usage string) {
+	r.fs.DurationVar(p, name, def, usage)
+	r.order = append(r.order, name)
+}
+
+func (r *flagSet) integer(p *int, name string, def int, usage string) {
+	r.fs.IntVar(p, name, def, usage)
+	r.order = append(r.order, name)
+}
+
+// EnvName is the environment override of a flag: DM_ + the flag name in UPPER_SNAKE_CASE
+// (dmServerAddress -> DM_DM_SERVER_ADDRESS, insecureGRPC -> DM_INSECURE_GRPC, oidcServerURL -> DM_OIDC_SERVER_URL).
+func EnvName(flagName string) string {
+	rs := []rune(flagName)
+	var b strings.Builder
+	b.WriteString("DM_")
+	for i, r := range rs {
+		if i > 0 && unicode.IsUpper(r) {
+			prev := rs[i-1]
+			nextLower := i+1 < len(rs) && unicode.IsLower(rs[i+1])
+			if unicode.IsLower(prev) || unicode.IsDigit(prev) || (unicode.IsUpper(prev) && nextLower) {
+				b.WriteByte('_')
+			}
+		}
+		b.WriteRune(unicode.ToUpper(r))
+	}
+	return b.String()
+}
+
+// Setting documents one setting for help text and the README.
+type Setting struct {
+	Flag    string // without the dash; empty for environment-only settings
+	Env     string // environment variables, highest precedence first, comma separated
+	Default string
+	Usage   string
+}
+
+// Reference lists every setting in declaration order.
+func Reference() []Setting {
+	var c Config
+	r := newFlagSet(&c)
+	out := make([]Setting, 0, len(r.order)+len(envOnly))
+	for _, name := range r.order {
+		f := r.fs.Lookup(name)
+		env := EnvName(name)
+		if alias, ok := emfEnv[name]; ok {
+			env += ", " + alias
+		}
+		def := f.DefValue
+		if d, ok := defaultDoc[name]; ok {
+			def = d
+		}
+		out = append(out, Setting{Flag: name, Env: env, Default: def, Usage: f.Usage})
+	}
+	for _, e := range envOnly {
+		out = append(out, Setting{Env: e.env, Usage: e.usage})
+	}
+	return out
+}
+
+// Usage writes the command-line help.
+func Usage(w io.Writer) {
+	var c Config
+	r := newFlagSet(&c)
+	r.fs.SetOutput(w)
+	r.fs.PrintDefaults()
+	_, _ = io.WriteString(w, "\nEvery flag can also be set with DM_<UPPER_SNAKE_NAME>, e.g. -inventoryAddress <- DM_INVENTORY_ADDRESS.\n"+
+		"Secrets come only from the environment: DM_SECRETS_KEY, VAULT_TOKEN, VAULT_ROLE_ID, VAULT_SECRET_ID.\n")
+}

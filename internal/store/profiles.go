@@ -1,0 +1,93 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Activation is the AMT control mode a profile activates into.
+type Activation string
+
+const (
+	ActivationCCM Activation = "ccm" // client control mode (Setup)
+	ActivationACM Activation = "acm" // admin control mode (AdminSetup with a domain certificate)
+)
+
+// UserConsent is the AMT user-consent setting a profile applies: "none", "kvm" or "all".
+type UserConsent string
+
+const (
+	ConsentNone UserConsent = "none"
+	ConsentKVM  UserConsent = "kvm"
+	ConsentAll  UserConsent = "all"
+)
+
+// Profile is an activation profile; its Name (e.g. <tenant>_ccm) is what rpc-go sends in its command.
+type Profile struct {
+	TenantID    string
+	Name        string
+	Activation  Activation
+	CIRAConfig  string // name of the CIRA configuration the profile applies
+	UserConsent UserConsent
+	Tags        []string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+const profileColumns = `tenant_id::text, name, activation, cira_config, user_consent, tags, created_at, updated_at`
+
+func scanProfile(row pgx.CollectableRow) (Profile, error) {
+	var p Profile
+	err := row.Scan(&p.TenantID, &p.Name, &p.Activation, &p.CIRAConfig, &p.UserConsent, &p.Tags, &p.CreatedAt, &p.UpdatedAt)
+	return p, err
+}
+
+// UpsertProfile creates or replaces a profile. ErrUnknownTenant if the tenant is not recorded.
+func (s *Store) UpsertProfile(ctx context.Context, p Profile) (Profile, error) {
+	if err := checkUUID("tenant id", p.TenantID); err != nil {
+		return Profile{}, err
+	}
+	if p.UserConsent == "" {
+		p.UserConsent = ConsentAll
+	}
+	if p.Tags == nil {
+		p.Tags = []string{}
+	}
+	rows, _ := s.db.Query(ctx, `
+		INSERT INTO profiles (tenant_id, name, activation, cira_config, user_consent, tags)
+		VALUES ($1::uuid, $2, $3, $4, $5, $6)
+		ON CONFLICT (tenant_id, name) DO UPDATE SET
+			activation = EXCLUDED.activation,
+			cira_config = EXCLUDED.cira_config,
+			user_consent = EXCLUDED.user_consent,
+			tags = EXCLUDED.tags,
+			updated_at = now()
+		RETURNING `+profileColumns,
+		p.TenantID, p.Name, string(p.Activation), p.CIRAConfig, string(p.UserConsent), p.Tags)
+	out, err := pgx.CollectExactlyOneRow(rows, scanProfile)
+	return out, mapErr(err, "upsert profile "+p.Name)
+}
+
+// GetProfile returns ErrNotFound when the tenant has no profile of that name.
+func (s *Store) GetProfile(ctx context.Context, tenantID, name string) (Profile, error) {
+	if err := checkUUID("tenant id", tenantID); err != nil {
+		return Profile{}, err
+	}
+	rows, _ := s.db.Query(ctx, `SELECT `+profileColumns+` FROM profiles WHERE tenant_id = $1::uuid AND name = $2`,
+		tenantID, name)
+	p, err := pgx.CollectExactlyOneRow(rows, scanProfile)
+	return p, mapErr(err, "get profile "+name)
+}
+
+// ListProfiles returns a tenant's profiles ordered by name.
+func (s *Store) ListProfiles(ctx context.Context, tenantID string) ([]Profile, error) {
+	if err := checkUUID("tenant id", tenantID); err != nil {
+		return nil, err
+	}
+	rows, _ := s.db.Query(ctx, `SELECT `+profileColumns+` FROM profiles WHERE tenant_id = $1::uuid ORDER BY name`,
+		tenantID)
+	ps, err := pgx.CollectRows(rows, scanProfile)
+	return ps, mapErr(err, "list profiles")
+}

@@ -1,0 +1,62 @@
+// Package storetest gives tests a throwaway Postgres database of their own on the local test server
+// (common brief: real Postgres on 127.0.0.1:5432, one database per package, dropped at the end).
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// AdminURLEnv overrides the maintenance connection used to create and drop test databases.
+const AdminURLEnv = "DMM_TEST_ADMIN_URL"
+
+const defaultAdminURL = "postgres://admin:pass@127.0.0.1:5432/dmm?sslmode=disable"
+
+var validName = regexp.MustCompile(`^dmm_[a-z0-9_]+_test$`)
+
+func adminURL() string {
+	if u := os.Getenv(AdminURLEnv); u != "" {
+		return u
+	}
+	return defaultAdminURL
+}
+
+// CreateDatabase (re)creates the database name, which must look like dmm_<package>_test, and returns its
+// URL and a function that drops it (closing any connection still open).
+func CreateDatabase(name string) (dsn string, drop func() error, err error) {
+	if !validName.MatchString(name) {
+		return "", nil, fmt.Errorf("storetest: database name %q must match %s", name, validName)
+	}
+	if err := adminExec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
+		return "", nil, err
+	}
+	if err := adminExec("CREATE DATABASE " + name); err != nil {
+		return "", nil, err
+	}
+	u, err := url.Parse(adminURL())
+	if err != nil {
+		return "", nil, fmt.Errorf("storetest: %s: %w", AdminURLEnv, err)
+	}
+	u.Path = "/" + name
+	return u.String(), func() error { return adminExec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)") }, nil
+}
+
+func adminExec(sql string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, adminURL())
+	if err != nil {
+		return fmt.Errorf("storetest: connecting to the test Postgres (set %s to override): %w", AdminURLEnv, err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		return fmt.Errorf("storetest: %s: %w", sql, err)
+	}
+	return nil
+}
