@@ -1,0 +1,87 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/dmrm/dm-manager/internal/auth"
+)
+
+// authenticate validates the bearer token; nil claims with ok when auth is disabled.
+func (s *server) authenticate(w http.ResponseWriter, r *http.Request) (*auth.Claims, bool) {
+	if s.AuthDisabled {
+		return nil, true
+	}
+	claims, err := s.Verifier.FromRequest(r)
+	if err != nil {
+		// RFC 6750 §3: a challenge tells clients to (re)send a bearer token.
+		w.Header().Set("WWW-Authenticate", `Bearer realm="dm-manager"`)
+		writeError(w, http.StatusUnauthorized, err.Error())
+		return nil, false
+	}
+	return claims, true
+}
+
+// tenant resolves the request's tenant (emf-conventions §5): a UUID {project} is the tenant; a project name is
+// taken from the ActiveProjectID header the gateway sets, else resolved with the ProjectResolver. A header that
+// contradicts a UUID path is rejected rather than silently preferred.
+func (s *server) tenant(w http.ResponseWriter, r *http.Request) (string, bool) {
+	project := r.PathValue("project")
+	header := strings.TrimSpace(r.Header.Get(auth.HeaderActiveProjectID))
+	if id, err := uuid.Parse(project); err == nil {
+		if header != "" && !strings.EqualFold(header, id.String()) {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("The %s header (%s) names a different project than the "+
+				"path (%s); send one project.", auth.HeaderActiveProjectID, header, id))
+			return "", false
+		}
+		return id.String(), true
+	}
+	if header != "" {
+		id, err := uuid.Parse(header)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("The %s header %q is not a project UUID.",
+				auth.HeaderActiveProjectID, header))
+			return "", false
+		}
+		return id.String(), true
+	}
+	if s.Projects == nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("Project %q not found: it is not a project UUID and dm-manager "+
+			"has no Tenant Manager to resolve names; use the project UUID or send the %s header.",
+			project, auth.HeaderActiveProjectID))
+		return "", false
+	}
+	id, err := s.Projects.ResolveProject(r.Context(), project, r.Header.Get("Authorization"))
+	switch {
+	case errors.Is(err, ErrProjectNotFound):
+		writeError(w, http.StatusNotFound, fmt.Sprintf("Project %q not found.", project))
+		return "", false
+	case err != nil:
+		s.Log.Warn().Err(err).Str("project", project).Msg("resolving project name failed")
+		writeError(w, http.StatusBadGateway, fmt.Sprintf("Project %q could not be resolved: the Tenant Manager did "+
+			"not answer; retry, or use the project UUID.", project))
+		return "", false
+	}
+	return id, true
+}
+
+// authorize checks the token's roles in tenant: im-rw for writes, im-r or im-rw for reads. A valid token of
+// another project is 403.
+func (s *server) authorize(w http.ResponseWriter, claims *auth.Claims, tenant string, perm permission) bool {
+	if s.AuthDisabled {
+		return true
+	}
+	roles := []string{auth.RoleIMR, auth.RoleIMRW}
+	if perm == permWrite {
+		roles = []string{auth.RoleIMRW}
+	}
+	if err := claims.Authorize(tenant, roles...); err != nil {
+		writeError(w, http.StatusForbidden, err.Error())
+		return false
+	}
+	return true
+}
