@@ -1,0 +1,257 @@
+// Package apfclient is the AMT side of CIRA for the simulated device: it
+// dials the gateway over TLS the way AMT firmware does (protocol-cira-wsman
+// §3), keeps the session alive, serves the channels the server opens to
+// port 16992 with a handler, and reconnects with backoff when the link drops.
+// It shares only the APF codec (ciragw/apf) with the gateway.
+package apfclient
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dmrm/dm-manager/ciragw/apf"
+)
+
+// Config is what AMT's CIRA settings hold (§1.2) plus simulator knobs.
+type Config struct {
+	// ServerAddr is the gateway's host:port (AddMpServer AccessInfo + Port).
+	ServerAddr string
+	// RootCA is the only root trusted, PEM or DER (AddTrustedRootCertificate).
+	RootCA []byte
+	// ServerName must match the server certificate; default: ServerAddr's host.
+	ServerName string
+	// Username and Password are the CIRA credentials (AuthMethod 2).
+	Username string
+	Password string
+	// GUID is the device identity in canonical text form.
+	GUID string
+	// Handler serves each channel the server opens to port 16992 (WS-Man);
+	// the channel is closed when it returns. Nil refuses those channels too.
+	Handler func(conn net.Conn)
+	// Ports are announced with tcpip-forward, in order (default 16992, 623,
+	// 16994, 5900 like the MPS test simulator, §3 step 6).
+	Ports []uint16
+	// KeepaliveInterval is used until the server sends its options (default 30s).
+	KeepaliveInterval time.Duration
+	// Window is the receive window advertised per channel (default 8192).
+	Window uint32
+	// MinBackoff and MaxBackoff bound the reconnect delay (default 1s, 1m).
+	MinBackoff time.Duration
+	MaxBackoff time.Duration
+	// HandshakeTimeout bounds dial + TLS + APF handshake (default 15s).
+	HandshakeTimeout time.Duration
+	// CipherSuites and MaxTLSVersion emulate older firmware when set.
+	CipherSuites  []uint16
+	MaxTLSVersion uint16
+	Logger        zerolog.Logger
+}
+
+// State is what the client can tell about its link.
+type State struct {
+	Connected      bool                 // handshake done, session up
+	Connects       int                  // handshakes completed so far
+	Attempts       int                  // connection attempts so far
+	LastError      error                // why the last attempt or session ended
+	LastDisconnect apf.DisconnectReason // reason of the server's last DISCONNECT, 0 if none
+}
+
+// ErrAuthRefused is the server's USERAUTH_FAILURE.
+var ErrAuthRefused = errors.New("apfclient: CIRA login refused by the server")
+
+// Client is one simulated AMT's CIRA client.
+type Client struct {
+	cfg     Config
+	uuid    [16]byte
+	tlsConf *tls.Config
+	log     zerolog.Logger
+
+	mu          sync.Mutex
+	state       State
+	changed     chan struct{} // closed and replaced on every state change
+	cur         net.Conn      // the live TCP connection, for Cut
+	pausedUntil time.Time
+	cut         chan struct{} // wakes a backoff wait on Cut
+}
+
+// New validates cfg and returns a Client; Run starts it.
+func New(cfg Config) (*Client, error) {
+	uuid, err := apf.ParseGUID(cfg.GUID)
+	if err != nil {
+		return nil, err
+	}
+	host, _, err := net.SplitHostPort(cfg.ServerAddr)
+	if err != nil {
+		return nil, fmt.Errorf("apfclient: server address %q: %w", cfg.ServerAddr, err)
+	}
+	pool, err := rootPool(cfg.RootCA)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = host
+	}
+	if len(cfg.Ports) == 0 {
+		cfg.Ports = []uint16{apf.PortWSMan, apf.PortRMCP, apf.PortRedirect, apf.PortVNC}
+	}
+	if cfg.KeepaliveInterval <= 0 {
+		cfg.KeepaliveInterval = 30 * time.Second
+	}
+	if cfg.Window == 0 {
+		cfg.Window = 8192
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = time.Second
+	}
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		cfg.MaxBackoff = max(time.Minute, cfg.MinBackoff)
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = 15 * time.Second
+	}
+	return &Client{
+		cfg:  cfg,
+		uuid: uuid,
+		tlsConf: &tls.Config{
+			RootCAs:      pool,
+			ServerName:   cfg.ServerName,
+			MinVersion:   tls.VersionTLS12,
+			MaxVersion:   cfg.MaxTLSVersion,
+			CipherSuites: cfg.CipherSuites,
+		},
+		log:     cfg.Logger.With().Str("guid", cfg.GUID).Logger(),
+		changed: make(chan struct{}),
+		cut:     make(chan struct{}, 1),
+	}, nil
+}
+
+func rootPool(root []byte) (*x509.CertPool, error) {
+	der := root
+	if b, _ := pem.Decode(root); b != nil {
+		der = b.Bytes
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("apfclient: trusted root certificate: %w", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return pool, nil
+}
+
+// Run connects and keeps reconnecting, with exponential backoff and jitter,
+// until ctx is done; it then returns ctx.Err().
+func (c *Client) Run(ctx context.Context) error {
+	delay := c.cfg.MinBackoff
+	for {
+		if err := c.waitPause(ctx); err != nil {
+			return err
+		}
+		established, err := c.connect(ctx)
+		c.update(func(s *State) {
+			s.Connected = false
+			s.LastError = err
+		})
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		c.log.Debug().Err(err).Msg("CIRA link down")
+		if established {
+			delay = c.cfg.MinBackoff
+		}
+		// Full jitter over the upper half keeps a fleet from reconnecting in step.
+		wait := delay/2 + rand.N(delay/2+1)
+		delay = min(2*delay, c.cfg.MaxBackoff)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-c.cut:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// waitPause waits out a pause set by Cut.
+func (c *Client) waitPause(ctx context.Context) error {
+	for {
+		c.mu.Lock()
+		d := time.Until(c.pausedUntil)
+		c.mu.Unlock()
+		if d <= 0 {
+			return nil
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Cut drops the network now, as a pulled cable would (no DISCONNECT), and
+// keeps the client from redialling for pause.
+func (c *Client) Cut(pause time.Duration) {
+	c.mu.Lock()
+	c.pausedUntil = time.Now().Add(pause)
+	conn := c.cur
+	c.mu.Unlock()
+	if conn != nil {
+		_ = conn.Close()
+	}
+	select {
+	case c.cut <- struct{}{}:
+	default:
+	}
+}
+
+// State returns the current state.
+func (c *Client) State() State {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state
+}
+
+// WaitFor waits until cond holds for the state, or ctx is done.
+func (c *Client) WaitFor(ctx context.Context, cond func(State) bool) (State, error) {
+	for {
+		c.mu.Lock()
+		s, ch := c.state, c.changed
+		c.mu.Unlock()
+		if cond(s) {
+			return s, nil
+		}
+		select {
+		case <-ctx.Done():
+			return s, fmt.Errorf("apfclient: waiting for state (now %+v): %w", s, ctx.Err())
+		case <-ch:
+		}
+	}
+}
+
+func (c *Client) update(f func(*State)) {
+	c.mu.Lock()
+	f(&c.state)
+	close(c.changed)
+	c.changed = make(chan struct{})
+	c.mu.Unlock()
+}
+
+func (c *Client) setConn(conn net.Conn) {
+	c.mu.Lock()
+	c.cur = conn
+	c.mu.Unlock()
+}
