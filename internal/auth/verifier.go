@@ -1,0 +1,176 @@
+// Package auth validates the bearer JWTs that reach dm-manager (REST from EIM users, gRPC from node agents)
+// and turns their Keycloak roles into a tenant and permissions (emf-conventions §5).
+//
+// Tokens are accepted when their signature and time claims check out: HS256/384/512 against a shared secret
+// (EMF tests sign with env SHARED_SECRET_KEY) or RS*/PS* against the OIDC server's JWKS, chosen by `kid`.
+// Like EMF, issuer and audience are not checked. Tokens never appear in logs or errors.
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Environment variables read by ConfigFromEnv (the names EMF charts set).
+const (
+	EnvSharedSecret  = "SHARED_SECRET_KEY"
+	EnvOIDCServerURL = "OIDC_SERVER_URL"
+)
+
+var (
+	// ErrUnauthenticated means the caller could not be identified: no token, a malformed or expired token, a bad
+	// signature or an unknown key. HTTP 401, gRPC Unauthenticated.
+	ErrUnauthenticated = errors.New("unauthenticated")
+	// ErrForbidden means the caller is known but its roles do not allow the request. HTTP 403, gRPC PermissionDenied.
+	ErrForbidden = errors.New("forbidden")
+)
+
+// errNoToken distinguishes "no credentials" from "bad credentials" (RFC 6750 §3.1: no error code in the challenge).
+var errNoToken = errors.New("no bearer token")
+
+var (
+	hmacMethods = []string{"HS256", "HS384", "HS512"}
+	rsaMethods  = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+)
+
+// Config selects the accepted token kinds. At least one of SharedSecret and OIDCServerURL must be set.
+type Config struct {
+	// SharedSecret verifies HS* tokens; empty disables them.
+	SharedSecret string
+	// OIDCServerURL is the issuer base URL; its /.well-known/openid-configuration names the JWKS. Empty disables RS*/PS*.
+	OIDCServerURL string
+	// HTTPClient fetches discovery and JWKS documents (default: 10s timeout).
+	HTTPClient *http.Client
+	// MinRefreshInterval bounds how often an unknown `kid` may trigger a JWKS refetch (default 30s).
+	MinRefreshInterval time.Duration
+	// Leeway tolerates clock skew on exp/nbf (default 0).
+	Leeway time.Duration
+	// Now replaces the clock in tests.
+	Now func() time.Time
+}
+
+// ConfigFromEnv reads SHARED_SECRET_KEY and OIDC_SERVER_URL. OIDC_TLS_INSECURE_SKIP_VERIFY is deliberately not
+// read: EMF's own handling of it never disables TLS verification either.
+func ConfigFromEnv() Config {
+	return Config{
+		SharedSecret:  os.Getenv(EnvSharedSecret),
+		OIDCServerURL: os.Getenv(EnvOIDCServerURL),
+	}
+}
+
+// Verifier checks bearer tokens. It is safe for concurrent use.
+type Verifier struct {
+	secret  []byte
+	keys    *jwks
+	parser  *jwt.Parser
+	methods map[string]bool
+}
+
+// NewVerifier builds a Verifier. The JWKS is fetched lazily, on the first RS*/PS* token.
+func NewVerifier(cfg Config) (*Verifier, error) {
+	if cfg.SharedSecret == "" && cfg.OIDCServerURL == "" {
+		return nil, fmt.Errorf("auth: neither a shared secret (%s) nor an OIDC server URL (%s / -oidcServerURL) "+
+			"is configured; set one or disable auth with -enableAuth=false", EnvSharedSecret, EnvOIDCServerURL)
+	}
+	v := &Verifier{methods: map[string]bool{}}
+	var valid []string
+	if cfg.SharedSecret != "" {
+		v.secret = []byte(cfg.SharedSecret)
+		valid = append(valid, hmacMethods...)
+	}
+	if cfg.OIDCServerURL != "" {
+		client := cfg.HTTPClient
+		if client == nil {
+			client = &http.Client{Timeout: 10 * time.Second}
+		}
+		interval := cfg.MinRefreshInterval
+		if interval <= 0 {
+			interval = 30 * time.Second
+		}
+		v.keys = newJWKS(strings.TrimSuffix(cfg.OIDCServerURL, "/"), client, interval)
+		valid = append(valid, rsaMethods...)
+	}
+	for _, m := range valid {
+		v.methods[m] = true
+	}
+	opts := []jwt.ParserOption{jwt.WithValidMethods(valid), jwt.WithExpirationRequired(), jwt.WithLeeway(cfg.Leeway)}
+	if cfg.Now != nil {
+		opts = append(opts, jwt.WithTimeFunc(cfg.Now))
+	}
+	v.parser = jwt.NewParser(opts...)
+	return v, nil
+}
+
+// Verify validates a raw token (without the "Bearer " prefix) and returns its claims. Every failure wraps
+// ErrUnauthenticated and names the reason, never the token.
+func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
+	if raw == "" {
+		return nil, fmt.Errorf("%w: %w", ErrUnauthenticated, errNoToken)
+	}
+	var tc tokenClaims
+	_, err := v.parser.ParseWithClaims(raw, &tc, func(t *jwt.Token) (any, error) { return v.key(ctx, t) })
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrUnauthenticated, reason(err))
+	}
+	return tc.claims(), nil
+}
+
+// key picks the verification key by algorithm family, so an HS token can never be checked against a public key
+// (algorithm confusion) and an RS token never against the secret.
+func (v *Verifier) key(ctx context.Context, t *jwt.Token) (any, error) {
+	switch t.Method.(type) {
+	case *jwt.SigningMethodHMAC:
+		if v.secret == nil {
+			return nil, errors.New("HMAC tokens are not accepted")
+		}
+		return v.secret, nil
+	case *jwt.SigningMethodRSA, *jwt.SigningMethodRSAPSS:
+		if v.keys == nil {
+			return nil, errors.New("RSA tokens are not accepted (no OIDC server configured)")
+		}
+		kid, _ := t.Header["kid"].(string)
+		if kid == "" {
+			return nil, errors.New("token has no kid")
+		}
+		return v.keys.key(ctx, kid)
+	default:
+		return nil, fmt.Errorf("algorithm %v is not accepted", t.Header["alg"])
+	}
+}
+
+// reason turns a jwt error into a short text that is safe to return to the caller.
+func reason(err error) string {
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return "malformed token"
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return "token expired"
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		return "token not valid yet"
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return "token has no expiry"
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):
+		// These name the algorithm, kid or JWKS failure; jwt and our keyfunc put no token material in them.
+		return err.Error()
+	default:
+		return "invalid token"
+	}
+}
+
+// UnverifiedClaims reads a token's claims WITHOUT checking its signature or expiry. It exists only for
+// -enableAuth=false, where EMF still takes the tenant from an agent's token roles; never use it to grant access
+// when auth is on.
+func UnverifiedClaims(raw string) (*Claims, error) {
+	var tc tokenClaims
+	if _, _, err := jwt.NewParser().ParseUnverified(raw, &tc); err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrUnauthenticated, reason(err))
+	}
+	return tc.claims(), nil
+}
