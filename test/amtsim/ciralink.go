@@ -27,6 +27,8 @@ type CIRAOptions struct {
 	// MinBackoff/MaxBackoff bound reconnect delays (apfclient defaults when zero).
 	MinBackoff time.Duration
 	MaxBackoff time.Duration
+	// LocalAddr is the source IP to dial from (apfclient.Config.LocalAddr); empty: any.
+	LocalAddr string
 	// OnLink, if set, is told each time the tunnel comes up or goes down.
 	OnLink func(up bool)
 	Log    zerolog.Logger
@@ -92,7 +94,7 @@ func (d *Device) RunCIRA(ctx context.Context, opts CIRAOptions) error {
 		client, err := apfclient.New(apfclient.Config{
 			ServerAddr: t.addr, ServerName: t.name, RootCA: t.root, Username: t.user, Password: t.pass,
 			GUID: d.guid.String(), Handler: d.ServeConn, MinBackoff: opts.MinBackoff, MaxBackoff: opts.MaxBackoff,
-			Logger: opts.Log,
+			LocalAddr: opts.LocalAddr, Logger: opts.Log,
 		})
 		if err != nil {
 			return fmt.Errorf("amtsim %s: CIRA settings unusable: %w", d.guid, err)

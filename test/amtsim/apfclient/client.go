@@ -50,6 +50,9 @@ type Config struct {
 	MaxBackoff time.Duration
 	// HandshakeTimeout bounds dial + TLS + APF handshake (default 15s).
 	HandshakeTimeout time.Duration
+	// LocalAddr is the source IP to dial from, so that a load test can spread
+	// thousands of links over several loopback addresses; empty: the system's choice.
+	LocalAddr string
 	// CipherSuites and MaxTLSVersion emulate older firmware when set.
 	CipherSuites  []uint16
 	MaxTLSVersion uint16
@@ -92,6 +95,9 @@ func New(cfg Config) (*Client, error) {
 	host, _, err := net.SplitHostPort(cfg.ServerAddr)
 	if err != nil {
 		return nil, fmt.Errorf("apfclient: server address %q: %w", cfg.ServerAddr, err)
+	}
+	if cfg.LocalAddr != "" && net.ParseIP(cfg.LocalAddr) == nil {
+		return nil, fmt.Errorf("apfclient: local address %q is not an IP address", cfg.LocalAddr)
 	}
 	pool, err := rootPool(cfg.RootCA)
 	if err != nil {

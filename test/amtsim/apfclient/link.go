@@ -39,6 +39,9 @@ func (c *Client) connect(ctx context.Context) (bool, error) {
 	c.update(func(s *State) { s.Attempts++ })
 	deadline := time.Now().Add(c.cfg.HandshakeTimeout)
 	d := net.Dialer{Deadline: deadline}
+	if c.cfg.LocalAddr != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(c.cfg.LocalAddr)}
+	}
 	raw, err := d.DialContext(ctx, "tcp", c.cfg.ServerAddr)
 	if err != nil {
 		return false, fmt.Errorf("apfclient: dialing %s: %w", c.cfg.ServerAddr, err)

@@ -1,0 +1,23 @@
+// Package ciragw is dm-manager's CIRA gateway (the MPS job): AMT firmware
+// dials it over TLS and speaks APF (protocol-cira-wsman §1–§7); the rest of
+// dm-manager reaches AMT ports through OpenChannel.
+//
+// Layers, as in golang.org/x/crypto/ssh, each with a narrow seam:
+//
+//   - codec (ciragw/apf): bytes ⇄ typed messages, incremental, no I/O;
+//   - session (session.go, handshake.go): one goroutine per connection reads
+//     and dispatches; the handshake of §3 is a strict state table;
+//     keepalives are answered, silence ends the session (IdleTimeout);
+//   - mux (mux.go): channel ids, open/confirm/close, routing by id;
+//   - channel (channel.go): a net.Conn with a window on each side, waits on
+//     sync.Cond, buffers bounded by the advertised window;
+//   - gateway (gateway.go, presence.go): listener, registry (one session per
+//     GUID, a reconnect replaces the old one), batched presence, events.
+//
+// Scale: an idle session is one goroutine blocked in Read (its deadline lives
+// in the runtime poller, so no per-session timers), a 256-byte read buffer
+// and the TLS connection state; a single housekeeping ticker flushes
+// presence, refreshes last-seen and reaps idle channels. ciragw knows nothing
+// of databases or secrets: Authenticator, PresenceWriter and CAStore are
+// implemented by the caller.
+package ciragw

@@ -1,0 +1,199 @@
+package ciragw
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/dmrm/dm-manager/ciragw/apf"
+)
+
+// handle is the session state table. The handshake of §3 is enforced in
+// order (MPS enforces none; §3 recommends it): anything out of order ends the
+// session with DISCONNECT PROTOCOL_ERROR.
+func (s *session) handle(ctx context.Context, m apf.Message) error {
+	switch m := m.(type) {
+	case apf.Disconnect:
+		s.logger().Debug().Stringer("reason", m.Reason).Msg("device disconnected")
+		return errPeerDisconnected
+	case apf.KeepaliveRequest:
+		if s.state < stPortForward {
+			break
+		}
+		s.g.m.keepalives.Inc()
+		return s.send(apf.KeepaliveReply(m))
+	case apf.KeepaliveReply:
+		if s.state < stPortForward {
+			break
+		}
+		return nil
+	case apf.KeepaliveOptionsReply:
+		if !s.kaOptsSent {
+			break
+		}
+		s.logger().Debug().Uint32("interval", m.Interval).Uint32("timeout", m.Timeout).Msg("keepalive options accepted")
+		return nil
+	case apf.ProtocolVersion:
+		if s.state != stVersion {
+			break
+		}
+		// Identity is the UUID of PROTOCOLVERSION (§4.2). MPS does not
+		// answer it (§2.3), and neither do we.
+		s.guid = apf.GUIDString(m.UUID)
+		s.state = stAuthService
+		return nil
+	case apf.ServiceRequest:
+		return s.serviceRequest(m.Name)
+	case apf.UserAuthRequest:
+		if s.state != stUserAuth {
+			break
+		}
+		return s.userAuth(ctx, m)
+	case apf.GlobalRequest:
+		if s.state < stForwarding {
+			break
+		}
+		return s.globalRequest(m)
+	case apf.ChannelOpen:
+		if s.state != stEstablished {
+			break
+		}
+		// AMT-initiated channels are refused as MPS does (§5.1).
+		return s.send(apf.ChannelOpenFailure{RecipientChannel: m.SenderChannel, Reason: apf.OpenUnknownChannelType})
+	case apf.ChannelOpenConfirmation, apf.ChannelOpenFailure, apf.ChannelWindowAdjust, apf.ChannelData, apf.ChannelClose:
+		if s.state != stEstablished {
+			break
+		}
+		return s.channelMessage(m)
+	}
+	return protocolErrorf("%s not expected in handshake state %d", m.Type(), s.state)
+}
+
+func (s *session) serviceRequest(name string) error {
+	var want string
+	switch s.state {
+	case stAuthService:
+		want = apf.ServiceAuth
+	case stPortForward:
+		want = apf.ServicePortForward
+	default:
+		return protocolErrorf("SERVICE_REQUEST %q not expected in handshake state %d", name, s.state)
+	}
+	if name != want {
+		return &ProtocolError{Reason: apf.DisconnectServiceNotAvailable, Msg: "service " + name + " requested, want " + want}
+	}
+	if err := s.send(apf.ServiceAccept{Name: name}); err != nil {
+		return err
+	}
+	s.state++
+	return nil
+}
+
+// userAuth checks the password login of §3 step 4. Failed logins are
+// rate-limited per source IP and per GUID; over the limit the session ends
+// before credentials are looked at. The device never learns which part of a
+// refused login was wrong.
+func (s *session) userAuth(ctx context.Context, m apf.UserAuthRequest) error {
+	if m.Service != apf.ServicePortForward {
+		return protocolErrorf("USERAUTH_REQUEST for service %q, want %s", m.Service, apf.ServicePortForward)
+	}
+	if m.Method != apf.MethodPassword {
+		// An SSH-style "none" probe: name the one method we take.
+		return s.send(apf.UserAuthFailure{Methods: apf.MethodPassword})
+	}
+	g := s.g
+	now := time.Now()
+	if !g.ipLimit.take(s.ip, now) {
+		return s.refuseRateLimited(reasonRateLimitIP)
+	}
+	if !g.guidLimit.take(s.guid, now) {
+		g.ipLimit.give(s.ip)
+		return s.refuseRateLimited(reasonRateLimitGUID)
+	}
+	actx, cancel := context.WithDeadline(ctx, s.hsDeadline)
+	tenant, err := g.cfg.Authenticator.Authenticate(actx, s.guid, m.Username, m.Password)
+	cancel()
+	switch {
+	case err == nil:
+		g.ipLimit.give(s.ip)
+		g.guidLimit.give(s.guid)
+	case errors.Is(err, ErrUnknownDevice) || errors.Is(err, ErrBadCredentials):
+		reason := reasonBadCredentials
+		if errors.Is(err, ErrUnknownDevice) {
+			reason = reasonUnknownDevice
+		}
+		g.m.authFailures.WithLabelValues(reason).Inc()
+		s.hsResult = resultAuthFailed
+		s.logger().Warn().Str("reason", reason).Str("username", m.Username).Msg("CIRA login refused")
+		if err := s.send(apf.UserAuthFailure{Methods: apf.MethodPassword}); err != nil {
+			return err
+		}
+		return &ProtocolError{Reason: apf.DisconnectNoMoreAuthMethodsAvailable, Msg: "login refused"}
+	default:
+		g.ipLimit.give(s.ip)
+		g.guidLimit.give(s.guid)
+		g.m.authFailures.WithLabelValues(reasonBackend).Inc()
+		s.hsResult = resultBackendError
+		return &ProtocolError{Reason: apf.DisconnectTemporarilyUnavailable, Msg: "authenticator: " + err.Error()}
+	}
+	s.tenant = tenant
+	if err := s.send(apf.UserAuthSuccess{}); err != nil {
+		return err
+	}
+	s.state = stPortForward
+	return nil
+}
+
+func (s *session) refuseRateLimited(reason string) error {
+	s.g.m.authFailures.WithLabelValues(reason).Inc()
+	s.hsResult = resultRateLimited
+	s.logger().Warn().Str("reason", reason).Msg("CIRA login refused before checking credentials")
+	return &ProtocolError{Reason: apf.DisconnectByPolicy, Msg: "too many failed logins"}
+}
+
+// globalRequest answers the forwarding requests of §2.3 as MPS does. The
+// first tcpip-forward establishes the session.
+func (s *session) globalRequest(m apf.GlobalRequest) error {
+	switch m.Name {
+	case apf.RequestTCPIPForward:
+		if m.WantReply {
+			if err := s.send(apf.RequestSuccess{Port: m.Port}); err != nil {
+				return err
+			}
+		}
+		s.forwards++
+		if s.state == stForwarding {
+			s.state = stEstablished
+			s.establish()
+		}
+		// MPS sends the keepalive options after the forward of 5900, the
+		// console after the 4th forward (§3 step 6); whichever comes first.
+		if !s.kaOptsSent && (m.Port == uint32(apf.PortVNC) || s.forwards == 4) {
+			s.kaOptsSent = true
+			return s.send(apf.KeepaliveOptionsRequest{
+				Interval: uint32(s.g.cfg.KeepaliveInterval / time.Second),
+				Timeout:  uint32(s.g.cfg.KeepaliveTimeout / time.Second),
+			})
+		}
+		return nil
+	case apf.RequestCancelTCPIPForward:
+		if m.WantReply {
+			return s.send(apf.RequestSuccess{Portless: true})
+		}
+		return nil
+	case apf.RequestUDPSendTo:
+		return nil
+	}
+	if m.WantReply {
+		return s.send(apf.RequestFailure{})
+	}
+	return nil
+}
+
+func (s *session) establish() {
+	s.connectedAt = time.Now()
+	s.releasePending()
+	s.g.m.handshakes.WithLabelValues(resultOK).Inc()
+	s.g.register(s)
+	s.logger().Info().Msg("CIRA session established")
+}
