@@ -130,6 +130,7 @@ func TestReturnValueName(t *testing.T) {
 		{AMT("AMT_SetupAndConfigurationService"), "Unprovision", 2076, "BLOCKING_COMPONENT"},
 		{IPS("IPS_HostBasedSetupService"), "Setup", 4, "METHOD_DISABLED"},
 		{IPS("IPS_HostBasedSetupService"), "AdminSetup", 5, "AUTH_FAILED"},
+		{IPS("IPS_HostBasedSetupService"), "UpgradeClientToAdmin", 2, "INVALID_STATE"},
 		{IPS("IPS_HostBasedSetupService"), "AddNextCertInChain", 4, "CERT_VERIFY_FAILED"},
 		{IPS("IPS_PowerManagementService"), "RequestOSPowerSavingStateChange", 4097, "INVALID_STATE_TRANSITION"},
 		{CIM("CIM_KVMRedirectionSAP"), "RequestStateChange", 4099, "BUSY"},

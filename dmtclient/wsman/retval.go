@@ -40,7 +40,8 @@ func ReturnValueName(resourceURI, method string, value uint32) string {
 	switch {
 	case class == "IPS_HostBasedSetupService" && method == "Setup":
 		table = setupStatus
-	case class == "IPS_HostBasedSetupService" && method == "AdminSetup":
+	case class == "IPS_HostBasedSetupService" && (method == "AdminSetup" || method == "UpgradeClientToAdmin"):
+		// UpgradeClientToAdmin is AdminSetup without the password (protocol-rps-activation §2.5 step 4).
 		table = adminSetupStatus
 	case class == "IPS_HostBasedSetupService" && method == "AddNextCertInChain":
 		table = certChainStatus

@@ -3,16 +3,19 @@ package amtsim
 import (
 	"encoding/binary"
 	"net"
+	"strings"
 )
 
 // auditCapacity bounds the log; the oldest record is dropped when it is full.
 const auditCapacity = 128
 
-// Audit location types [inference: §10.6 samples show 0 for a network digest user, 2
-// for a local initiator; we use 1 for requests that arrived over the network/CIRA].
+// Audit MCLocationType follows the NetAddress in every protocol-cira-wsman §13 record:
+// 0 with an IPv4 address (127.0.0.1, 1.2.3.4), 1 with an IPv6 address, 2 with none (the
+// Local initiator) [inference from those vectors; the docs do not name the values].
 const (
-	locationLocal  = 0
-	locationRemote = 1
+	locationIPv4 = 0
+	locationIPv6 = 1
+	locationNone = 2
 )
 
 // auditLog holds encoded records oldest first; nil until the first record.
@@ -35,11 +38,7 @@ func (d *Device) auditLocked(who initiator, app, event uint16, ext []byte) {
 		rec = append(rec, 2)
 	}
 	rec = binary.BigEndian.AppendUint32(rec, uint32(d.cfg.Clock().Unix()))
-	if who.local {
-		rec = append(rec, locationLocal)
-	} else {
-		rec = append(rec, locationRemote)
-	}
+	rec = append(rec, locationOf(who.addr))
 	rec = append(rec, byte(len(who.addr)))
 	rec = append(rec, who.addr...)
 	rec = append(rec, byte(len(ext)))
@@ -49,6 +48,16 @@ func (d *Device) auditLocked(who initiator, app, event uint16, ext []byte) {
 	}
 	d.audit.records = append(d.audit.records, rec)
 	d.changed()
+}
+
+func locationOf(addr string) byte {
+	switch {
+	case addr == "":
+		return locationNone
+	case strings.Contains(addr, ":"):
+		return locationIPv6
+	}
+	return locationIPv4
 }
 
 // readRecords is AMT_AuditLog.ReadRecords: up to 10 records from the 1-based

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -90,4 +91,41 @@ func TestAuditLogBounded(t *testing.T) {
 	require.Equal(t, auditCapacity, total)
 	require.Len(t, recs, 3)
 	require.Equal(t, 0, rv)
+}
+
+// TestAuditEncodesDocVectors: records built from the §13 vectors' inputs encode to those exact bytes, MCLocationType
+// included (0 beside an IPv4 NetAddress, 1 beside IPv6, 2 for the Local initiator without one).
+func TestAuditEncodesDocVectors(t *testing.T) {
+	const ipv6Loopback = "0000:0000:0000:0000:0000:0000:0000:0001"
+	for _, tt := range []struct {
+		name       string
+		who        initiator
+		ts         int64
+		app, event uint16
+		ext        []byte
+		want       string
+	}{
+		{"1600 local", initiator{}, 1585593620, 16, 0, nil, "ABAAAAJegj0UAgAA"},
+		{"1810 admin from IPv4", initiator{user: "admin", addr: "127.0.0.1"}, 1585593639, 18, 10, nil,
+			"ABIACgAFYWRtaW5egj0nAAkxMjcuMC4wLjEA"},
+		{"3001 admin from IPv4", initiator{user: "admin", addr: "1.2.3.4"}, 1638267629, 30, 1, []byte{0},
+			"AB4AAQAFYWRtaW5hpfrtAAcxLjIuMy40AQA="},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := newTestDevice(t, func(c *Config) { c.Clock = func() time.Time { return time.Unix(tt.ts, 0) } })
+			d.lock()
+			d.auditLocked(tt.who, tt.app, tt.event, tt.ext)
+			d.unlock()
+			recs := d.AuditRecords()
+			require.Equal(t, tt.want, base64.StdEncoding.EncodeToString(recs[len(recs)-1]))
+		})
+	}
+	// 1619 from IPv6 loopback: the §13 vector is abbreviated, so check the decoded fields it lists.
+	d := newTestDevice(t, func(c *Config) { c.Clock = func() time.Time { return time.Unix(1638267852, 0) } })
+	d.lock()
+	d.auditLocked(initiator{user: "admin", addr: ipv6Loopback}, 16, 19, []byte{4})
+	d.unlock()
+	recs := d.AuditRecords()
+	require.Equal(t, auditRecord{app: 16, event: 19, user: "admin", ts: 1638267852, location: 1, net: ipv6Loopback,
+		ext: []byte{4}}, decodeAudit(t, recs[len(recs)-1]))
 }

@@ -27,9 +27,8 @@ const (
 
 // initiator is who asked for an operation, for the audit log (protocol-cira-wsman §10.6).
 type initiator struct {
-	user  string
-	local bool
-	addr  string
+	user string
+	addr string
 }
 
 // resetProvisioningLocked puts the firmware in factory pre-provisioning state.

@@ -41,7 +41,7 @@ func TestSetupStateMachine(t *testing.T) {
 				force(d, tt.from)
 			}
 			d.lock()
-			rv := d.setup(tt.enc, tt.hash(d), initiator{local: true})
+			rv := d.setup(tt.enc, tt.hash(d), initiator{})
 			d.unlock()
 			require.Equal(t, tt.wantRV, rv)
 			require.Equal(t, tt.wantMode, d.Mode())

@@ -122,7 +122,7 @@ func (d *Device) handle(req *httpwire.Request, local bool, peer string, rng *ran
 		post  func()
 	)
 	if fault == nil {
-		c := &call{d: d, req: env, local: local, who: initiator{user: user, local: local, addr: peer}}
+		c := &call{d: d, req: env, local: local, who: initiator{user: user, addr: peer}}
 		reply, fault, post = d.dispatch(c)
 	}
 	d.unlock()
