@@ -1,0 +1,273 @@
+package rps
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/dmrm/dm-manager/dmtclient/amt"
+	"github.com/dmrm/dm-manager/internal/domaincert"
+	"github.com/dmrm/dm-manager/internal/store"
+)
+
+// Success status texts (§4.2; ACM from mode 0 as RPS 2.24, which EMF deploys).
+const (
+	statusCCM         = "Client control mode."
+	statusACM         = "Admin control mode."
+	statusUpgraded    = "Upgraded to admin control mode."
+	statusCCMAlready  = "already enabled in client mode."
+	statusACMAlready  = "already enabled in admin mode."
+	ciraConfiguredTxt = "Configured"
+)
+
+// activate is `activate --profile X` (§2.1 pre-flight, then §2.3, §2.4 or §2.5 by current mode and profile).
+func (o *op) activate(ctx context.Context) error {
+	p := o.p
+	if err := checkFirmware(p, "activation"); err != nil {
+		return err
+	}
+	if p.Password == "" {
+		return refuse("Device %s activation failed. Missing password.", p.UUID)
+	}
+	if p.TLSEnforced {
+		return refuse("Device %s activation failed. The device enforces TLS on its local ports (AMT 19 and later); "+
+			"activation through a TLS tunnel is not supported by dm-manager.", p.UUID)
+	}
+	t, prof, err := o.activationTarget(ctx)
+	if err != nil {
+		return err
+	}
+	acm := prof.Activation == store.ActivationACM
+	switch {
+	case p.CurrentMode == 2 && !acm:
+		return refuse("Device %s already enabled in admin control mode.", p.UUID)
+	case p.CurrentMode < 0 || p.CurrentMode > 2:
+		return refuse("Device %s activation failed. It is in unknown mode.", p.UUID)
+	}
+	if err := o.checkHost(ctx); err != nil {
+		return err
+	}
+	if err := o.checkOwner(ctx); err != nil {
+		return err
+	}
+	stored, found, err := o.readDeviceSecrets(ctx)
+	if err != nil {
+		return refuse("Device %s activation failed. %s; run the activation again.", p.UUID, err.Error())
+	}
+	authPassword := p.Password
+	if p.CurrentMode != 0 {
+		if authPassword, err = o.knownPassword(ctx, stored, found, false); err != nil {
+			return err
+		}
+	}
+	var cert *domaincert.Cert
+	if acm && p.CurrentMode != 2 {
+		if cert, err = o.provisioningCert(ctx); err != nil {
+			return err
+		}
+	}
+	target, err := o.targetSecrets(ctx, t, stored)
+	if err != nil {
+		return err
+	}
+	if !acm {
+		target.MEBxPassword = "" // CCM has no MEBx password to set (§2.3)
+	}
+	switch {
+	case p.CurrentMode == 0:
+		return o.provision(ctx, t, cert, target)
+	case acm && p.CurrentMode == 1:
+		return o.upgrade(ctx, t, cert, authPassword, target)
+	default:
+		return o.reconfigure(ctx, t, acm, authPassword, target)
+	}
+}
+
+// activationTarget resolves the tenant (token, tenantId, or the profile name when the agent sends none) and
+// reads the tenant and the profile.
+func (o *op) activationTarget(ctx context.Context) (store.Tenant, store.Profile, error) {
+	p, name := o.p, o.cmd.Profile
+	unknown := refuse("Device %s activation failed. %s does not match list of available AMT profiles.", p.UUID, name)
+	if name == "" {
+		return store.Tenant{}, store.Profile{}, refuse("Device %s activation failed. No profile given (activate "+
+			"--profile <name>).", p.UUID)
+	}
+	tenant, err := o.callerTenant(ctx)
+	if err != nil {
+		return store.Tenant{}, store.Profile{}, err
+	}
+	if tenant == "" {
+		var ok bool
+		if tenant, ok = tenantFromProfile(name); !ok {
+			return store.Tenant{}, store.Profile{}, unknown
+		}
+	}
+	o.setTenant(tenant)
+	prof, err := o.e.cfg.Store.GetProfile(ctx, tenant, name)
+	switch {
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrInvalid):
+		return store.Tenant{}, store.Profile{}, unknown
+	case err != nil:
+		return store.Tenant{}, store.Profile{}, refuse("Failed to get amt profile from database (%s)", err.Error())
+	}
+	t, err := o.e.cfg.Store.GetTenant(ctx, tenant)
+	if err != nil {
+		return store.Tenant{}, store.Profile{}, refuse("Device %s activation failed. Tenant %s is not set up in "+
+			"dm-manager (%s); run the activation again once the tenant is set up.", p.UUID, tenant, err.Error())
+	}
+	return t, prof, nil
+}
+
+// provision activates a device in pre-provisioning (§2.3 CCM, §2.4 ACM). The device record and its secrets are
+// written before Setup/AdminSetup, so whatever happens to the websocket afterwards the next run finds the password
+// AMT was given.
+func (o *op) provision(ctx context.Context, t store.Tenant, cert *domaincert.Cert, target deviceSecrets) error {
+	acm := cert != nil
+	if err := o.connect(o.p.Username, o.p.Password); err != nil {
+		return fail("Failed to activate.", err)
+	}
+	realm, err := o.digestRealm(ctx)
+	if err != nil {
+		return err
+	}
+	if err := o.saveDevice(ctx, &target, store.StateActivating, store.ControlModePre); err != nil {
+		return err
+	}
+	if err := o.writeDeviceSecrets(ctx, target); err != nil {
+		return err
+	}
+	hash := amt.AdminPasswordHash(realm, target.AMTPassword)
+	mode, status := store.ControlModeCCM, statusCCM
+	if acm {
+		mode, status = store.ControlModeACM, statusACM
+		mc, sig, _, err := o.signedNonce(ctx, cert)
+		if err != nil {
+			return err
+		}
+		if err := o.sendChain(ctx, cert); err != nil {
+			return err
+		}
+		err = o.oneShot(ctx, "admin_setup", mode, func(ctx context.Context) error {
+			return o.amt.AdminSetup(ctx, amt.AdminSetupRequest{PasswordHash: hash, McNonce: mc, Signature: sig})
+		})
+		if err != nil {
+			return fail("Failed to activate in admin control mode.", err)
+		}
+	} else {
+		err := o.oneShot(ctx, "setup", mode, func(ctx context.Context) error { return o.amt.Setup(ctx, hash) })
+		if err != nil {
+			return fail("Failed to activate in client control mode.", err)
+		}
+	}
+	o.res.mode, o.res.status.Status = modeName(mode), status
+	o.log.Info().Str("mode", modeName(mode)).Msg("AMT activated")
+	if err := o.saveDevice(ctx, &target, store.StateActivated, mode); err != nil {
+		return err
+	}
+	if err := o.settle(ctx); err != nil {
+		return err
+	}
+	o.ws.SetCredentials("admin", target.AMTPassword)
+	return o.configure(ctx, t, target, mode)
+}
+
+// upgrade moves a CCM device to ACM with UpgradeClientToAdmin (§2.5 step 4), then reconfigures it.
+func (o *op) upgrade(ctx context.Context, t store.Tenant, cert *domaincert.Cert, auth string, target deviceSecrets) error {
+	if err := o.connect("admin", auth); err != nil {
+		return fail("Failed to upgrade to admin control mode.", err)
+	}
+	realm, err := o.digestRealm(ctx)
+	if err != nil {
+		return err
+	}
+	o.res.mode = modeName(store.ControlModeCCM)
+	mc, sig, _, err := o.signedNonce(ctx, cert)
+	if err != nil {
+		return err
+	}
+	if err := o.sendChain(ctx, cert); err != nil {
+		return err
+	}
+	err = o.oneShot(ctx, "upgrade", store.ControlModeACM, func(ctx context.Context) error {
+		return o.amt.UpgradeClientToAdmin(ctx, mc, sig)
+	})
+	if err != nil {
+		return fail("Failed to upgrade to admin control mode.", err)
+	}
+	o.res.mode, o.res.status.Status = modeName(store.ControlModeACM), statusUpgraded
+	o.log.Info().Msg("AMT upgraded to admin control mode")
+	return o.adopt(ctx, t, realm, auth, target, store.ControlModeACM)
+}
+
+// reconfigure re-applies passwords and CIRA to a device already in the profile's mode (§2.5 step 5).
+func (o *op) reconfigure(ctx context.Context, t store.Tenant, acm bool, auth string, target deviceSecrets) error {
+	mode, status := store.ControlModeCCM, statusCCMAlready
+	if acm {
+		mode, status = store.ControlModeACM, statusACMAlready
+	}
+	o.res.mode, o.res.status.Status = modeName(mode), status
+	if err := o.connect("admin", auth); err != nil {
+		return fail("Failed to reconfigure.", err)
+	}
+	realm, err := o.digestRealm(ctx)
+	if err != nil {
+		return err
+	}
+	return o.adopt(ctx, t, realm, auth, target, mode)
+}
+
+// adopt sets the policy password on an activated device (CHANGE_AMT_PASSWORD, §2.5), then records the device and
+// its secrets and configures it. The password is changed first and recorded right after: the next run accepts
+// either the stored or the tenant password, so a websocket lost in between does not lock us out.
+func (o *op) adopt(ctx context.Context, t store.Tenant, realm, current string, target deviceSecrets, mode store.ControlMode) error {
+	if !equal(current, target.AMTPassword) {
+		err := o.step(ctx, "change_password", func(ctx context.Context) error {
+			return o.amt.SetAdminAclEntryEx(ctx, "admin", amt.AdminDigestPassword(realm, target.AMTPassword))
+		})
+		if err != nil {
+			return fail("Failed to change the AMT admin password.", err)
+		}
+		o.ws.SetCredentials("admin", target.AMTPassword)
+	}
+	if err := o.saveDevice(ctx, &target, store.StateActivated, mode); err != nil {
+		return err
+	}
+	if err := o.writeDeviceSecrets(ctx, target); err != nil {
+		return err
+	}
+	return o.configure(ctx, t, target, mode)
+}
+
+// configure sets the MEBx password (ACM) and CIRA (§2.4 step 9, §2.6, §2.9). Unlike RPS a CIRA failure ends in
+// `error`: without CIRA dm-manager cannot manage the device, and the next run (reconfigure) repairs it.
+func (o *op) configure(ctx context.Context, t store.Tenant, target deviceSecrets, mode store.ControlMode) error {
+	if mode == store.ControlModeACM {
+		err := o.step(ctx, "set_mebx", func(ctx context.Context) error {
+			return o.amt.SetMEBxPassword(ctx, target.MEBxPassword)
+		})
+		if err != nil {
+			return fail("Failed to set the MEBx password.", err)
+		}
+	}
+	if err := o.configureCIRA(ctx, t, target); err != nil {
+		o.res.status.CIRAConnection = err.Error()
+		return &failure{text: o.res.status.Status + " CIRA configuration failed: " + err.Error(), cause: err}
+	}
+	o.res.status.CIRAConnection = ciraConfiguredTxt
+	return nil
+}
+
+// settle waits PostSetupDelay after activation before the admin account is used (§2.3 step 5).
+func (o *op) settle(ctx context.Context) error {
+	if o.e.cfg.PostSetupDelay <= 0 {
+		return nil
+	}
+	t := time.NewTimer(o.e.cfg.PostSetupDelay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return causeOf(ctx, ctx.Err())
+	}
+}

@@ -1,0 +1,73 @@
+package rps_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/dmrm/dm-manager/internal/rps"
+	"github.com/dmrm/dm-manager/test/amtsim"
+	"github.com/dmrm/dm-manager/test/amtsim/rpc"
+)
+
+// activateFleet activates n fresh simulated devices of one tenant at once and returns how long it took.
+func activateFleet(t testing.TB, e *env, tenant string, n int) time.Duration {
+	t.Helper()
+	fleet, err := amtsim.NewFleet(n, fmt.Sprintf("%s-%d", tenant, time.Now().UnixNano()), amtsim.Config{})
+	require.NoError(t, err)
+	for _, d := range fleet.Devices() {
+		e.hosts.set(tenant, d.GUID().String(), rps.Host{ResourceID: "host", DesiredAMT: rps.AMTStateProvisioned})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for _, d := range fleet.Devices() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := rpc.Run(ctx, d, rpc.Config{URL: e.url, Command: rpc.ActivateCommand(tenant+"_ccm", false)})
+			switch {
+			case err != nil:
+				errs <- err
+			case !res.OK() || d.Mode() != amtsim.ClientControl || !d.CIRA().Configured():
+				errs <- fmt.Errorf("%s: %s", d.GUID(), res.Message)
+			}
+		}()
+	}
+	wg.Wait()
+	took := time.Since(start)
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	for range n {
+		require.True(t, e.outcome(t).OK)
+	}
+	return took
+}
+
+func TestConcurrentActivations(t *testing.T) {
+	e := newEnv(t, nil)
+	tenant := newTenant(t, "dynamic")
+	took := activateFleet(t, e, tenant, 20)
+	t.Logf("20 concurrent CCM activations in %s", took)
+	require.Equal(t, 20.0, counter(t, e.reg, "rps_outcomes_total", "activate", "success"))
+}
+
+// BenchmarkConcurrentActivations200 activates 200 simulated devices at once over loopback, with no artificial
+// delays (go test -run '^$' -bench Concurrent -benchtime 1x ./internal/rps).
+func BenchmarkConcurrentActivations200(b *testing.B) {
+	e := newEnv(b, func(c *rps.Config) { c.StepTimeout = time.Minute })
+	tenant := newTenant(b, "dynamic")
+	var total time.Duration
+	for range b.N {
+		total += activateFleet(b, e, tenant, 200)
+	}
+	b.ReportMetric(total.Seconds()/float64(b.N), "s/200-activations")
+}

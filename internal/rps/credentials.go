@@ -1,0 +1,164 @@
+package rps
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"math/big"
+
+	"github.com/dmrm/dm-manager/dmtclient/amt"
+	"github.com/dmrm/dm-manager/internal/secrets"
+	"github.com/dmrm/dm-manager/internal/store"
+)
+
+// deviceSecrets is tenants/<tenant>/devices/<guid> (contracts.md "Secrets layout").
+type deviceSecrets struct {
+	AMTPassword  string
+	MEBxPassword string
+	CIRAUsername string
+	CIRAPassword string
+}
+
+func (o *op) devicePath() (string, error) { return secrets.Device(o.tenant, o.p.UUID) }
+
+// readDeviceSecrets returns the device's stored secrets; found is false when there are none.
+func (o *op) readDeviceSecrets(ctx context.Context) (deviceSecrets, bool, error) {
+	path, err := o.devicePath()
+	if err != nil {
+		return deviceSecrets{}, false, err
+	}
+	m, err := o.e.cfg.Secrets.Get(ctx, path)
+	if errors.Is(err, secrets.ErrNotFound) {
+		return deviceSecrets{}, false, nil
+	}
+	if err != nil {
+		return deviceSecrets{}, false, fmt.Errorf("read the device's secrets: %w", err)
+	}
+	return deviceSecrets{
+		AMTPassword: m[secrets.KeyAMTPassword], MEBxPassword: m[secrets.KeyMEBxPassword],
+		CIRAUsername: m[secrets.KeyCIRAUsername], CIRAPassword: m[secrets.KeyCIRAPassword],
+	}, true, nil
+}
+
+func (o *op) writeDeviceSecrets(ctx context.Context, ds deviceSecrets) error {
+	path, err := o.devicePath()
+	if err != nil {
+		return err
+	}
+	m := map[string]string{secrets.KeyAMTPassword: ds.AMTPassword}
+	for k, v := range map[string]string{
+		secrets.KeyMEBxPassword: ds.MEBxPassword, secrets.KeyCIRAUsername: ds.CIRAUsername,
+		secrets.KeyCIRAPassword: ds.CIRAPassword,
+	} {
+		if v != "" {
+			m[k] = v
+		}
+	}
+	return o.step(ctx, "save_secrets", func(ctx context.Context) error {
+		if err := o.e.cfg.Secrets.Put(ctx, path, m); err != nil {
+			return fail("Failed to save device information to Secret Provider", err)
+		}
+		return nil
+	})
+}
+
+// tenantPassword is the static-policy AMT password of the tenant.
+func (o *op) tenantPassword(ctx context.Context) (string, error) {
+	path, err := secrets.TenantAMTPassword(o.tenant)
+	if err != nil {
+		return "", err
+	}
+	m, err := o.e.cfg.Secrets.Get(ctx, path)
+	if err != nil {
+		return "", err
+	}
+	if pw := m[secrets.KeyPassword]; pw != "" {
+		return pw, nil
+	}
+	return "", secrets.ErrNotFound
+}
+
+// targetSecrets returns the secrets the device must end with under the tenant's password policy: static, the
+// tenant's AMT password for both AMT and MEBx (as EMF configures its profiles, §3.7); dynamic, the device's stored
+// random passwords, or new ones (§2.2 rule). Stored CIRA credentials are kept, missing ones generated, so a
+// repeated run converges on the same values.
+func (o *op) targetSecrets(ctx context.Context, t store.Tenant, stored deviceSecrets) (deviceSecrets, error) {
+	ds := stored
+	if t.PasswordPolicy == "dynamic" {
+		for _, pw := range []*string{&ds.AMTPassword, &ds.MEBxPassword} {
+			if *pw == "" {
+				p, err := amt.RandomPassword()
+				if err != nil {
+					return ds, err
+				}
+				*pw = p
+			}
+		}
+	} else {
+		pw, err := o.tenantPassword(ctx)
+		if err != nil {
+			return ds, refuse("Device %s activation failed. Tenant %s has no AMT password (static password policy): %s; "+
+				"wait for the tenant to be set up and run the activation again.", o.p.UUID, o.tenant, err.Error())
+		}
+		ds.AMTPassword, ds.MEBxPassword = pw, pw
+	}
+	if ds.CIRAUsername == "" {
+		u, err := randomAlnum(ciraUsernameLen)
+		if err != nil {
+			return ds, err
+		}
+		ds.CIRAUsername = u
+	}
+	if ds.CIRAPassword == "" {
+		p, err := amt.RandomPassword()
+		if err != nil {
+			return ds, err
+		}
+		ds.CIRAPassword = p
+	}
+	return ds, nil
+}
+
+// ciraUsernameLen is AMT's limit for AddMpServer's Username: 16 alphanumerics (§2.2).
+const ciraUsernameLen = 16
+
+const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+func randomAlnum(n int) (string, error) {
+	b := make([]byte, n)
+	max := big.NewInt(int64(len(alnum)))
+	for i := range b {
+		k, err := rand.Int(rand.Reader, max)
+		if err != nil {
+			return "", fmt.Errorf("random CIRA username: %w", err)
+		}
+		b[i] = alnum[k.Int64()]
+	}
+	return string(b), nil
+}
+
+// saveDevice records the device in the store. A CIRA username another device already uses (a random collision)
+// is replaced once; the caller writes the secrets after this, so both agree.
+func (o *op) saveDevice(ctx context.Context, ds *deviceSecrets, state store.ActivationState, mode store.ControlMode) error {
+	d := store.Device{
+		GUID: o.p.UUID, TenantID: o.tenant, HostResourceID: o.host.ResourceID, CIRAUsername: ds.CIRAUsername,
+		ControlMode: mode, ActivationState: state, DNSSuffix: normalizeSuffix(o.p.FQDN),
+		AMTVersion: o.p.Version, AMTBuild: o.p.Build, AMTSKU: o.p.SKU,
+	}
+	return o.step(ctx, "save_device", func(ctx context.Context) error {
+		_, err := o.e.cfg.Store.UpsertDevice(ctx, d)
+		var dup *store.DuplicateError
+		if errors.As(err, &dup) && dup.Field == "cira_username" {
+			if d.CIRAUsername, err = randomAlnum(ciraUsernameLen); err != nil {
+				return err
+			}
+			ds.CIRAUsername = d.CIRAUsername
+			_, err = o.e.cfg.Store.UpsertDevice(ctx, d)
+		}
+		if err != nil {
+			return fail("Failed to save the device record", err)
+		}
+		return nil
+	})
+}

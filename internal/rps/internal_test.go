@@ -1,0 +1,70 @@
+package rps
+
+import (
+	"crypto/md5"  //nolint:gosec // test vectors for every hash length AMT reports
+	"crypto/sha1" //nolint:gosec
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestXMLText(t *testing.T) {
+	for in, want := range map[string]string{
+		`<a:Header><b:RelatesTo>13</b:RelatesTo></a:Header>`:                 "13",
+		`<RelatesTo> 7 </RelatesTo>`:                                         "7",
+		`<x:Other attr="RelatesTo>">1</x:Other><c:RelatesTo>2</c:RelatesTo>`: "2",
+		`</b:RelatesTo>`:            "",
+		`no tag`:                    "",
+		`<b:RelatesTo>unterminated`: "",
+	} {
+		require.Equal(t, want, xmlText([]byte(in), "RelatesTo"), in)
+	}
+}
+
+// A chunk boundary may fall inside the value; the relay reads the de-chunked body.
+func TestRelatesToAcrossChunks(t *testing.T) {
+	body := "<Envelope><Header><b:RelatesTo>13</b:RelatesTo></Header></Envelope>"
+	cut := strings.Index(body, "13") + 1
+	raw := "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" +
+		hexLen(body[:cut]) + "\r\n" + body[:cut] + "\r\n" + hexLen(body[cut:]) + "\r\n" + body[cut:] + "\r\n0\r\n\r\n"
+	require.Equal(t, "13", relatesTo([]byte(raw)))
+	require.Empty(t, relatesTo([]byte("HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n")))
+	require.Empty(t, relatesTo([]byte("garbage")))
+}
+
+func hexLen(s string) string { return strings.ToUpper(hex.EncodeToString([]byte{byte(len(s))})) }
+
+func TestRootTrusted(t *testing.T) {
+	root := []byte("root certificate DER")
+	m5, s1, s256, s384, s512 := md5.Sum(root), sha1.Sum(root), sha256.Sum256(root), sha512.Sum384(root), sha512.Sum512(root) //nolint:gosec
+	for _, h := range [][]byte{m5[:], s1[:], s256[:], s384[:], s512[:]} {
+		require.True(t, rootTrusted(root, []string{"00", strings.ToUpper(hex.EncodeToString(h))}))
+	}
+	require.False(t, rootTrusted(root, []string{hex.EncodeToString(s256[:31])}))
+	require.False(t, rootTrusted(root, nil))
+}
+
+func TestTenantFromProfile(t *testing.T) {
+	const id = "8e3f5a1c-5a0e-4c2e-9b7a-2d1f0c3b4a5e"
+	for in, want := range map[string]string{
+		id + "_ccm": id, id + "_ACM": id, strings.ToUpper(id) + "_acm": id, id + "_x": "", "corp_ccm": "", id: "",
+	} {
+		got, ok := tenantFromProfile(in)
+		require.Equal(t, want, got, in)
+		require.Equal(t, want != "", ok, in)
+	}
+}
+
+func TestStrongPassword(t *testing.T) {
+	for pw, ok := range map[string]bool{
+		"Intel123!": true, "N3w-Passw0rd!": true, "N3w-Passw0rd": false, "short1!A": true, "nouppercase1!": false,
+		"NOLOWERCASE1!": false, "NoDigits!!": false, "NoSpecial12": false, "With Space1!": false,
+		strings.Repeat("Aa1!", 9): false,
+	} {
+		require.Equal(t, ok, strongPassword(pw), pw)
+	}
+}
