@@ -1,0 +1,48 @@
+package devices
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/dmrm/dm-manager/ciragw"
+	"github.com/dmrm/dm-manager/internal/secrets"
+)
+
+// CAStore keeps the gateway CA at the global secrets path gateway/ca {cert_pem, key_pem} (contracts.md).
+type CAStore struct {
+	sec secrets.Store
+}
+
+var _ ciragw.CAStore = (*CAStore)(nil)
+
+// NewCAStore returns a CAStore over sec.
+func NewCAStore(sec secrets.Store) *CAStore { return &CAStore{sec: sec} }
+
+// Load returns the stored CA, or an error wrapping ciragw.ErrNoCA when none is stored.
+func (c *CAStore) Load(ctx context.Context) (certPEM, keyPEM []byte, err error) {
+	m, err := c.sec.Get(ctx, secrets.GatewayCA())
+	if errors.Is(err, secrets.ErrNotFound) {
+		return nil, nil, fmt.Errorf("devices: %w at secret %s", ciragw.ErrNoCA, secrets.GatewayCA())
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("devices: reading the gateway CA: %w", err)
+	}
+	cert, key := m[secrets.KeyCertPEM], m[secrets.KeyKeyPEM]
+	if cert == "" || key == "" {
+		return nil, nil, fmt.Errorf("devices: secret %s lacks %s or %s; delete it to have a new CA generated "+
+			"(every device must then be given the new root)", secrets.GatewayCA(), secrets.KeyCertPEM, secrets.KeyKeyPEM)
+	}
+	return []byte(cert), []byte(key), nil
+}
+
+// Save stores the CA, replacing any stored one.
+func (c *CAStore) Save(ctx context.Context, certPEM, keyPEM []byte) error {
+	err := c.sec.Put(ctx, secrets.GatewayCA(), map[string]string{
+		secrets.KeyCertPEM: string(certPEM), secrets.KeyKeyPEM: string(keyPEM),
+	})
+	if err != nil {
+		return fmt.Errorf("devices: saving the gateway CA: %w", err)
+	}
+	return nil
+}

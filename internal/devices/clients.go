@@ -1,0 +1,206 @@
+package devices
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dmrm/dm-manager/ciragw"
+	"github.com/dmrm/dm-manager/dmtclient"
+	"github.com/dmrm/dm-manager/dmtclient/amt"
+	"github.com/dmrm/dm-manager/internal/secrets"
+	"github.com/dmrm/dm-manager/internal/store"
+)
+
+// amtAdminUser is the digest user of an activated device; MPS hard-codes it (protocol-cira-wsman §4.1).
+const amtAdminUser = "admin"
+
+// Gateway is what AMTClients needs of the CIRA gateway; (*ciragw.Gateway) implements it.
+type Gateway interface {
+	dmtclient.ChannelOpener
+	Session(guid string) (ciragw.SessionInfo, bool)
+}
+
+// ClientOptions tune AMTClients. Zero values take the defaults named in the comments.
+type ClientOptions struct {
+	// Replica is this replica's id (-replicaID), to tell a session held elsewhere from a stale record.
+	Replica string
+	// RequestTimeout bounds one WS-Man exchange (default 30s, -requestTimeout).
+	RequestTimeout time.Duration
+	// OpenTimeout bounds one channel open (default dmtclient.DefaultCIRAOpenTimeout).
+	OpenTimeout time.Duration
+}
+
+// AMTClients hands out AMT clients that reach devices through their CIRA session on this replica. One client is
+// kept per device and session, so the digest challenge and nonce count are reused across calls (§8.3) and the
+// store and secrets are read once per session, not per call.
+type AMTClients struct {
+	st   *store.Store
+	sec  secrets.Store
+	gw   Gateway
+	opts ClientOptions
+	log  zerolog.Logger
+
+	mu      sync.Mutex
+	clients map[string]*clientEntry // by GUID
+}
+
+type clientEntry struct {
+	tenant  string
+	session time.Time // ConnectedAt of the session the client was made for
+	c       *amt.Client
+}
+
+// NewAMTClients returns an AMTClients over the gateway gw.
+func NewAMTClients(st *store.Store, sec secrets.Store, gw Gateway, opts ClientOptions, log zerolog.Logger) *AMTClients {
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = 30 * time.Second
+	}
+	return &AMTClients{st: st, sec: sec, gw: gw, opts: opts, log: log.With().Str("component", "amt-clients").Logger(),
+		clients: make(map[string]*clientEntry)}
+}
+
+// For returns the AMT client of the tenant's device. Errors: ErrNotFound (not this tenant's device),
+// *NotConnectedError (errors.Is ErrNotConnected), ErrNoCredentials, or a store/secrets failure. Calls on the
+// returned client fail with *NotConnectedError once the session is gone.
+func (c *AMTClients) For(ctx context.Context, tenant, guid string) (*amt.Client, error) {
+	guid, tenant = strings.ToLower(guid), strings.ToLower(tenant)
+	sess, connected := c.gw.Session(guid)
+	if connected && sess.Tenant == tenant {
+		c.mu.Lock()
+		e, ok := c.clients[guid]
+		c.mu.Unlock()
+		if ok && e.tenant == tenant && e.session.Equal(sess.ConnectedAt) {
+			return e.c, nil
+		}
+	}
+
+	d, err := c.st.GetDevice(ctx, guid)
+	switch {
+	case errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) || err == nil && d.TenantID != tenant:
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, guid)
+	case err != nil:
+		return nil, fmt.Errorf("devices: looking up device %s: %w", guid, err)
+	}
+	if !connected || sess.Tenant != tenant {
+		nc := &NotConnectedError{GUID: guid}
+		if d.ConnectionState == store.ConnectionConnected && d.OwnerReplica != "" && d.OwnerReplica != c.opts.Replica {
+			nc.OwnerReplica, nc.OwnerAddress = d.OwnerReplica, d.OwnerAddress
+		}
+		return nil, nc
+	}
+
+	path, err := secrets.Device(tenant, guid)
+	if err != nil {
+		return nil, fmt.Errorf("devices: secret path of device %s: %w", guid, err)
+	}
+	m, err := c.sec.Get(ctx, path)
+	switch {
+	case errors.Is(err, secrets.ErrNotFound):
+		return nil, fmt.Errorf("%w: device %s (tenant %s)", ErrNoCredentials, guid, tenant)
+	case err != nil:
+		return nil, fmt.Errorf("devices: reading AMT credentials of device %s: %w", guid, err)
+	}
+	if m[secrets.KeyAMTPassword] == "" {
+		return nil, fmt.Errorf("%w: device %s (tenant %s)", ErrNoCredentials, guid, tenant)
+	}
+	ws, err := dmtclient.NewCIRAClient(dmtclient.CIRAClientConfig{
+		Gateway: notConnectedMapper{c.gw}, GUID: guid, Username: amtAdminUser, Password: m[secrets.KeyAMTPassword],
+		OpenTimeout: c.opts.OpenTimeout, Timeout: c.opts.RequestTimeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("devices: WS-Man client for device %s: %w", guid, err)
+	}
+	client := amt.New(ws)
+	c.mu.Lock()
+	old := c.clients[guid]
+	c.clients[guid] = &clientEntry{tenant: tenant, session: sess.ConnectedAt, c: client}
+	c.mu.Unlock()
+	if old != nil {
+		_ = old.c.WSMan().Close()
+	}
+	return client, nil
+}
+
+// Forget drops the device's client (its idle channel is closed); call it when the device is deleted or its AMT
+// password changes. Calls already holding the client finish with it.
+func (c *AMTClients) Forget(guid string) {
+	guid = strings.ToLower(guid)
+	c.mu.Lock()
+	e := c.clients[guid]
+	delete(c.clients, guid)
+	c.mu.Unlock()
+	if e != nil {
+		_ = e.c.WSMan().Close()
+	}
+}
+
+// Watch drops clients of devices whose session ended, until events is closed or ctx ends. Feed it
+// (*ciragw.Gateway).Subscribe(); For also notices a replaced session by itself, so a dropped event costs only
+// memory until the next For.
+func (c *AMTClients) Watch(ctx context.Context, events <-chan ciragw.Event) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			if ev.Kind == ciragw.Disconnected {
+				c.Forget(ev.GUID)
+			}
+		}
+	}
+}
+
+// Close drops every client.
+func (c *AMTClients) Close() {
+	c.mu.Lock()
+	all := c.clients
+	c.clients = make(map[string]*clientEntry)
+	c.mu.Unlock()
+	for _, e := range all {
+		_ = e.c.WSMan().Close()
+	}
+}
+
+// notConnectedMapper turns the gateway's "no session" into *NotConnectedError for calls made after For, whether
+// the session was gone before the channel open or ended during the exchange.
+type notConnectedMapper struct{ gw Gateway }
+
+func (m notConnectedMapper) OpenChannel(ctx context.Context, guid string, port uint16) (net.Conn, error) {
+	conn, err := m.gw.OpenChannel(ctx, guid, port)
+	if err != nil {
+		return nil, notConnected(guid, err)
+	}
+	return sessionConn{Conn: conn, guid: guid}, nil
+}
+
+type sessionConn struct {
+	net.Conn
+	guid string
+}
+
+func (c sessionConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	return n, notConnected(c.guid, err)
+}
+
+func (c sessionConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	return n, notConnected(c.guid, err)
+}
+
+func notConnected(guid string, err error) error {
+	if errors.Is(err, ciragw.ErrDeviceNotConnected) || errors.Is(err, ciragw.ErrSessionClosed) {
+		return &NotConnectedError{GUID: guid, Err: err}
+	}
+	return err
+}
