@@ -1,0 +1,218 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	computev1 "github.com/open-edge-platform/infra-core/inventory/v2/pkg/api/compute/v1"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/dmrm/dm-manager/dmtclient/amt"
+	"github.com/dmrm/dm-manager/internal/inventory"
+	"github.com/dmrm/dm-manager/internal/store"
+)
+
+// world fakes the reconciler's dependencies for orchestration tests: one host, its device, the journal, AMT and
+// presence, recording every call in order.
+type world struct {
+	mu      sync.Mutex
+	events  []string
+	host    *computev1.HostResource // nil: not in Inventory
+	dev     *store.Device
+	journal map[store.OpKind]store.JournalEntry
+	amt     amt.PowerState
+	sendErr error // returned by the next RequestPowerStateChange (then cleared)
+	local   bool
+	session time.Time
+	writes  int
+	notify  chan string            // every event, when set
+	onSend  func(v amt.PowerState) // called as a power request arrives, before it takes effect
+}
+
+func newWorld(h *computev1.HostResource) *world {
+	return &world{host: h, journal: map[store.OpKind]store.JournalEntry{}, amt: amt.PowerOn,
+		dev: &store.Device{GUID: h.GetUuid(), TenantID: h.GetTenantId(), ActivationState: store.StateActivated,
+			ConnectionState: store.ConnectionConnected, OwnerReplica: "replica-a"},
+		local: true, session: time.Now().Add(-time.Hour)}
+}
+
+func (w *world) deps() Deps {
+	return Deps{Hosts: w, Status: w, Devices: w, Journal: w, Power: w, Presence: w, Secrets: w}
+}
+
+func (w *world) record(format string, args ...any) {
+	ev := fmt.Sprintf(format, args...)
+	w.events = append(w.events, ev)
+	if w.notify != nil {
+		w.notify <- ev
+	}
+}
+
+func (w *world) log() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.events...)
+}
+
+func (w *world) GetHostByUUID(_ context.Context, _, _ string) (*computev1.HostResource, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.host == nil {
+		return nil, inventory.ErrNotFound
+	}
+	return proto.Clone(w.host).(*computev1.HostResource), nil
+}
+
+func (w *world) UpdatePowerStatus(_ context.Context, _, _ string, r inventory.PowerReport) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.host.CurrentPowerState, w.host.PowerStatus, w.host.PowerStatusIndicator = r.Current, r.Status, r.Indicator
+	if r.OnTime != nil {
+		w.host.PowerOnTime = *r.OnTime
+	}
+	w.writes++
+	w.record("power %s %q", r.Current, r.Status)
+	return nil
+}
+
+func (w *world) UpdateAMTStatus(_ context.Context, _, _ string, r inventory.AMTReport) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.host.CurrentAmtState, w.host.AmtStatus, w.host.AmtStatusIndicator = r.Current, r.Status, r.Indicator
+	w.writes++
+	w.record("amt %s %q", r.Current, r.Status)
+	return nil
+}
+
+func (w *world) GetDevice(_ context.Context, _ string) (store.Device, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.dev == nil {
+		return store.Device{}, store.ErrNotFound
+	}
+	return *w.dev, nil
+}
+
+func (w *world) DeleteDevice(_ context.Context, _ string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.dev = nil
+	w.record("delete device")
+	return nil
+}
+
+func (w *world) ListTenants(context.Context) ([]store.Tenant, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.dev == nil {
+		return nil, nil
+	}
+	return []store.Tenant{{ID: w.dev.TenantID}}, nil
+}
+
+func (w *world) ListDevicesByTenant(context.Context, string) ([]store.Device, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.dev == nil {
+		return nil, nil
+	}
+	return []store.Device{*w.dev}, nil
+}
+
+func (w *world) GetJournal(_ context.Context, _ string, kind store.OpKind) (store.JournalEntry, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e, ok := w.journal[kind]
+	if !ok {
+		return e, store.ErrNotFound
+	}
+	return e, nil
+}
+
+func (w *world) PutJournal(_ context.Context, e store.JournalEntry) (store.JournalEntry, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if old, ok := w.journal[e.Kind]; ok {
+		e.CreatedAt = old.CreatedAt
+	} else {
+		e.CreatedAt = time.Now()
+	}
+	w.journal[e.Kind] = e
+	w.record("journal %s %s hard=%t", e.Kind, e.Step, e.HardActionSent)
+	return e, nil
+}
+
+func (w *world) DeleteJournal(_ context.Context, _ string, kind store.OpKind) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.journal[kind]; ok {
+		delete(w.journal, kind)
+		w.record("journal %s deleted", kind)
+	}
+	return nil
+}
+
+func (w *world) ListDueJournal(_ context.Context, now time.Time) ([]store.JournalEntry, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var due []store.JournalEntry
+	for _, e := range w.journal {
+		if !e.DeadlineAt.IsZero() && !e.DeadlineAt.After(now) {
+			due = append(due, e)
+		}
+	}
+	return due, nil
+}
+
+func (w *world) GetPowerState(_ context.Context, _, _ string) (amt.PowerState, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.local {
+		return 0, ErrNotSent
+	}
+	w.record("read %d", w.amt)
+	return w.amt, nil
+}
+
+func (w *world) RequestPowerStateChange(_ context.Context, _, _ string, v amt.PowerState) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.record("send %d", v)
+	if w.onSend != nil {
+		w.onSend(v)
+	}
+	if err := w.sendErr; err != nil {
+		w.sendErr = nil
+		return err
+	}
+	switch v {
+	case amt.PowerOffSoft, amt.PowerOffSoftGraceful:
+		w.amt = amt.PowerOffSoft
+	case amt.PowerOn, amt.PowerCycleOffSoft, amt.MasterBusReset:
+		w.amt = amt.PowerOn
+	}
+	return nil
+}
+
+func (w *world) Unprovision(_ context.Context, _, _ string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.record("unprovision")
+	w.local = false // a deactivated AMT drops CIRA
+	return nil
+}
+
+func (w *world) Connected(_ string) (time.Time, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.session, w.local
+}
+
+func (w *world) Delete(_ context.Context, path string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.record("delete secret %s", path)
+	return nil
+}

@@ -1,0 +1,296 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/dmrm/dm-manager/internal/inventory"
+	"github.com/dmrm/dm-manager/internal/secrets"
+	"github.com/dmrm/dm-manager/internal/store"
+	"github.com/dmrm/dm-manager/reconcilers/internal/queue"
+)
+
+// Reconciler is the host reconciler. Feed it Inventory host events (OnHost), gateway presence events
+// (PresenceChanged), run its journal sweep (Run), and Stop it at shutdown.
+type Reconciler struct {
+	cfg     Config
+	deps    Deps
+	log     zerolog.Logger
+	q       *queue.Queue[ID]
+	started time.Time
+
+	// Two caches, whose loss (restart) costs one extra power-state read or a grace period counted from the
+	// restart, never a wrong action: when this process last saw each device disconnect, and the session whose
+	// power state was read.
+	mu       sync.Mutex
+	lastDisc map[string]time.Time
+	synced   map[string]time.Time
+}
+
+// New starts the reconciler's workers.
+func New(cfg Config, deps Deps) (*Reconciler, error) {
+	if err := deps.validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	r := &Reconciler{
+		cfg: cfg, deps: deps, log: cfg.Log.With().Str("component", "host-reconciler").Logger(),
+		started: cfg.Clock(), lastDisc: map[string]time.Time{}, synced: map[string]time.Time{},
+	}
+	r.q = queue.New(r.reconcile, queue.Options{Parallelism: cfg.Parallelism, Timeout: cfg.RequestTimeout})
+	return r, nil
+}
+
+// Enqueue asks for a reconcile of the tenant's host with the given UUID.
+func (r *Reconciler) Enqueue(tenant, uuid string) {
+	if tenant == "" || uuid == "" {
+		return
+	}
+	r.q.Enqueue(NewID(tenant, uuid))
+}
+
+// OnHost is the inventory.Handlers.Host callback.
+func (r *Reconciler) OnHost(id inventory.HostID, _ inventory.Cause) { r.Enqueue(id.Tenant, id.UUID) }
+
+// PresenceChanged is called for each gateway session event (ciragw Subscribe: Connected/Disconnected).
+func (r *Reconciler) PresenceChanged(tenant, guid string, connected bool, at time.Time) {
+	id := NewID(tenant, guid)
+	r.mu.Lock()
+	if connected {
+		delete(r.lastDisc, id.GUID())
+	} else {
+		r.lastDisc[id.GUID()] = at
+		delete(r.synced, id.GUID())
+	}
+	r.mu.Unlock()
+	r.q.Enqueue(id)
+}
+
+// Run reconciles every recorded device once at start (a host deleted from Inventory while dm-manager was down is
+// seen by nothing else), then sweeps the journal for entries whose deadline passed (operations of a previous
+// process, timers lost with it) at start and every ResyncPeriod, until ctx ends.
+func (r *Reconciler) Run(ctx context.Context) error {
+	r.sweepDevices(ctx)
+	t := time.NewTicker(r.cfg.ResyncPeriod)
+	defer t.Stop()
+	for {
+		r.sweep(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (r *Reconciler) sweep(ctx context.Context) {
+	due, err := r.deps.Journal.ListDueJournal(ctx, r.cfg.Clock())
+	if err != nil {
+		r.log.Warn().Err(err).Msg("listing due journal entries failed; retrying at the next sweep")
+		return
+	}
+	for _, e := range due {
+		if e.Kind == store.OpPower || e.Kind == store.OpDeactivation {
+			r.Enqueue(e.TenantID, e.GUID)
+		}
+	}
+}
+
+func (r *Reconciler) sweepDevices(ctx context.Context) {
+	tenants, err := r.deps.Devices.ListTenants(ctx)
+	if err != nil {
+		r.log.Warn().Err(err).Msg("listing tenants for the start-up device sweep failed; Inventory's resync covers existing hosts")
+		return
+	}
+	for _, t := range tenants {
+		devs, err := r.deps.Devices.ListDevicesByTenant(ctx, t.ID)
+		if err != nil {
+			r.log.Warn().Err(err).Str("tenant", t.ID).Msg("listing devices for the start-up sweep failed")
+			continue
+		}
+		for _, d := range devs {
+			r.Enqueue(d.TenantID, d.GUID)
+		}
+	}
+}
+
+// Stop stops the workers; in-progress reconciles see their context cancelled.
+func (r *Reconciler) Stop() { r.q.Stop() }
+
+func (r *Reconciler) reconcile(ctx context.Context, id ID) queue.Result {
+	tenant, guid := id.Tenant(), id.GUID()
+	log := r.log.With().Str("tenant", tenant).Str("guid", guid).Logger()
+	in, err := r.gather(ctx, tenant, guid)
+	if err != nil {
+		log.Warn().Err(err).Msg("reading host state failed; retrying")
+		return queue.Result{Err: err}
+	}
+	st := Decide(in)
+	if st.Action == ActReadPower {
+		ps, err := r.deps.Power.GetPowerState(ctx, tenant, guid)
+		in.Reading = &Reading{State: ps, Err: err}
+		if err == nil {
+			r.markSynced(guid, in.Device.Since)
+		} else {
+			log.Info().Err(err).Msg("reading the power state failed")
+		}
+		if st = Decide(in); st.Action == ActReadPower {
+			return queue.Result{Err: errReadLoop}
+		}
+	}
+	return r.apply(ctx, log, in, tenant, guid, st)
+}
+
+// gather re-reads the world for one host.
+func (r *Reconciler) gather(ctx context.Context, tenant, guid string) (Input, error) {
+	in := Input{Now: r.cfg.Clock(), Params: r.cfg.Params}
+	h, err := r.deps.Hosts.GetHostByUUID(ctx, tenant, guid)
+	switch {
+	case err == nil:
+		in.Host = h
+	case !isNotFound(err):
+		return in, fmt.Errorf("read host from Inventory: %w", err)
+	}
+	var dev *store.Device
+	d, err := r.deps.Devices.GetDevice(ctx, guid)
+	switch {
+	case err == nil:
+		dev = &d
+	case !errors.Is(err, store.ErrNotFound):
+		return in, fmt.Errorf("read device record: %w", err)
+	}
+	if in.Power, err = r.journalEntry(ctx, guid, store.OpPower); err != nil {
+		return in, err
+	}
+	if in.Deactivation, err = r.journalEntry(ctx, guid, store.OpDeactivation); err != nil {
+		return in, err
+	}
+	var pv presenceView
+	pv.SessionAt, pv.Local = r.deps.Presence.Connected(guid)
+	r.mu.Lock()
+	pv.LastDisconnect = r.lastDisc[guid]
+	synced, ok := r.synced[guid]
+	r.mu.Unlock()
+	pv.Synced = ok && pv.Local && synced.Equal(pv.SessionAt)
+	in.Device = deviceFacts(dev, tenant, pv, r.started, in.Now, r.cfg.Params)
+	return in, nil
+}
+
+func (r *Reconciler) journalEntry(ctx context.Context, guid string, kind store.OpKind) (*store.JournalEntry, error) {
+	e, err := r.deps.Journal.GetJournal(ctx, guid, kind)
+	switch {
+	case err == nil:
+		return &e, nil
+	case errors.Is(err, store.ErrNotFound):
+		return nil, nil
+	}
+	return nil, fmt.Errorf("read %s journal: %w", kind, err)
+}
+
+func (r *Reconciler) markSynced(guid string, session time.Time) {
+	r.mu.Lock()
+	r.synced[guid] = session
+	r.mu.Unlock()
+}
+
+// apply carries out a step: status writes, then journal writes, then the device request, whose outcome is
+// recorded by Settle's step.
+func (r *Reconciler) apply(ctx context.Context, log zerolog.Logger, in Input, tenant, guid string, st Step) queue.Result {
+	if st.AMT != nil {
+		if err := r.deps.Status.UpdateAMTStatus(ctx, tenant, in.Host.GetResourceId(), *st.AMT); err != nil {
+			log.Warn().Err(err).Msg("writing AMT status failed; retrying")
+			return queue.Result{Err: err}
+		}
+		log.Info().Str("amt_state", st.AMT.Current.String()).Str("amt_status", st.AMT.Status).Msg("AMT status")
+	}
+	if st.Power != nil {
+		if err := r.deps.Status.UpdatePowerStatus(ctx, tenant, in.Host.GetResourceId(), *st.Power); err != nil {
+			log.Warn().Err(err).Msg("writing power status failed; retrying")
+			return queue.Result{Err: err}
+		}
+		log.Info().Str("power_state", st.Power.Current.String()).Str("power_status", st.Power.Status).Msg("power status")
+	}
+	for _, op := range st.Journal {
+		if err := r.journalOp(ctx, tenant, guid, op); err != nil {
+			log.Warn().Err(err).Msg("writing the journal failed; retrying")
+			return queue.Result{Err: err}
+		}
+	}
+	if st.Warn != "" {
+		log.Warn().Msg(st.Warn)
+	}
+	switch st.Action {
+	case ActSendPower:
+		err := r.deps.Power.RequestPowerStateChange(ctx, tenant, guid, st.PowerValue)
+		out := Classify(err)
+		log.Info().Int("action", int(st.PowerValue)).Bool("hard", st.Hard).Stringer("outcome", out.Kind).
+			Str("reason", out.Reason).Msg("power action sent")
+		return r.apply(ctx, log, in, tenant, guid, Settle(in, st, out))
+	case ActUnprovision:
+		err := r.deps.Power.Unprovision(ctx, tenant, guid)
+		out := Classify(err)
+		log.Info().Stringer("outcome", out.Kind).Str("reason", out.Reason).Msg("AMT deactivation sent")
+		return r.apply(ctx, log, in, tenant, guid, Settle(in, st, out))
+	case ActForget:
+		if err := r.forget(ctx, tenant, guid); err != nil {
+			log.Warn().Err(err).Msg("forgetting the device failed; retrying")
+			return queue.Result{Err: err}
+		}
+		log.Info().Msg("device forgotten: secrets, journal and record removed")
+	}
+	return queue.Result{Err: st.Retry, After: st.After, Requeue: st.Requeue}
+}
+
+func (r *Reconciler) journalOp(ctx context.Context, tenant, guid string, op JournalOp) error {
+	if op.Delete {
+		return r.deps.Journal.DeleteJournal(ctx, guid, op.Entry.Kind)
+	}
+	e := op.Entry
+	e.GUID, e.TenantID = guid, tenant
+	_, err := r.deps.Journal.PutJournal(ctx, e)
+	return err
+}
+
+// forget drops the device: secrets first, the deactivation entry last, so an interrupted forget is finished by
+// the next reconcile (every delete tolerates what is already gone).
+func (r *Reconciler) forget(ctx context.Context, tenant, guid string) error {
+	path, err := secrets.Device(tenant, guid)
+	if err != nil {
+		return fmt.Errorf("device secrets path: %w", err)
+	}
+	if err := r.deps.Secrets.Delete(ctx, path); err != nil {
+		return fmt.Errorf("delete device secrets: %w", err)
+	}
+	for _, k := range []store.OpKind{store.OpPower, store.OpActivation} {
+		if err := r.deps.Journal.DeleteJournal(ctx, guid, k); err != nil {
+			return fmt.Errorf("delete %s journal: %w", k, err)
+		}
+	}
+	switch dev, err := r.deps.Devices.GetDevice(ctx, guid); {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("read device record: %w", err)
+	case dev.TenantID == tenant: // never another tenant's record under the same GUID
+		if err := r.deps.Devices.DeleteDevice(ctx, guid); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("delete device record: %w", err)
+		}
+	}
+	if err := r.deps.Journal.DeleteJournal(ctx, guid, store.OpDeactivation); err != nil {
+		return fmt.Errorf("delete deactivation journal: %w", err)
+	}
+	return nil
+}
+
+// errReadLoop would mean Decide asked for a reading although it had one: a bug, retried rather than looped on.
+var errReadLoop = errors.New("host reconciler: decision asked for a power reading twice")
+
+func isNotFound(err error) bool {
+	return errors.Is(err, inventory.ErrNotFound) || status.Code(err) == codes.NotFound
+}
