@@ -136,9 +136,11 @@ func TestEndToEnd(t *testing.T) {
 	defer clients.Close()
 	wg.Go(func() { clients.Watch(ctx, watched) })
 
-	// Two devices activated elsewhere; the second was configured with another CIRA password than the one imported.
+	// Two devices activated elsewhere, both with CIRA username "admin" as EMF configures them; the second was
+	// configured with another CIRA password than the one imported.
 	tenant := newTenant(t, st)
 	good, bad := newImportDevice(tenant), newImportDevice(tenant)
+	good.user, bad.user = "admin", "admin"
 	var sims []*amtsim.Device
 	for _, r := range []importDevice{good, bad} {
 		d, err := amtsim.New(amtsim.Config{GUID: r.guid})

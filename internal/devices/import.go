@@ -70,10 +70,10 @@ func NewImporter(st *store.Store, sec secrets.Store, log zerolog.Logger) *Import
 // username; its passwords go to the secrets store at tenants/<tenant>/devices/<guid>.
 //
 // Every row is checked before anything is written (UUIDs, credentials present and within AMT's limits, no GUID
-// or username twice, no username already used by another device, no device recorded under another tenant), and
-// every problem is reported with its line; then any problem rejects the whole file (ErrImportRejected). A device
-// already recorded in the same tenant is updated: its CIRA username, mode and passwords are replaced, everything
-// else is kept.
+// twice, no device recorded under another tenant), and every problem is reported with its line; then any problem
+// rejects the whole file (ErrImportRejected). Devices may share a CIRA username, as an EMF fleet does ("admin"):
+// the gateway identifies a device by its GUID (protocol-cira-wsman §4.2). A device already recorded in the same
+// tenant is updated: its CIRA username, mode and passwords are replaced, everything else is kept.
 //
 // A tenant not yet recorded is created with an empty CIRA configuration: that is how the tenant reconciler
 // recognises a tenant it has not bootstrapped, and it fills the configuration in on its next pass (and removes
@@ -166,15 +166,6 @@ func (im *Importer) plan(ctx context.Context, tx *store.Store, rows []validRow) 
 				Problem: "the device is recorded for tenant " + d.TenantID + "; remove it there first"})
 		default:
 			p.existing[r.guid] = d
-		}
-		other, err := tx.GetDeviceByCIRAUsername(ctx, r.username)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-		case err != nil:
-			return p, nil, err
-		case other.GUID != r.guid:
-			errs = append(errs, RowError{Line: r.line, GUID: r.guid, Field: colCIRAUsername,
-				Problem: "already used by device " + other.GUID + "; CIRA usernames must be unique"})
 		}
 	}
 	return p, errs, nil

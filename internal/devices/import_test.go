@@ -153,9 +153,9 @@ func TestImportRejects(t *testing.T) {
 	dupGUID := newImportDevice(tenant)
 	dupGUID2 := newImportDevice(tenant)
 	dupGUID2.guid = strings.ToUpper(dupGUID.guid)
-	dupUser := newImportDevice(tenant)
-	dupUser2 := newImportDevice(tenant)
-	dupUser2.user = dupUser.user
+	sharedUser := newImportDevice(tenant)
+	sharedUser2 := newImportDevice(tenant)
+	sharedUser2.user = sharedUser.user
 
 	rows := []importDevice{
 		ok, // line 2
@@ -169,7 +169,7 @@ func TestImportRejects(t *testing.T) {
 		row(func(r *importDevice) { r.mebxPass = secret + "\x01" }),                // 10
 		row(func(r *importDevice) { r.mode = "admin" }),                            // 11
 		dupGUID, dupGUID2, // 12, 13
-		dupUser, dupUser2, // 14, 15
+		sharedUser, sharedUser2, // 14, 15: a shared username is fine
 		row(func(r *importDevice) { r.user = existing.username }),                                // 16
 		row(func(r *importDevice) { r.guid, r.user = elsewhere.guid, elsewhere.username }),       // 17
 		row(func(r *importDevice) { r.ciraPass = strings.Repeat("x", 33) }),                      // 18
@@ -193,7 +193,6 @@ func TestImportRejects(t *testing.T) {
 		"line 10: .*mebx_password: must be printable ASCII",
 		"line 11: .*control_mode: must be ccm or acm",
 		"line 13: .*guid: the same device is on line 12",
-		"line 15: .*cira_username: the same username is on line 14",
 		"line 19: .*cira_username: required",
 		"line 18: .*cira_password: must be 1 to 32 characters",
 	}
@@ -213,7 +212,7 @@ func TestImportRejects(t *testing.T) {
 		requireNotImported(t, st, sec, r)
 	}
 
-	// The store-level problems, with the file otherwise clean.
+	// The store-level problem, with the file otherwise clean; another device's username is no problem.
 	rows = []importDevice{
 		ok, // 2
 		row(func(r *importDevice) { r.user = existing.username }),                        // 3
@@ -221,15 +220,40 @@ func TestImportRejects(t *testing.T) {
 	}
 	rep, err = NewImporter(st, sec, zerolog.Nop()).Import(ctx, strings.NewReader(csvFile(rows...)), FormatCSV)
 	require.ErrorIs(t, err, ErrImportRejected)
-	require.Len(t, rep.Errors, 2)
-	require.Equal(t, 3, rep.Errors[0].Line)
-	require.Contains(t, rep.Errors[0].Error(), "cira_username: already used by device "+existing.guid)
-	require.Equal(t, 4, rep.Errors[1].Line)
-	require.Contains(t, rep.Errors[1].Error(), "tenant: the device is recorded for tenant "+otherTenant)
+	require.Len(t, rep.Errors, 1, "%v", rep.Errors)
+	require.Equal(t, 4, rep.Errors[0].Line)
+	require.Contains(t, rep.Errors[0].Error(), "tenant: the device is recorded for tenant "+otherTenant)
 	requireNotImported(t, st, sec, ok)
+	requireNotImported(t, st, sec, rows[1])
 	d, err := st.GetDevice(ctx, elsewhere.guid)
 	require.NoError(t, err)
 	require.Equal(t, elsewhere.username, d.CIRAUsername, "the other tenant's device is untouched")
+}
+
+// TestImportSharedUsername: an EMF fleet has CIRA username "admin" on every device; it imports, and each device
+// logs in with its own password only, the gateway telling them apart by GUID.
+func TestImportSharedUsername(t *testing.T) {
+	st, sec := backends(t)
+	ctx := context.Background()
+	tenant := newTenant(t, st)
+	rows := []importDevice{newImportDevice(tenant), newImportDevice(tenant), newImportDevice(tenant)}
+	for i := range rows {
+		rows[i].user = "admin"
+	}
+	rep, err := NewImporter(st, sec, zerolog.Nop()).Import(ctx, strings.NewReader(csvFile(rows...)), FormatCSV)
+	require.NoError(t, err)
+	require.Equal(t, Report{Rows: 3, Created: 3}, rep)
+
+	a := NewAuthenticator(st, sec, AuthOptions{}, zerolog.Nop())
+	for i, r := range rows {
+		requireImported(t, st, sec, r, store.ControlModeCCM)
+		got, err := a.Authenticate(ctx, r.guid, "admin", r.ciraPass)
+		require.NoError(t, err, "device %d with its own password", i)
+		require.Equal(t, tenant, got)
+		other := rows[(i+1)%len(rows)]
+		_, err = a.Authenticate(ctx, r.guid, "admin", other.ciraPass)
+		require.ErrorIs(t, err, ErrAuthFailed, "device %d with another device's password", i)
+	}
 }
 
 func TestImportFileErrors(t *testing.T) {
@@ -327,16 +351,16 @@ func TestImportAllOrNothing(t *testing.T) {
 	require.Zero(t, rep.Created+rep.Updated)
 	requireUntouched()
 
-	// The store write fails after every secret was written: another writer takes a username meanwhile.
-	thief := uuid.NewString()
+	// The store write fails after every secret was written: another writer (the tenant reconciler) removes the
+	// tenant, with its devices, meanwhile.
 	im = NewImporter(st, &failingSecrets{Store: sec, failPath: bPath, before: func() {
-		_, err := st.UpsertDevice(ctx, store.Device{GUID: thief, TenantID: tenant, CIRAUsername: a.user})
-		require.NoError(t, err)
+		require.NoError(t, st.DeleteTenant(ctx, tenant))
 	}}, zerolog.Nop())
 	_, err = im.Import(ctx, strings.NewReader(csvFile(upd, a, b)), FormatCSV)
-	require.ErrorIs(t, err, store.ErrDuplicate)
+	require.ErrorIs(t, err, store.ErrUnknownTenant)
 	requireUntouched()
-	d, err := st.GetDevice(ctx, existing.guid)
-	require.NoError(t, err)
-	require.Equal(t, existing.username, d.CIRAUsername)
+	_, err = st.GetTenant(ctx, tenant)
+	require.ErrorIs(t, err, store.ErrNotFound, "the import does not bring the tenant back")
+	_, err = st.GetDevice(ctx, existing.guid)
+	require.ErrorIs(t, err, store.ErrNotFound)
 }

@@ -26,12 +26,12 @@ const (
 	maxPassword     = 32
 )
 
-// validateRows checks every row and returns the valid ones, or all the problems found.
+// validateRows checks every row and returns the valid ones, or all the problems found. Rows may share a CIRA
+// username (EMF configures "admin" on every device): the gateway identifies a device by its GUID.
 func validateRows(rows []importRow) ([]validRow, []RowError) {
 	var out []validRow
 	var errs []RowError
 	guidLine := map[string]int{}
-	userLine := map[string]int{}
 	for _, r := range rows {
 		bad := func(field, problem string) {
 			errs = append(errs, RowError{Line: r.Line, GUID: r.GUID, Field: field, Problem: problem})
@@ -52,10 +52,6 @@ func validateRows(rows []importRow) ([]validRow, []RowError) {
 		}
 		if problem := checkUsername(r.CIRAUsername); problem != "" {
 			bad(colCIRAUsername, problem)
-		} else if l, dup := userLine[r.CIRAUsername]; dup {
-			bad(colCIRAUsername, "the same username is on line "+strconv.Itoa(l)+"; CIRA usernames must be unique")
-		} else {
-			userLine[r.CIRAUsername] = r.Line
 		}
 		if problem := checkPassword(r.CIRAPassword, 1, true); problem != "" {
 			bad(colCIRAPassword, problem)

@@ -138,8 +138,7 @@ func randomAlnum(n int) (string, error) {
 	return string(b), nil
 }
 
-// saveDevice records the device in the store. A CIRA username another device already uses (a random collision)
-// is replaced once; the caller writes the secrets after this, so both agree.
+// saveDevice records the device in the store.
 func (o *op) saveDevice(ctx context.Context, ds *deviceSecrets, state store.ActivationState, mode store.ControlMode) error {
 	d := store.Device{
 		GUID: o.p.UUID, TenantID: o.tenant, HostResourceID: o.host.ResourceID, CIRAUsername: ds.CIRAUsername,
@@ -147,16 +146,7 @@ func (o *op) saveDevice(ctx context.Context, ds *deviceSecrets, state store.Acti
 		AMTVersion: o.p.Version, AMTBuild: o.p.Build, AMTSKU: o.p.SKU,
 	}
 	return o.step(ctx, "save_device", func(ctx context.Context) error {
-		_, err := o.e.cfg.Store.UpsertDevice(ctx, d)
-		var dup *store.DuplicateError
-		if errors.As(err, &dup) && dup.Field == "cira_username" {
-			if d.CIRAUsername, err = randomAlnum(ciraUsernameLen); err != nil {
-				return err
-			}
-			ds.CIRAUsername = d.CIRAUsername
-			_, err = o.e.cfg.Store.UpsertDevice(ctx, d)
-		}
-		if err != nil {
+		if _, err := o.e.cfg.Store.UpsertDevice(ctx, d); err != nil {
 			return fail("Failed to save the device record", err)
 		}
 		return nil

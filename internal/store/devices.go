@@ -85,7 +85,7 @@ func scanDevice(row pgx.CollectableRow) (Device, error) {
 }
 
 // UpsertDevice creates a device or updates its identity and provisioning fields (not presence, not facts).
-// A CIRA username already used by another device gives a *DuplicateError for "cira_username".
+// CIRA usernames need not be unique: the gateway identifies a device by its GUID (protocol-cira-wsman §4.2).
 func (s *Store) UpsertDevice(ctx context.Context, d Device) (Device, error) {
 	if err := checkUUID("guid", d.GUID); err != nil {
 		return Device{}, err
@@ -126,13 +126,6 @@ func (s *Store) GetDevice(ctx context.Context, guid string) (Device, error) {
 	rows, _ := s.db.Query(ctx, `SELECT `+deviceColumns+` FROM devices WHERE guid = $1::uuid`, guid)
 	d, err := pgx.CollectExactlyOneRow(rows, scanDevice)
 	return d, mapErr(err, "get device "+guid)
-}
-
-// GetDeviceByCIRAUsername finds the device a CIRA login belongs to (the gateway's authenticator).
-func (s *Store) GetDeviceByCIRAUsername(ctx context.Context, username string) (Device, error) {
-	rows, _ := s.db.Query(ctx, `SELECT `+deviceColumns+` FROM devices WHERE cira_username = $1`, username)
-	d, err := pgx.CollectExactlyOneRow(rows, scanDevice)
-	return d, mapErr(err, "get device by CIRA username")
 }
 
 // ListDevicesByTenant returns a tenant's devices ordered by GUID.

@@ -22,8 +22,8 @@ var (
 
 // DuplicateError reports which unique field of which entity collided. errors.Is(err, ErrDuplicate) holds.
 type DuplicateError struct {
-	Entity string // "domain", "device"
-	Field  string // "profile_name", "domain_suffix", "cira_username"
+	Entity string // "domain"
+	Field  string // "profile_name", "domain_suffix"
 }
 
 func (e *DuplicateError) Error() string {
@@ -37,7 +37,6 @@ func (e *DuplicateError) Is(target error) bool { return target == ErrDuplicate }
 var uniqueFields = map[string]struct{ entity, field string }{
 	"domains_pkey":              {"domain", "profile_name"},
 	"domains_tenant_suffix_key": {"domain", "domain_suffix"},
-	"devices_cira_username_key": {"device", "cira_username"},
 }
 
 // mapErr turns driver errors into the package's typed errors, adding what was being done.
