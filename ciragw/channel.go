@@ -183,7 +183,7 @@ func (c *channel) deliver(data []byte) error {
 	if uint64(len(data)) > uint64(c.recvAvail) {
 		return fmt.Errorf("AMT sent %d bytes with %d left in the window", len(data), c.recvAvail)
 	}
-	c.recvAvail -= uint32(len(data))
+	c.recvAvail -= uint32(len(data)) //nolint:gosec // G115: len(data) <= recvAvail, a uint32, checked above
 	if c.off > 0 && len(c.buf)+len(data) > cap(c.buf) {
 		c.buf = c.buf[:copy(c.buf, c.buf[c.off:])]
 		c.off = 0
@@ -256,7 +256,7 @@ func (c *channel) Read(p []byte) (int, error) {
 	if c.off == len(c.buf) {
 		c.buf, c.off = c.buf[:0], 0
 	}
-	c.consumed += uint32(n)
+	c.consumed += uint32(n) //nolint:gosec // G115: consumed+buffered <= window (a uint32), deliver enforces it
 	var grant uint32
 	// Give the window back once half of it has been read, as MPS does
 	// (§5.1), but counted on what the user consumed, not on what arrived.

@@ -3,6 +3,7 @@ package ciragw
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/dmrm/dm-manager/ciragw/apf"
@@ -171,8 +172,8 @@ func (s *session) globalRequest(m apf.GlobalRequest) error {
 		if !s.kaOptsSent && (m.Port == uint32(apf.PortVNC) || s.forwards == 4) {
 			s.kaOptsSent = true
 			return s.send(apf.KeepaliveOptionsRequest{
-				Interval: uint32(s.g.cfg.KeepaliveInterval / time.Second),
-				Timeout:  uint32(s.g.cfg.KeepaliveTimeout / time.Second),
+				Interval: wireSeconds(s.g.cfg.KeepaliveInterval),
+				Timeout:  wireSeconds(s.g.cfg.KeepaliveTimeout),
 			})
 		}
 		return nil
@@ -196,4 +197,10 @@ func (s *session) establish() {
 	s.g.m.handshakes.WithLabelValues(resultOK).Inc()
 	s.g.register(s)
 	s.logger().Info().Msg("CIRA session established")
+}
+
+// wireSeconds is d in whole seconds for KEEPALIVE_OPTIONS_REQUEST, clamped to
+// its u32 fields (§6); a negative duration means none, 0.
+func wireSeconds(d time.Duration) uint32 {
+	return uint32(max(0, min(int64(d/time.Second), math.MaxUint32)))
 }

@@ -79,7 +79,7 @@ const (
 	DisconnectTemporarilyUnavailable      DisconnectReason = 18
 )
 
-var disconnectReasonNames = map[DisconnectReason]string{
+var disconnectReasonNames = map[DisconnectReason]string{ //nolint:gosec // G101: reason-code names (§2.4), not credentials
 	DisconnectHostNotAllowedToConnect:     "HOST_NOT_ALLOWED_TO_CONNECT",
 	DisconnectProtocolError:               "PROTOCOL_ERROR",
 	DisconnectKeyExchangeFailed:           "KEY_EXCHANGE_FAILED",

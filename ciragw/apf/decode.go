@@ -225,13 +225,13 @@ func (c *cursor) u32() uint32 {
 
 // bytes reads a u32-length-prefixed field, rejecting a length over limit as
 // soon as the length is visible, before waiting for or copying the body.
-func (c *cursor) bytes(limit int, what string) []byte {
+func (c *cursor) bytes(limit uint32, what string) []byte {
 	at := c.off
 	n := c.u32()
 	if c.stopped() {
 		return nil
 	}
-	if n > uint32(limit) {
+	if n > limit {
 		c.fail(at, fmt.Sprintf("%s length %d exceeds limit %d", what, n, limit))
 		return nil
 	}

@@ -3,6 +3,7 @@ package apf
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 )
 
 // Names carried in APF messages (§2.3).
@@ -235,7 +236,7 @@ func (m GlobalRequest) AppendTo(b []byte) []byte {
 		b = binary.BigEndian.AppendUint32(b, m.Port)
 		b = appendString(b, m.OriginatorAddress)
 		b = binary.BigEndian.AppendUint32(b, m.OriginatorPort)
-		b = binary.BigEndian.AppendUint32(b, uint32(len(m.Data)))
+		b = binary.BigEndian.AppendUint32(b, wireLen(len(m.Data)))
 		b = append(b, m.Data...)
 	}
 	return b
@@ -274,7 +275,7 @@ func (m ChannelWindowAdjust) AppendTo(b []byte) []byte {
 }
 
 func (m ChannelData) AppendTo(b []byte) []byte {
-	b = appendU32s(append(b, byte(TypeChannelData)), m.RecipientChannel, uint32(len(m.Data)))
+	b = appendU32s(append(b, byte(TypeChannelData)), m.RecipientChannel, wireLen(len(m.Data)))
 	return append(b, m.Data...)
 }
 
@@ -309,7 +310,7 @@ func (m KeepaliveOptionsReply) AppendTo(b []byte) []byte {
 func Marshal(m Message) []byte { return m.AppendTo(nil) }
 
 func appendString(b []byte, s string) []byte {
-	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+	b = binary.BigEndian.AppendUint32(b, wireLen(len(s)))
 	return append(b, s...)
 }
 
@@ -318,6 +319,16 @@ func appendBool(b []byte, v bool) []byte {
 		return append(b, 1)
 	}
 	return append(b, 0)
+}
+
+// wireLen is n as a u32 length prefix. A field longer than 4 GiB cannot be
+// framed at all (peers accept far less, §2.1); encoding one is a caller bug,
+// so it panics rather than sending a truncated length.
+func wireLen(n int) uint32 {
+	if n < 0 || n > math.MaxUint32 {
+		panic(fmt.Sprintf("apf: field of %d bytes cannot be encoded", n))
+	}
+	return uint32(n)
 }
 
 func appendU32s(b []byte, vs ...uint32) []byte {

@@ -87,7 +87,7 @@ func checkDNSName(name string) string {
 			return fmt.Sprintf("label %q starts or ends with a hyphen", l)
 		}
 		for _, r := range l {
-			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
 				return fmt.Sprintf("label %q contains %q (use letters, digits and hyphens)", l, r)
 			}
 		}

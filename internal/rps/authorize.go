@@ -19,9 +19,10 @@ import (
 // callerTenant is the tenant named by a bearer token or by the message's tenantId ("" when neither is given).
 func (o *op) callerTenant(ctx context.Context) (string, error) {
 	what := o.cmd.Op
-	if what == OpActivate {
+	switch what {
+	case OpActivate:
 		what = "activation"
-	} else if what == OpDeactivate {
+	case OpDeactivate:
 		what = "deactivation"
 	}
 	var fromToken string

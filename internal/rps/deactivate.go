@@ -77,7 +77,7 @@ func (o *op) deactivate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	o.res.mode = modeName(store.ControlMode(p.CurrentMode))
+	o.res.mode = modeName(reportedMode(p.CurrentMode))
 	if err := o.connect("admin", auth); err != nil {
 		return fail("Failed to deactivate.", err)
 	}

@@ -150,6 +150,18 @@ func (o *op) digestRealm(ctx context.Context) (string, error) {
 	return gs.DigestRealm, nil
 }
 
+// reportedMode is the payload's currentMode (§1.5: 0 pre-provisioning, 1 CCM, 2 ACM) as a control mode; any other
+// value maps to pre-provisioning, which has no mode name.
+func reportedMode(m int) store.ControlMode {
+	switch m {
+	case 1:
+		return store.ControlModeCCM
+	case 2:
+		return store.ControlModeACM
+	}
+	return store.ControlModePre
+}
+
 // modeName is the outcome's mode for a control mode.
 func modeName(m store.ControlMode) string {
 	switch m {

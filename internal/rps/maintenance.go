@@ -6,7 +6,6 @@ import (
 	"unicode"
 
 	"github.com/dmrm/dm-manager/dmtclient/amt"
-	"github.com/dmrm/dm-manager/internal/store"
 )
 
 // maintenance is `maintenance … --<task>` (§2.13); changepassword is supported, the other tasks are refused.
@@ -25,7 +24,7 @@ func (o *op) maintenance(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	o.res.mode = modeName(store.ControlMode(p.CurrentMode))
+	o.res.mode = modeName(reportedMode(p.CurrentMode))
 	return o.changePassword(ctx, auth, stored)
 }
 

@@ -32,7 +32,7 @@ func EnsureKeyFile(path string) (created bool, err error) {
 	if _, err := rand.Read(key); err != nil {
 		return false, fmt.Errorf("secrets key file %s: generate key: %w", path, err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600) //nolint:gosec // G304: operator-chosen path (-secretsKeyFile)
 	if errors.Is(err, fs.ErrExist) {
 		return false, nil // another process created it between Stat and here; keep theirs
 	}
@@ -56,7 +56,7 @@ func loadKey(file, b64 string) ([]byte, error) {
 	if file == "" {
 		return parseKey(b64, "DM_SECRETS_KEY")
 	}
-	raw, err := os.ReadFile(file)
+	raw, err := os.ReadFile(file) //nolint:gosec // G304: operator-chosen path (-secretsKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("secrets: read -secretsKeyFile: %w", err)
 	}

@@ -63,6 +63,10 @@ func failedFor(e *store.JournalEntry, d computev1.PowerState) bool {
 	return e != nil && psOf(e.Desired) == d && e.Step == phaseFailed
 }
 
+func doneFor(e *store.JournalEntry, d computev1.PowerState) bool {
+	return e != nil && psOf(e.Desired) == d && e.Step == phaseDone
+}
+
 // pending tells whether d still has to be acted on, given the state AMT reports (or Inventory's current state when
 // nothing was read). States are compared; actions are pending until the journal says they ended.
 func pending(d, obs computev1.PowerState, e *store.JournalEntry) bool {
@@ -163,7 +167,7 @@ func syncStep(in Input, obs computev1.PowerState, read bool) Step {
 		if inFlight(pj) {
 			st.Journal = []JournalOp{{Delete: true, Entry: *pj}}
 		}
-	case !isAction(d) && consistent(d, obs) && !(pj != nil && psOf(pj.Desired) == d && pj.Step == phaseDone):
+	case !isAction(d) && consistent(d, obs) && !doneFor(pj, d):
 		st.Journal = []JournalOp{{Entry: newEntry(in, d, phaseDone, powerPlan{})}}
 	}
 	return st

@@ -2,6 +2,7 @@ package amtsim
 
 import (
 	"encoding/binary"
+	"math"
 	"net"
 	"strings"
 )
@@ -32,22 +33,26 @@ func (d *Device) auditLocked(who initiator, app, event uint16, ext []byte) {
 	rec = binary.BigEndian.AppendUint16(rec, app)
 	rec = binary.BigEndian.AppendUint16(rec, event)
 	if who.user != "" {
-		rec = append(rec, 0, byte(len(who.user)))
-		rec = append(rec, who.user...)
+		rec = appendU8Field(append(rec, 0), who.user)
 	} else {
 		rec = append(rec, 2)
 	}
-	rec = binary.BigEndian.AppendUint32(rec, uint32(d.cfg.Clock().Unix()))
+	rec = binary.BigEndian.AppendUint32(rec, uint32(max(0, min(d.cfg.Clock().Unix(), math.MaxUint32))))
 	rec = append(rec, locationOf(who.addr))
-	rec = append(rec, byte(len(who.addr)))
-	rec = append(rec, who.addr...)
-	rec = append(rec, byte(len(ext)))
-	rec = append(rec, ext...)
+	rec = appendU8Field(rec, who.addr)
+	rec = appendU8Field(rec, ext)
 	if len(d.audit.records) == auditCapacity {
 		d.audit.records = append(d.audit.records[:0], d.audit.records[1:]...)
 	}
 	d.audit.records = append(d.audit.records, rec)
 	d.changed()
+}
+
+// appendU8Field appends a u8 length and the field, cut to the 255 bytes the
+// length byte can express.
+func appendU8Field[T string | []byte](rec []byte, v T) []byte {
+	n := min(len(v), math.MaxUint8)
+	return append(append(rec, byte(n)), v[:n]...)
 }
 
 func locationOf(addr string) byte {

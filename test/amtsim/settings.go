@@ -150,7 +150,7 @@ func (d *Device) putSettings(sc *settingsClass, body *soap.Node) *soap.Fault {
 		if !validValue(f, v) {
 			return soap.InvalidRepresentation(f.name + " has an invalid value")
 		}
-		if !(f.multi && v == "") {
+		if !f.multi || v != "" {
 			next[i] = append(next[i], v)
 		}
 	}
@@ -187,7 +187,7 @@ func validValue(f field, v string) bool {
 		return v == "true" || v == "false"
 	case kindUint:
 		n, err := strconv.ParseUint(v, 10, 32)
-		return err == nil && (f.max == 0 || n <= uint64(f.max))
+		return err == nil && (f.max <= 0 || n <= uint64(f.max))
 	default:
 		limit := f.max
 		if f.multi {

@@ -20,7 +20,7 @@ import (
 )
 
 // Password is the PFX password tests use unless they test passwords.
-const Password = "Pfx-Test-Pa55!"
+const Password = "Pfx-Test-Pa55!" //nolint:gosec // G101: throwaway password of generated test PFX files
 
 // LeafCN is the default leaf common name; its domain is Suffix.
 const (

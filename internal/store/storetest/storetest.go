@@ -16,7 +16,7 @@ import (
 // AdminURLEnv overrides the maintenance connection used to create and drop test databases.
 const AdminURLEnv = "DMM_TEST_ADMIN_URL"
 
-const defaultAdminURL = "postgres://admin:pass@127.0.0.1:5432/dmm?sslmode=disable"
+const defaultAdminURL = "postgres://admin:pass@127.0.0.1:5432/dmm?sslmode=disable" //nolint:gosec // G101: local test Postgres role
 
 var validName = regexp.MustCompile(`^dmm_[a-z0-9_]+_test$`)
 

@@ -75,7 +75,7 @@ func New[I controller.ID](fn Func[I], opts Options) *Queue[I] {
 		opts.BackoffMax = max(time.Minute, opts.BackoffMin)
 	}
 	q := &Queue[I]{fn: fn, opts: opts, timers: map[I]pendingTimer{}, attempts: map[I]int{}}
-	q.stopCtx, q.stopAll = context.WithCancel(context.Background())
+	q.stopCtx, q.stopAll = context.WithCancel(context.Background()) //nolint:gosec // G118: Stop calls q.stopAll
 	q.ctrl = controller.NewController[I](q.reconcile,
 		controller.WithParallelism(opts.Parallelism), controller.WithTimeout(opts.Timeout))
 	return q

@@ -62,7 +62,7 @@ func (ch *channel) receive(data []byte) error {
 	if uint64(len(data)) > uint64(ch.recvLeft) {
 		return fmt.Errorf("apfclient: server sent %d bytes with %d left in the window", len(data), ch.recvLeft)
 	}
-	ch.recvLeft -= uint32(len(data))
+	ch.recvLeft -= uint32(len(data)) //nolint:gosec // G115: len(data) <= recvLeft, a uint32, checked above
 	ch.in = append(ch.in, data...)
 	ch.cond.Broadcast()
 	return nil
@@ -115,7 +115,7 @@ func (ch *channel) Read(p []byte) (int, error) {
 	if len(ch.in) == 0 {
 		ch.in = nil
 	}
-	ch.unacked += uint32(n)
+	ch.unacked += uint32(n) //nolint:gosec // G115: unacked+buffered <= window (a uint32), receive enforces it
 	grant := uint32(0)
 	if ch.unacked >= ch.window/2 && ch.rerr == nil {
 		grant, ch.unacked = ch.unacked, 0
@@ -147,7 +147,7 @@ func (ch *channel) Write(p []byte) (int, error) {
 			ch.mu.Unlock()
 			return done, os.ErrDeadlineExceeded
 		}
-		n := min(uint32(len(p)-done), ch.credits, maxChunk)
+		n := uint32(min(len(p)-done, int(min(ch.credits, maxChunk))))
 		ch.credits -= n
 		ch.mu.Unlock()
 		if err := ch.l.send(apf.ChannelData{RecipientChannel: ch.remote, Data: p[done : done+int(n)]}); err != nil {

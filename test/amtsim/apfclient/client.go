@@ -175,7 +175,7 @@ func (c *Client) Run(ctx context.Context) error {
 			delay = c.cfg.MinBackoff
 		}
 		// Full jitter over the upper half keeps a fleet from reconnecting in step.
-		wait := delay/2 + rand.N(delay/2+1)
+		wait := delay/2 + rand.N(delay/2+1) //nolint:gosec // G404: reconnect jitter needs spread, not unpredictability
 		delay = min(2*delay, c.cfg.MaxBackoff)
 		t := time.NewTimer(wait)
 		select {
