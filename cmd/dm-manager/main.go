@@ -27,7 +27,8 @@ type command func(ctx context.Context, args []string, stdout, stderr io.Writer, 
 
 // commands lists the subcommands; operator tools (e.g. "devices import") are added here.
 var commands = map[string]command{
-	"serve": serve,
+	"serve":   serve,
+	"devices": devicesCmd,
 }
 
 // run is main without the process: tests call it in-process.

@@ -65,10 +65,10 @@ func TestVersion(t *testing.T) {
 
 func TestPostgresUnreachable(t *testing.T) {
 	start := time.Now()
-	code, _, stderr := runCapture(t, keyFileArg(t),
+	code, _, stderr := runCapture(t, append(localArgs(t),
 		"-databaseURL=postgres://admin:pass@127.0.0.1:1/dmm?sslmode=disable",
 		"-databaseConnectRetries=3", "-databaseConnectBackoff=20ms", "-databaseConnectMaxBackoff=50ms",
-		"-oamServerAddress=")
+		"-oamServerAddress=")...)
 	elapsed := time.Since(start)
 	t.Logf("gave up after %s", elapsed)
 	require.Equal(t, 1, code)

@@ -20,6 +20,7 @@ import (
 
 	inv_testing "github.com/open-edge-platform/infra-core/inventory/v2/pkg/testing"
 
+	"github.com/dmrm/dm-manager/internal/app"
 	"github.com/dmrm/dm-manager/internal/store/storetest"
 	"github.com/dmrm/dm-manager/test/invtest"
 )
@@ -48,19 +49,19 @@ func (s *syncBuffer) String() string {
 type instance struct {
 	cancel context.CancelFunc
 	code   chan int
-	bound  bound
+	bound  app.Ready
 	logs   *syncBuffer
 }
 
 func startInstance(t *testing.T, dsn string, h hooks) *instance {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan bound, 1)
-	h.onReady = func(b bound) { ready <- b }
-	h.inventoryDialOptions = append(invtest.DialOptions(), h.inventoryDialOptions...)
+	ready := make(chan app.Ready, 1)
+	h.OnReady = func(b app.Ready) { ready <- b }
+	h.InventoryDialOptions = append(invtest.DialOptions(), h.InventoryDialOptions...)
 	in := &instance{cancel: cancel, code: make(chan int, 1), logs: &syncBuffer{}}
-	args := []string{keyFileArg(t), "-databaseURL=" + dsn, "-inventoryAddress=" + invtest.Address,
-		"-oamServerAddress=127.0.0.1:0", "-enableMetrics", "-metricsAddress=127.0.0.1:0", "-globalLogLevel=debug"}
+	args := append(localArgs(t), "-databaseURL="+dsn, "-inventoryAddress="+invtest.Address,
+		"-enableMetrics", "-globalLogLevel=debug")
 	go func() { in.code <- dispatch(ctx, args, io.Discard, in.logs, h) }()
 	select {
 	case in.bound = <-ready:
@@ -83,6 +84,16 @@ func (in *instance) exitCode(t *testing.T) int {
 		t.Fatalf("dm-manager did not stop within 30s:\n%s", in.logs)
 		return -1
 	}
+}
+
+// localArgs are the flags every in-process start needs: a secrets key, loopback listeners on free ports, the
+// advertised addresses and no token checks.
+func localArgs(t *testing.T) []string {
+	t.Helper()
+	return []string{keyFileArg(t),
+		"-dmServerAddress=127.0.0.1:0", "-ciraAddress=127.0.0.1:0", "-activationAddress=127.0.0.1:0",
+		"-apiAddress=127.0.0.1:0", "-metricsAddress=127.0.0.1:0", "-oamServerAddress=127.0.0.1:0",
+		"-ciraServerAddress=localhost:4433", "-activationURL=wss://localhost/activate", "-enableAuth=false"}
 }
 
 func testDatabase(t *testing.T) string {
@@ -131,11 +142,38 @@ func TestEventStreamClosedExitsNonZero(t *testing.T) {
 		}
 		return c, err
 	})
-	in := startInstance(t, dsn, hooks{inventoryDialOptions: []grpc.DialOption{dialer}})
+	in := startInstance(t, dsn, hooks{InventoryDialOptions: []grpc.DialOption{dialer}})
 	require.NoError(t, (<-conns).Close())
 	require.Equal(t, 1, in.exitCode(t))
 	in.cancel()
-	require.Contains(t, in.logs.String(), "Inventory event stream closed")
+	require.Contains(t, in.logs.String(), "event stream closed by Inventory")
+}
+
+func TestStartFailures(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantErr  string
+	}{
+		{"port taken", []string{"-ciraAddress=" + busy.Addr().String()}, 1,
+			"-ciraAddress " + busy.Addr().String() + ": address already in use"},
+		{"no CIRA server address", []string{"-ciraServerAddress="}, 2, "-ciraServerAddress: required"},
+		{"no activation URL", []string{"-activationURL="}, 2, "-activationURL: required"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append(localArgs(t), "-infraConfigPath=", "-databaseURL=postgres://admin:pass@127.0.0.1:1/dmm")
+			code, _, stderr := runCapture(t, append(args, tc.args...)...)
+			require.Equal(t, tc.wantCode, code, stderr)
+			require.Contains(t, stderr, tc.wantErr)
+		})
+	}
 }
 
 func requireServing(t *testing.T, addr string) {

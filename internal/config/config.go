@@ -63,6 +63,9 @@ type Config struct {
 	EnableAuth    bool
 	RBACRules     string
 	OIDCServerURL string
+	// TenantManagerURL resolves project names in REST paths to project UUIDs (EMF Tenant Manager); empty means
+	// a project name is accepted only with an ActiveProjectID header naming its UUID.
+	TenantManagerURL string
 
 	// Reconciliation.
 	ReconcilePeriod         time.Duration

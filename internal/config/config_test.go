@@ -117,6 +117,7 @@ func TestErrorsNameTheFlag(t *testing.T) {
 		{[]string{"-secretsBackend=vault", "-vaultAddress=http://v", "-vaultAuth=ldap"}, nil, "-vaultAuth: must be"},
 		{[]string{"-activationURL=https://rps/activate"}, nil, "-activationURL: scheme must be one of [ws wss]"},
 		{[]string{"-oidcServerURL=keycloak"}, nil, "-oidcServerURL: must be an absolute URL"},
+		{[]string{"-tenantManagerURL=ftp://tm"}, nil, "-tenantManagerURL: scheme must be one of [http https]"},
 		{[]string{"extra"}, nil, `unexpected argument "extra"`},
 	}
 	for _, tc := range tests {

@@ -60,9 +60,13 @@ func newFlagSet(c *Config) *flagSet {
 	s(&c.TLSCertPath, "tlsCertPath", "", "client certificate for Inventory TLS (required when -insecureGRPC=false)")
 	s(&c.TLSKeyPath, "tlsKeyPath", "", "client key for Inventory TLS (required when -insecureGRPC=false)")
 
-	b(&c.EnableAuth, "enableAuth", true, "require and check JWTs on the southbound gRPC and REST APIs")
+	b(&c.EnableAuth, "enableAuth", true, "verify JWTs (HS* with env SHARED_SECRET_KEY, RS*/PS* from the OIDC server) "+
+		"on the southbound gRPC, REST API and activation websocket; false: no token is verified (tests, demo)")
 	s(&c.RBACRules, "rbacRules", "/rego/authz.rego", "Rego RBAC policy file")
 	s(&c.OIDCServerURL, "oidcServerURL", "", "OIDC issuer URL for JWT signing keys (EMF env OIDC_SERVER_URL also honoured)")
+	s(&c.TenantManagerURL, "tenantManagerURL", "",
+		"EMF Tenant Manager base URL resolving project names in REST paths (e.g. http://tenancy-manager.orch-iam:8080); "+
+			"empty: a project name needs an ActiveProjectID header")
 
 	d(&c.ReconcilePeriod, "reconcilePeriod", time.Minute, "period of the full reconcile of hosts and tenants")
 	d(&c.RequestTimeout, "requestTimeout", 30*time.Second, "timeout of one reconcile or one outgoing request")
@@ -94,9 +98,10 @@ func newFlagSet(c *Config) *flagSet {
 		"service account token file for Vault Kubernetes auth")
 
 	s(&c.CIRAServerAddress, "ciraServerAddress", "",
-		"host:port AMT dials for CIRA, put in tenants' CIRA configs (EMF orchMPSHost, e.g. mps.<domain>:4433)")
+		"required: host:port AMT dials for CIRA, put in tenants' CIRA configs and the gateway certificate "+
+			"(EMF orchMPSHost, e.g. mps.<domain>:4433)")
 	s(&c.ActivationURL, "activationURL", "",
-		"websocket URL rpc-go activates against (e.g. wss://rps.<domain>/activate; EMF orchRPSHost)")
+		"required: websocket URL rpc-go activates against (e.g. wss://rps.<domain>/activate; EMF orchRPSHost)")
 	s(&c.InfraConfigPath, "infraConfigPath", "/etc/infra-config/config.yaml",
 		"optional EMF infra-config YAML (orchMPSHost, orchRPSHost); flags win")
 

@@ -74,7 +74,12 @@ func (c *Config) validateAuth() error {
 		return fmt.Errorf("-rbacRules: required when -enableAuth=true")
 	}
 	if c.OIDCServerURL != "" {
-		return checkURL("oidcServerURL", c.OIDCServerURL, "http", "https")
+		if err := checkURL("oidcServerURL", c.OIDCServerURL, "http", "https"); err != nil {
+			return err
+		}
+	}
+	if c.TenantManagerURL != "" {
+		return checkURL("tenantManagerURL", c.TenantManagerURL, "http", "https")
 	}
 	return nil
 }
