@@ -46,8 +46,8 @@ bench:
 load:
 	@echo "make load: filled by the gateway issue (CIRA/APF load test); nothing to run yet"
 
-demo:
-	@echo "make demo: filled by a later issue; nothing to run yet"
+demo: tools
+	scripts/demo.sh
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh $(PKGS)

@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# demo.sh — `make demo`: dm-manager end to end on this machine, loopback only, no hardware.
+#   1. scripts/testenv.sh: Postgres (running or private), opa and the atlas stand-in in .cache/bin.
+#   2. builds the real Inventory server (inventory module's cmd/server), dm-manager and the demo driver (test/demo).
+#   3. recreates two databases: dmm_demo_inventory (Inventory's) and dmm_demo (dm-manager's).
+#   4. starts Inventory (policy bundle built by opa from the module's rego/, schema migrated by atlas from the
+#      module's migrations) and dm-manager (embedded secrets with a generated key, AUTH DISABLED) as processes.
+#   5. runs test/demo: tenant, 20 hosts, 20 simulated AMT devices activated through dm-manager, power changes.
+# Exit status: the demo's (0 ok). Everything started here is stopped on exit. Work files and logs: .cache/demo/.
+# Overrides: DEMO_HOSTS (20), DEMO_TIMEOUT (150s, the story itself), DM_PG_PORT (5432).
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+bin=$repo/.cache/bin
+work=$repo/.cache/demo
+pg_port=${DM_PG_PORT:-5432}
+hosts=${DEMO_HOSTS:-20}
+story_timeout=${DEMO_TIMEOUT:-150s}
+# Short timers keep the story short: the soft power off gives up after 5s (the hung-OS host shows it), and the
+# periodic full reconcile, which repairs anything an event missed, runs every 15s instead of every minute.
+soft_power_timeout=5s
+reconcile_period=15s
+inv_db=dmm_demo_inventory
+dm_db=dmm_demo
+inventory_pkg=github.com/open-edge-platform/infra-core/inventory/v2
+ready_wait=60 # seconds a server may take to start
+
+say() { printf 'demo: %s\n' "$*"; }
+die() {
+	printf 'demo: ERROR: %s\n' "$*" >&2
+	exit 1
+}
+
+# Processes we start, in start order; stopped in reverse (dm-manager before the Inventory it talks to).
+pids=()
+names=()
+cleanup() {
+	local rc=$? i pid n
+	trap - EXIT INT TERM
+	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+		pid=${pids[i]}
+		kill -0 "$pid" 2>/dev/null || continue
+		kill -TERM "$pid" 2>/dev/null || true
+		for ((n = 0; n < 100; n++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$pid" 2>/dev/null; then
+			say "${names[i]} (pid $pid) did not stop within 10s; killing it"
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+		wait "$pid" 2>/dev/null || true
+	done
+	if [[ $rc -ne 0 ]]; then
+		for n in dm-manager inventory demo; do
+			[[ -s $work/$n.log ]] || continue
+			printf '\ndemo: last lines of %s:\n' "$work/$n.log" >&2
+			tail -n 15 "$work/$n.log" >&2
+		done
+		printf '\ndemo: FAILED (exit %d); logs in %s\n' "$rc" "$work" >&2
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+tcp_answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# free_port picks a loopback port nothing listens on, below the kernel's ephemeral range, not picked before.
+picked=" "
+free_port() {
+	local p i
+	for ((i = 0; i < 200; i++)); do
+		p=$((20000 + RANDOM % 12000))
+		[[ $picked == *" $p "* ]] && continue
+		tcp_answers "$p" && continue
+		picked+="$p "
+		echo "$p"
+		return 0
+	done
+	die "no free loopback port found in 20000-31999"
+}
+
+# wait_ready waits until the process answers on port, or fails if it exits or takes longer than ready_wait.
+wait_ready() {
+	local name=$1 pid=$2 port=$3 log=$4 t0=$SECONDS
+	until tcp_answers "$port"; do
+		kill -0 "$pid" 2>/dev/null || die "$name exited while starting; see $log"
+		((SECONDS - t0 < ready_wait)) || die "$name did not listen on 127.0.0.1:$port within ${ready_wait}s; see $log"
+		sleep 0.2
+	done
+}
+
+psql_admin() {
+	(cd / && PGPASSWORD=pass psql -h 127.0.0.1 -p "$pg_port" -U admin -d postgres -w -qtAX -v ON_ERROR_STOP=1 "$@")
+}
+
+start=$SECONDS
+say "preparing the environment (scripts/testenv.sh postgres tools)"
+DM_PG_PORT=$pg_port scripts/testenv.sh postgres tools | sed 's/^/      /'
+export PATH=$bin:$PATH
+
+say "building the Inventory server ($inventory_pkg/cmd/server), dm-manager and the demo driver"
+go build -o "$bin/inventory" "$inventory_pkg/cmd/server"
+go build -o "$bin/dm-manager" ./cmd/dm-manager
+go build -o "$bin/dm-demo" ./test/demo
+build_done=$SECONDS
+
+rm -rf "$work"
+mkdir -p "$work/inventory/policy" "$work/inventory/migrations"
+inv_mod=$(go list -m -f '{{.Dir}}' "$inventory_pkg")
+[[ -d $inv_mod/rego && -d $inv_mod/internal/ent/migrate/migrations ]] ||
+	die "the inventory module in $inv_mod lacks rego/ or internal/ent/migrate/migrations/ (go mod download?)"
+cp "$inv_mod"/rego/*.rego "$work/inventory/policy/"
+cp "$inv_mod"/internal/ent/migrate/migrations/*.sql "$inv_mod"/internal/ent/migrate/migrations/atlas.sum \
+	"$work/inventory/migrations/"
+chmod -R u+w "$work/inventory"
+opa build "$work/inventory/policy" -o "$work/inventory/policy_bundle.tar.gz" >/dev/null ||
+	die "opa could not build Inventory's policy bundle from $inv_mod/rego"
+say "Inventory policy bundle built by opa; $(ls "$work/inventory/migrations" | grep -c '\.sql$') migrations staged for atlas"
+
+for db in "$inv_db" "$dm_db"; do
+	psql_admin -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db OWNER admin" ||
+		die "cannot recreate database $db on 127.0.0.1:$pg_port as admin/pass"
+done
+say "databases $inv_db (Inventory) and $dm_db (dm-manager) recreated"
+
+umask 077
+head -c 32 /dev/urandom | base64 >"$work/secrets.key"
+umask 022
+
+inv_port=$(free_port)
+inv_oam=$(free_port)
+inv_metrics=$(free_port)
+dm_sb=$(free_port)
+dm_cira=$(free_port)
+dm_act=$(free_port)
+dm_api=$(free_port)
+dm_oam=$(free_port)
+
+say "starting Inventory on 127.0.0.1:$inv_port (atlas migrates $inv_db first)"
+PGHOST=127.0.0.1 PGPORT=$pg_port PGDATABASE=$inv_db PGUSER=admin PGPASSWORD=pass PGSSLMODE=disable \
+	"$bin/inventory" -serverAddress "127.0.0.1:$inv_port" -oamServerAddress "127.0.0.1:$inv_oam" \
+	-enableMetrics -metricsAddress "127.0.0.1:$inv_metrics" \
+	-migrationsDir "$work/inventory/migrations" -policyBundlePath "$work/inventory/policy_bundle.tar.gz" \
+	-globalLogLevel warn >"$work/inventory.log" 2>&1 &
+pids+=($!)
+names+=(inventory)
+wait_ready Inventory "${pids[-1]}" "$inv_port" "$work/inventory.log"
+
+say "starting dm-manager: southbound 127.0.0.1:$dm_sb, CIRA 127.0.0.1:$dm_cira, activation 127.0.0.1:$dm_act," \
+	"API 127.0.0.1:$dm_api"
+say "  AUTHENTICATION IS DISABLED for the demo (-enableAuth=false): loopback only, never do this in a deployment"
+"$bin/dm-manager" serve \
+	-inventoryAddress "127.0.0.1:$inv_port" -insecureGRPC=true -enableAuth=false \
+	-databaseURL "postgres://admin:pass@127.0.0.1:$pg_port/$dm_db?sslmode=disable" \
+	-secretsBackend embedded -secretsKeyFile "$work/secrets.key" \
+	-dmServerAddress "127.0.0.1:$dm_sb" -ciraAddress "127.0.0.1:$dm_cira" \
+	-activationAddress "127.0.0.1:$dm_act" -apiAddress "127.0.0.1:$dm_api" -oamServerAddress "127.0.0.1:$dm_oam" \
+	-ciraServerAddress "127.0.0.1:$dm_cira" -activationURL "ws://127.0.0.1:$dm_act/activate" \
+	-softPowerTimeout "$soft_power_timeout" -reconcilePeriod "$reconcile_period" -replicaID demo \
+	>"$work/dm-manager.log" 2>&1 &
+pids+=($!)
+names+=(dm-manager)
+wait_ready dm-manager "${pids[-1]}" "$dm_oam" "$work/dm-manager.log"
+say "setup took $((SECONDS - start))s (builds $((build_done - start))s); the story starts"
+
+rc=0
+"$bin/dm-demo" -hosts "$hosts" -timeout "$story_timeout" -softPowerTimeout "$soft_power_timeout" \
+	-inventoryAddress "127.0.0.1:$inv_port" -inventoryMetrics "http://127.0.0.1:$inv_metrics/metrics" \
+	-dmServerAddress "127.0.0.1:$dm_sb" -activationURL "ws://127.0.0.1:$dm_act/activate" \
+	-dmHealthAddress "127.0.0.1:$dm_oam" \
+	-databaseURL "postgres://admin:pass@127.0.0.1:$pg_port/$dm_db?sslmode=disable" \
+	-logFile "$work/demo.log" || rc=$?
+for i in "${!pids[@]}"; do
+	kill -0 "${pids[i]}" 2>/dev/null || { say "${names[i]} exited during the demo; see $work/${names[i]}.log"; rc=1; }
+done
+[[ $rc -eq 0 ]] || exit "$rc"
+say "done in $((SECONDS - start))s; logs in $work"
