@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -168,6 +169,30 @@ func (s *Store) SetDeviceFacts(ctx context.Context, guid string, facts json.RawM
 	}
 	if tag.RowsAffected() == 0 {
 		return mapErr(pgx.ErrNoRows, "set facts of device "+guid)
+	}
+	return nil
+}
+
+// SetDeviceHost records the Inventory host (resource ID) a tenant's device belongs to; ErrNotFound when the tenant
+// has no device with that GUID, ErrInvalid for an empty host resource ID. It writes only that column (and
+// updated_at), so it never overwrites what an activation or an import writes beside it.
+func (s *Store) SetDeviceHost(ctx context.Context, tenantID, guid, hostResourceID string) error {
+	if err := checkUUID("tenant id", tenantID); err != nil {
+		return err
+	}
+	if err := checkUUID("guid", guid); err != nil {
+		return err
+	}
+	if hostResourceID == "" {
+		return fmt.Errorf("store: set host of device %s: empty host resource ID: %w", guid, ErrInvalid)
+	}
+	tag, err := s.db.Exec(ctx, `UPDATE devices SET host_resource_id = $3, updated_at = now()
+		WHERE guid = $1::uuid AND tenant_id = $2::uuid`, guid, tenantID, hostResourceID)
+	if err != nil {
+		return mapErr(err, "set host of device "+guid)
+	}
+	if tag.RowsAffected() == 0 {
+		return mapErr(pgx.ErrNoRows, "set host of device "+guid)
 	}
 	return nil
 }

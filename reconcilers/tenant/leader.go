@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -53,13 +54,18 @@ func (l *PgLeader) IsLeader(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
-// Close gives leadership up.
+// Close gives leadership up. The lock is released explicitly first: closing the session alone frees it only once
+// the server has noticed the disconnect, so another replica asking at once could still be refused.
 func (l *PgLeader) Close() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.conn != nil {
-		l.dropLocked()
+	if l.conn == nil {
+		return
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _ = l.conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", l.key) // best effort: the session close below frees it anyway
+	l.dropLocked()
 }
 
 // dropLocked closes the lock's session instead of returning it to the pool, so the lock can never linger on a
