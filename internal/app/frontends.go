@@ -33,14 +33,16 @@ func (a *app) startAuth(context.Context) error {
 	return nil
 }
 
-// startSouthbound serves the Platform Manageability Agent's gRPC service.
+// startSouthbound serves the Platform Manageability Agent's gRPC service. Each activation result it writes asks
+// the host reconciler to look at the host again, which repairs a report that raced with its "AMT connected".
 func (a *app) startSouthbound(context.Context) error {
 	sb, err := southbound.New(southbound.Config{
-		Hosts:     a.inv,
-		Domains:   storeDomains{a.store},
-		Passwords: activationPasswords{st: a.store, sec: a.secrets},
-		Verifier:  a.verifier,
-		Log:       a.log,
+		Hosts:              a.inv,
+		Domains:            storeDomains{a.store},
+		Passwords:          activationPasswords{st: a.store, sec: a.secrets},
+		Verifier:           a.verifier,
+		OnActivationReport: a.hosts.Enqueue,
+		Log:                a.log,
 	})
 	if err != nil {
 		return err

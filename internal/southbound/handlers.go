@@ -86,6 +86,9 @@ func (s *Server) RetrieveActivationDetails(ctx context.Context, req *pb.Activati
 
 // ReportActivationResults records the agent's progress in the AMT status triplet while an activation is wanted.
 // current_amt_state is not touched: the host reconciler sets PROVISIONED once the device is seen on the gateway.
+// Once it has (current equals desired, PROVISIONED), reports are accepted and dropped: the reconciler's "AMT
+// connected" must not be overwritten by an agent that has not noticed yet. A report can still race with that
+// write, so after each write the host reconciler is asked to look again (Config.OnActivationReport).
 func (s *Server) ReportActivationResults(ctx context.Context, req *pb.ActivationResultRequest) (*pb.ActivationResultResponse, error) {
 	tenant, guid, log, err := s.begin(ctx, req.GetHostId(), "ReportActivationResults")
 	if err != nil {
@@ -100,6 +103,10 @@ func (s *Server) ReportActivationResults(ctx context.Context, req *pb.Activation
 		log.Warn().Err(err).Msg("host lookup failed")
 		return nil, inventoryError(err, "host "+guid)
 	}
+	if activated(host) {
+		log.Debug().Str("result", req.GetActivationStatus().String()).Msg("activation result dropped: AMT is provisioned")
+		return &pb.ActivationResultResponse{}, nil
+	}
 	if !needsActivation(host) {
 		return nil, status.Errorf(codes.FailedPrecondition, "no activation in progress: desired AMT state %s, current %s",
 			host.GetDesiredAmtState(), host.GetCurrentAmtState())
@@ -107,6 +114,9 @@ func (s *Server) ReportActivationResults(ctx context.Context, req *pb.Activation
 	if err := s.hosts.UpdateAMTStatusText(ctx, tenant, host.GetResourceId(), text, ind); err != nil {
 		log.Error().Err(err).Msg("recording activation result failed")
 		return nil, inventoryError(err, "host "+guid)
+	}
+	if s.onReport != nil {
+		s.onReport(tenant, guid)
 	}
 	log.Info().Str("result", req.GetActivationStatus().String()).Msg("activation result recorded")
 	return &pb.ActivationResultResponse{}, nil
@@ -138,6 +148,12 @@ func needsActivation(h *computev1.HostResource) bool {
 	default:
 		return false
 	}
+}
+
+// activated: the activation the user wants is done (the host reconciler reported PROVISIONED).
+func activated(h *computev1.HostResource) bool {
+	return h.GetDesiredAmtState() == computev1.AmtState_AMT_STATE_PROVISIONED &&
+		h.GetCurrentAmtState() == computev1.AmtState_AMT_STATE_PROVISIONED
 }
 
 // profile picks "<tenant>_acm" or "<tenant>_ccm": the user's amt_control_mode when set, else ACM exactly when

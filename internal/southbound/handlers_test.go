@@ -191,8 +191,10 @@ func TestReportActivationResults(t *testing.T) {
 			require.Equal(t, before.GetCurrentAmtState(), after.GetCurrentAmtState(), "current_amt_state belongs to the reconciler")
 			if tc.code != codes.OK {
 				require.Equal(t, before.GetAmtStatus(), after.GetAmtStatus())
+				require.Empty(t, e.reports.take(), "nothing written, the reconciler is not asked")
 				return
 			}
+			require.Equal(t, []string{tenant + "/" + tc.host.GetUuid()}, e.reports.take(), "the reconciler is asked to look again")
 			if tc.text != "" {
 				require.Equal(t, tc.text, after.GetAmtStatus())
 			} else {
@@ -203,4 +205,36 @@ func TestReportActivationResults(t *testing.T) {
 			require.NotZero(t, after.GetAmtStatusTimestamp())
 		})
 	}
+}
+
+// TestReportActivationResultsProvisioned: once the host reconciler reported PROVISIONED, the agent's late reports
+// are accepted and dropped, so "AMT connected" stays.
+func TestReportActivationResultsProvisioned(t *testing.T) {
+	e := newEnv(t, true)
+	tenant := uuid.NewString()
+	tok := agentToken(t, tenant)
+	host := invtest.DAO(t).CreateHost(t, tenant, wantVPro(computev1.AmtControlMode_AMT_CONTROL_MODE_CCM))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	require.NoError(t, e.inv.UpdateAMTStatus(ctx, tenant, host.GetResourceId(), inventory.AMTReport{
+		Current: computev1.AmtState_AMT_STATE_PROVISIONED, Status: "AMT connected",
+		Indicator: statusv1.StatusIndication_STATUS_INDICATION_IDLE,
+	}))
+	before := readHost(t, e, tenant, host.GetResourceId())
+	for _, st := range []pb.ActivationStatus{pb.ActivationStatus_ACTIVATING, pb.ActivationStatus_ACTIVATED,
+		pb.ActivationStatus_ACTIVATION_FAILED} {
+		_, err := e.client.ReportActivationResults(agentCtx(t, tok), &pb.ActivationResultRequest{
+			HostId: host.GetUuid(), ActivationStatus: st, Message: "late",
+		})
+		require.NoError(t, err, st.String())
+	}
+	after := readHost(t, e, tenant, host.GetResourceId())
+	require.Equal(t, "AMT connected", after.GetAmtStatus())
+	require.Equal(t, statusv1.StatusIndication_STATUS_INDICATION_IDLE, after.GetAmtStatusIndicator())
+	require.Equal(t, before.GetAmtStatusTimestamp(), after.GetAmtStatusTimestamp(), "no write at all")
+	require.Empty(t, e.reports.take(), "nothing written, the reconciler is not asked")
+
+	// Still validated first: a malformed report is refused even then.
+	_, err := e.client.ReportActivationResults(agentCtx(t, tok), &pb.ActivationResultRequest{HostId: host.GetUuid()})
+	require.Equal(t, codes.InvalidArgument, status.Code(err))
 }

@@ -64,6 +64,28 @@ type env struct {
 	passwords *passwords
 	issuer    *authtest.Issuer
 	logs      *syncBuffer
+	reports   *reportLog
+}
+
+// reportLog records the server's OnActivationReport calls as "tenant/uuid".
+type reportLog struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (r *reportLog) add(tenant, hostUUID string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, tenant+"/"+hostUUID)
+}
+
+// take returns the calls so far and forgets them.
+func (r *reportLog) take() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.calls
+	r.calls = nil
+	return c
 }
 
 type syncBuffer struct {
@@ -91,6 +113,7 @@ func newEnv(t *testing.T, authOn bool) *env {
 		domains:   &domains{has: map[string]bool{}},
 		passwords: &passwords{pw: map[string]string{}},
 		logs:      &syncBuffer{},
+		reports:   &reportLog{},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -110,6 +133,7 @@ func newEnv(t *testing.T, authOn bool) *env {
 	}
 	srv, err := southbound.New(southbound.Config{
 		Hosts: inv, Domains: e.domains, Passwords: e.passwords, Verifier: v, Log: zerolog.New(e.logs),
+		OnActivationReport: e.reports.add,
 	})
 	require.NoError(t, err)
 	g := srv.NewGRPCServer()

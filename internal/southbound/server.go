@@ -48,7 +48,11 @@ type Config struct {
 	// Verifier authenticates agents' tokens. Nil means -enableAuth=false: the tenant is then taken from the
 	// "activeprojectid" metadata or, as EMF does, from the token's roles without checking the signature.
 	Verifier *auth.Verifier
-	Log      zerolog.Logger
+	// OnActivationReport, when set, is called after an activation result was written to a host's AMT status, so
+	// the host reconciler re-reads the host at once: it does not see its own client's writes as events, and its
+	// "AMT connected" may have been overwritten by a report that raced with it. It must not block.
+	OnActivationReport func(tenant, hostUUID string)
+	Log                zerolog.Logger
 }
 
 // Server implements pb.DeviceManagementServer.
@@ -58,6 +62,7 @@ type Server struct {
 	domains   Domains
 	passwords Passwords
 	verifier  *auth.Verifier
+	onReport  func(tenant, hostUUID string)
 	log       zerolog.Logger
 }
 
@@ -68,7 +73,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	return &Server{
 		hosts: cfg.Hosts, domains: cfg.Domains, passwords: cfg.Passwords, verifier: cfg.Verifier,
-		log: cfg.Log.With().Str("component", "southbound").Logger(),
+		onReport: cfg.OnActivationReport,
+		log:      cfg.Log.With().Str("component", "southbound").Logger(),
 	}, nil
 }
 

@@ -25,7 +25,7 @@ const (
 // UNPROVISIONED, still exists in Inventory: dm-manager keeps trying for as long as it does.
 func decideDeactivation(in Input) (Step, bool) {
 	h, dj, dev := in.Host, in.Deactivation, in.Device
-	deleting := isDeleting(h)
+	deleting := in.hostDeleted()
 	switch {
 	case dj != nil && dj.Step == stepForget:
 		return forget(in, true), true
@@ -60,7 +60,7 @@ func decideDeactivation(in Input) (Step, bool) {
 func unprovision(in Input) Step {
 	h, dj := in.Host, in.Deactivation
 	if dj != nil && dj.Attempts > 0 {
-		if isDeleting(h) && !in.Now.Before(wantedSince(dj, in.Now).Add(in.Params.ForgetAfter)) {
+		if in.hostDeleted() && !in.Now.Before(wantedSince(dj, in.Now).Add(in.Params.ForgetAfter)) {
 			st := forget(in, false)
 			st.Warn = "AMT kept refusing deactivation of a deleted host's device; forgetting it with AMT still " +
 				"activated: deactivate it locally (rpc deactivate)"
@@ -137,9 +137,14 @@ func deactivationWaiting(in Input, deleting bool) Step {
 	return st
 }
 
-// isDeleting: the host is being deleted, or Inventory no longer has it.
-func isDeleting(h *computev1.HostResource) bool {
-	return h == nil || h.GetDesiredState() == computev1.HostState_HOST_STATE_DELETED
+// hostDeleted: the host is being deleted, or Inventory no longer has it. A missing host counts only for a linked
+// device: an unlinked one (imported, or dialling in before its host is registered) has no host yet, and
+// deactivating it would destroy a fleet whose hosts Inventory has not created.
+func (in Input) hostDeleted() bool {
+	if in.Host == nil {
+		return in.Device.Linked
+	}
+	return in.Host.GetDesiredState() == computev1.HostState_HOST_STATE_DELETED
 }
 
 // amtStateNow is the AMT state to show beside a deactivation text: DISCONNECTED once the grace period is over.

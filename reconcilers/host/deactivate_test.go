@@ -120,3 +120,36 @@ func TestDecideAMTAndDeactivation(t *testing.T) {
 			want: unprovisionStep},
 	})
 }
+
+// TestDecideUnlinkedDevice: a device whose record names no host (imported, or dialling in before Inventory has its
+// host) is not deactivated or forgotten when Inventory has no host for it; once the host exists it is handled as
+// any other. A linked device whose host is gone is deleted (the rows above).
+func TestDecideUnlinkedDevice(t *testing.T) {
+	runDecideCases(t, []decideCase{
+		{name: "no host yet, connected: nothing, no status to write", dev: unlinked(connSynced)},
+		{name: "no host yet, session not read: nothing", dev: unlinked(connUnsynced)},
+		{name: "no host yet, not connected beyond grace: nothing", dev: unlinked(goneLong)},
+		{name: "no host yet, session on another replica: nothing", dev: unlinked(elsewhere)},
+		{name: "no host yet, device not activated: not forgotten", dev: notActivated},
+		{name: "no host yet, a deactivation wait left by an earlier version: cancelled, nothing sent",
+			dev: unlinked(goneLong), deact: dj(stepWaiting, 3*time.Minute),
+			want: want{journal: []journalWant{jDel(store.OpDeactivation)}}},
+		{name: "no host yet, power journal marked: left alone",
+			dev: unlinked(connSynced), power: pj(psOn, phaseDone, 0, -1)},
+		{name: "linked and the host is gone: deactivation as before",
+			dev: connSynced, want: want{action: ActUnprovision, journal: []journalWant{jDeact(stepUnprovisionSent)}}},
+		{name: "linked and never activated, host gone: forgotten quietly",
+			dev: DeviceFacts{Known: true, Linked: true}, want: want{action: ActForget}},
+		{name: "host present, record not linked yet: power handled as usual",
+			host: provisionedHost(psOff, immediate), dev: unlinked(connSynced), reading: read(amt.PowerOn),
+			want: want{power: pw(psOn, "Powering off", inProgress), action: ActSendPower, value: amt.PowerOffSoft,
+				hard: true, journal: []journalWant{jPower(phaseHardIntent, psOff, true, amt.PowerOffSoft)}}},
+		{name: "host present, record not linked yet: AMT connected reported",
+			host: provisionedHost(psOn, ordered, amtCurrent(amtNone, "", unknown)), dev: unlinked(connSynced),
+			power: pj(psOn, phaseDone, 0, -1), want: want{amt: aw(amtProv, textAMTConnected, idle)}},
+		{name: "host present and deleted, record not linked yet: deactivated",
+			host: provisionedHost(psOn, ordered, hostState(computev1.HostState_HOST_STATE_DELETED)),
+			dev:  unlinked(connSynced), want: want{amt: aw(amtProv, textAMTDeactivating, inProgress),
+				action: ActUnprovision, journal: []journalWant{jDeact(stepUnprovisionSent)}}},
+	})
+}

@@ -40,7 +40,8 @@ import (
 type Input struct {
 	Now    time.Time
 	Params Params
-	// Host is the Inventory host; nil when Inventory no longer has it (hard-deleted).
+	// Host is the Inventory host; nil when Inventory does not have it: hard-deleted if the device is Linked, not
+	// created yet otherwise (an imported device may dial in before its host is registered).
 	Host   *computev1.HostResource
 	Device DeviceFacts
 	// Power and Deactivation are the device's journal entries of those kinds; nil when there is none.
@@ -53,6 +54,7 @@ type Input struct {
 // DeviceFacts is what dm-manager knows of the device behind the host.
 type DeviceFacts struct {
 	Known          bool      // dm-manager has a device record for this GUID in this tenant
+	Linked         bool      // the record carries a host_resource_id: the host existed in Inventory
 	Provisioned    bool      // the record says AMT is activated
 	Connected      bool      // this replica holds the device's CIRA session
 	Elsewhere      bool      // another replica holds it (recent presence in the store): that replica acts

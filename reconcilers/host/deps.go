@@ -50,9 +50,10 @@ type StatusWriter interface {
 	UpdateAMTStatus(ctx context.Context, tenant, resourceID string, r inventory.AMTReport) error
 }
 
-// Devices reads, lists and forgets device records; a missing one is an error matching store.ErrNotFound.
+// Devices reads, links, lists and forgets device records; a missing one is an error matching store.ErrNotFound.
 type Devices interface {
 	GetDevice(ctx context.Context, guid string) (store.Device, error)
+	SetDeviceHost(ctx context.Context, tenantID, guid, hostResourceID string) error
 	DeleteDevice(ctx context.Context, guid string) error
 	ListTenants(ctx context.Context) ([]store.Tenant, error)
 	ListDevicesByTenant(ctx context.Context, tenantID string) ([]store.Device, error)

@@ -26,6 +26,7 @@ func deviceFacts(dev *store.Device, tenant string, pv presenceView, started, now
 	}
 	f := DeviceFacts{
 		Known:       true,
+		Linked:      dev.HostResourceID != "",
 		Provisioned: dev.ActivationState == store.StateActivated || dev.ActivationState == store.StateDeactivating,
 	}
 	if pv.Local {

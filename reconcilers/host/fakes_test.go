@@ -33,8 +33,8 @@ type world struct {
 
 func newWorld(h *computev1.HostResource) *world {
 	return &world{host: h, journal: map[store.OpKind]store.JournalEntry{}, amt: amt.PowerOn,
-		dev: &store.Device{GUID: h.GetUuid(), TenantID: h.GetTenantId(), ActivationState: store.StateActivated,
-			ConnectionState: store.ConnectionConnected, OwnerReplica: "replica-a"},
+		dev: &store.Device{GUID: h.GetUuid(), TenantID: h.GetTenantId(), HostResourceID: h.GetResourceId(),
+			ActivationState: store.StateActivated, ConnectionState: store.ConnectionConnected, OwnerReplica: "replica-a"},
 		local: true, session: time.Now().Add(-time.Hour)}
 }
 
@@ -93,6 +93,17 @@ func (w *world) GetDevice(_ context.Context, _ string) (store.Device, error) {
 		return store.Device{}, store.ErrNotFound
 	}
 	return *w.dev, nil
+}
+
+func (w *world) SetDeviceHost(_ context.Context, tenant, _, hostResourceID string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.dev == nil || w.dev.TenantID != tenant {
+		return store.ErrNotFound
+	}
+	w.dev.HostResourceID = hostResourceID
+	w.record("link device %s", hostResourceID)
+	return nil
 }
 
 func (w *world) DeleteDevice(_ context.Context, _ string) error {

@@ -32,7 +32,7 @@ func fuzzInput(desired, cur, pol, amtWant, amtCur, hostState, flags uint8, since
 				computev1.HostState_HOST_STATE_UNTRUSTED, computev1.HostState_HOST_STATE_ONBOARDED}[hostState%4],
 		}
 	}
-	in.Device = DeviceFacts{Known: flags&2 != 0, Provisioned: flags&6 == 6, Connected: flags&8 != 0,
+	in.Device = DeviceFacts{Known: flags&2 != 0, Linked: flags&2 != 0 && hostState&4 == 0, Provisioned: flags&6 == 6, Connected: flags&8 != 0,
 		Elsewhere: flags&24 == 16, NeverConnected: flags&32 != 0, PowerSynced: flags&8 != 0 && flags&128 != 0,
 		Since: t0.Add(-time.Duration(sinceAgo) * time.Second)}
 	if p := powerPhases[phase%uint8(len(powerPhases))]; p != "" {
@@ -62,6 +62,10 @@ func checkInvariants(t *testing.T, in Input, st Step) {
 	if in.Host == nil {
 		require.Nil(t, st.AMT, "status for a host Inventory does not have")
 		require.Nil(t, st.Power, "status for a host Inventory does not have")
+	}
+	if in.Host == nil && !in.Device.Linked && in.Device.Known &&
+		(in.Deactivation == nil || in.Deactivation.Step == stepWaiting) {
+		require.Equal(t, ActNone, st.Action, "a device without a host yet is not acted on")
 	}
 	if in.Reading != nil {
 		require.NotEqual(t, ActReadPower, st.Action, "asked to read again")
@@ -134,7 +138,7 @@ func TestDecideGrid(t *testing.T) {
 				for dstep := range uint8(len(deactSteps)) {
 					for _, reading := range []int8{-1, 2, 8, 4, 7} {
 						for _, ago := range []uint16{0, 20, 400, 1000} {
-							in := fuzzInput(desired, 2, desired%3, desired%4, 1, desired%4, flags, ago, ago, phase,
+							in := fuzzInput(desired, 2, desired%3, desired%4, 1, desired%8, flags, ago, ago, phase,
 								desired+phase, 8+phase, dstep, phase%3, reading, nil)
 							checkInvariants(t, in, Decide(in))
 							n++

@@ -69,15 +69,21 @@ func hostState(s computev1.HostState) hostOpt {
 	return func(h *computev1.HostResource) { h.DesiredState = s }
 }
 
-// Device facts.
+// Device facts: activated devices linked to their host (a missing host means it was deleted).
 var (
-	connSynced   = DeviceFacts{Known: true, Provisioned: true, Connected: true, Since: t0.Add(-time.Hour), PowerSynced: true}
-	connUnsynced = DeviceFacts{Known: true, Provisioned: true, Connected: true, Since: t0.Add(-time.Second)}
-	goneBrief    = DeviceFacts{Known: true, Provisioned: true, Since: t0.Add(-10 * time.Second)} // within grace
-	goneLong     = DeviceFacts{Known: true, Provisioned: true, Since: t0.Add(-5 * time.Minute)}  // beyond grace
-	elsewhere    = DeviceFacts{Known: true, Provisioned: true, Elsewhere: true, Since: t0.Add(-time.Hour)}
+	connSynced   = DeviceFacts{Known: true, Linked: true, Provisioned: true, Connected: true, Since: t0.Add(-time.Hour), PowerSynced: true}
+	connUnsynced = DeviceFacts{Known: true, Linked: true, Provisioned: true, Connected: true, Since: t0.Add(-time.Second)}
+	goneBrief    = DeviceFacts{Known: true, Linked: true, Provisioned: true, Since: t0.Add(-10 * time.Second)} // within grace
+	goneLong     = DeviceFacts{Known: true, Linked: true, Provisioned: true, Since: t0.Add(-5 * time.Minute)}  // beyond grace
+	elsewhere    = DeviceFacts{Known: true, Linked: true, Provisioned: true, Elsewhere: true, Since: t0.Add(-time.Hour)}
 	notActivated = DeviceFacts{Known: true, Connected: false}
 )
+
+// unlinked is f for a device whose record names no host yet (imported before Inventory had its host).
+func unlinked(f DeviceFacts) DeviceFacts {
+	f.Linked = false
+	return f
+}
 
 // pj builds a power journal entry.
 func pj(d computev1.PowerState, phase string, action amt.PowerState, startedAgo time.Duration, opts ...func(*store.JournalEntry)) *store.JournalEntry {

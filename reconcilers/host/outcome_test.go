@@ -139,6 +139,8 @@ func TestDeviceFacts(t *testing.T) {
 			presenceView{}, DeviceFacts{}},
 		{"activating", dev(func(d *store.Device) { d.ActivationState = store.StateActivating }), presenceView{},
 			DeviceFacts{Known: true, NeverConnected: true, Since: started}},
+		{"linked to its host", dev(func(d *store.Device) { d.HostResourceID = "host-12345678" }), presenceView{},
+			DeviceFacts{Known: true, Linked: true, Provisioned: true, NeverConnected: true, Since: started}},
 		{"local session, read", dev(), presenceView{Local: true, SessionAt: t0.Add(-time.Minute), Synced: true},
 			DeviceFacts{Known: true, Provisioned: true, Connected: true, Since: t0.Add(-time.Minute), PowerSynced: true}},
 		{"disconnect seen by this process wins", dev(conn("replica-a", time.Minute)),

@@ -132,10 +132,10 @@ func startOrSync(in Input) Step {
 	h, pj := in.Host, in.Power
 	d, cur := h.GetDesiredPowerState(), h.GetCurrentPowerState()
 	if in.Reading == nil {
-		if !pending(d, cur, pj) && !inFlight(pj) {
+		if !pending(d, cur, pj) && !inFlight(pj) && !reachedUnreported(h, d, cur) {
 			return syncStep(in, cur, false)
 		}
-		return Step{Action: ActReadPower}
+		return Step{Action: ActReadPower} // reachedUnreported: AMT confirms the state before an error is cleared
 	}
 	obs := observed(in.Reading.State)
 	if !pending(d, obs, pj) {
@@ -156,6 +156,8 @@ func syncStep(in Input, obs computev1.PowerState, read bool) Step {
 	switch {
 	case failedFor(pj, d) && (isAction(d) || !consistent(d, obs)):
 		st.Power = powerReport(h, obs, pj.LastError, failure, nil)
+	case read && reachedUnreported(h, d, obs):
+		st.Power = powerReport(h, d, wordsFor(d).done, idle, nil)
 	case read && !consistent(cur, obs):
 		st.Power = powerReport(h, obs, observedText(obs), idle, nil)
 	case read && h.GetPowerStatusIndicator() == inProgress:
@@ -171,6 +173,13 @@ func syncStep(in Input, obs computev1.PowerState, read bool) Step {
 		st.Journal = []JournalOp{{Entry: newEntry(in, d, phaseDone, powerPlan{})}}
 	}
 	return st
+}
+
+// reachedUnreported: the host is in the steady state the user wants (AMT reads obs), but Inventory says otherwise:
+// another state (a done RESET or POWER_CYCLE is consistent with "on", so ON after one would never be written) or
+// the error of an earlier request. It is reported reached, with no action.
+func reachedUnreported(h *computev1.HostResource, d, obs computev1.PowerState) bool {
+	return steady(d) && obs == d && (h.GetCurrentPowerState() != d || h.GetPowerStatusIndicator() == failure)
 }
 
 // start begins a request: the graceful action first under ORDERED when there is one and an OS to do it, the

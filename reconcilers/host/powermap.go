@@ -24,6 +24,11 @@ func isAction(d computev1.PowerState) bool {
 	return d == psReset || d == psResetRepeat || d == psCycle
 }
 
+// steady tells the requests that are states the host stays in (ON, OFF, SLEEP, HIBERNATE).
+func steady(d computev1.PowerState) bool {
+	return d == psOn || d == psOff || d == psSleep || d == psHibernate
+}
+
 // immediateAction is the out-of-band action for a request under IMMEDIATE, and for ON and POWER_CYCLE under
 // either policy (protocol-cira-wsman §10.2 "AMT practice"): 2 on, 8 hard off, 10 reset (master bus reset), 5
 // power cycle. Sleep and hibernate have none: AMT hands 4 and 7 to the OS.

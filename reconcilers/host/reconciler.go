@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	computev1 "github.com/open-edge-platform/infra-core/inventory/v2/pkg/api/compute/v1"
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -93,7 +94,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 func (r *Reconciler) sweep(ctx context.Context) {
 	due, err := r.deps.Journal.ListDueJournal(ctx, r.cfg.Clock())
 	if err != nil {
-		r.log.Warn().Err(err).Msg("listing due journal entries failed; retrying at the next sweep")
+		problem(ctx, &r.log).Err(err).Msg("listing due journal entries failed; retrying at the next sweep")
 		return
 	}
 	for _, e := range due {
@@ -127,10 +128,13 @@ func (r *Reconciler) Stop() { r.q.Stop() }
 func (r *Reconciler) reconcile(ctx context.Context, id ID) queue.Result {
 	tenant, guid := id.Tenant(), id.GUID()
 	log := r.log.With().Str("tenant", tenant).Str("guid", guid).Logger()
-	in, err := r.gather(ctx, tenant, guid)
+	in, err := r.gather(ctx, log, tenant, guid)
 	if err != nil {
-		log.Warn().Err(err).Msg("reading host state failed; retrying")
+		problem(ctx, &log).Err(err).Msg("reading host state failed; retrying")
 		return queue.Result{Err: err}
+	}
+	if in.Host == nil && in.Device.Known && !in.Device.Linked {
+		log.Debug().Msg("device has no Inventory host yet; waiting for it to be created")
 	}
 	st := Decide(in)
 	if st.Action == ActReadPower {
@@ -148,8 +152,8 @@ func (r *Reconciler) reconcile(ctx context.Context, id ID) queue.Result {
 	return r.apply(ctx, log, in, tenant, guid, st)
 }
 
-// gather re-reads the world for one host.
-func (r *Reconciler) gather(ctx context.Context, tenant, guid string) (Input, error) {
+// gather re-reads the world for one host, linking the device record to the host first (see link).
+func (r *Reconciler) gather(ctx context.Context, log zerolog.Logger, tenant, guid string) (Input, error) {
 	in := Input{Now: r.cfg.Clock(), Params: r.cfg.Params}
 	h, err := r.deps.Hosts.GetHostByUUID(ctx, tenant, guid)
 	switch {
@@ -166,6 +170,9 @@ func (r *Reconciler) gather(ctx context.Context, tenant, guid string) (Input, er
 	case !errors.Is(err, store.ErrNotFound):
 		return in, fmt.Errorf("read device record: %w", err)
 	}
+	if dev, err = r.link(ctx, log, in.Host, dev, tenant); err != nil {
+		return in, err
+	}
 	if in.Power, err = r.journalEntry(ctx, guid, store.OpPower); err != nil {
 		return in, err
 	}
@@ -181,6 +188,29 @@ func (r *Reconciler) gather(ctx context.Context, tenant, guid string) (Input, er
 	pv.Synced = ok && pv.Local && synced.Equal(pv.SessionAt)
 	in.Device = deviceFacts(dev, tenant, pv, r.started, in.Now, r.cfg.Params)
 	return in, nil
+}
+
+// link records the Inventory host a tenant's device belongs to when the record lacks it (an imported device whose
+// host was registered after it dialled in) or names another (a re-created host). Only a linked device is
+// deactivated when its host disappears, so an unlinked device must be linked as soon as its host is seen. It returns
+// the record as it now stands: nil if it went away meanwhile.
+func (r *Reconciler) link(ctx context.Context, log zerolog.Logger, h *computev1.HostResource, dev *store.Device,
+	tenant string) (*store.Device, error) {
+	rid := h.GetResourceId()
+	if dev == nil || dev.TenantID != tenant || rid == "" || dev.HostResourceID == rid {
+		return dev, nil
+	}
+	switch err := r.deps.Devices.SetDeviceHost(ctx, tenant, dev.GUID, rid); {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return dev, fmt.Errorf("link the device record to host %s: %w", rid, err)
+	}
+	log.Info().Str("host_resource_id", rid).Str("previous_host_resource_id", dev.HostResourceID).
+		Msg("device linked to its Inventory host")
+	linked := *dev
+	linked.HostResourceID = rid
+	return &linked, nil
 }
 
 func (r *Reconciler) journalEntry(ctx context.Context, guid string, kind store.OpKind) (*store.JournalEntry, error) {
@@ -205,21 +235,21 @@ func (r *Reconciler) markSynced(guid string, session time.Time) {
 func (r *Reconciler) apply(ctx context.Context, log zerolog.Logger, in Input, tenant, guid string, st Step) queue.Result {
 	if st.AMT != nil {
 		if err := r.deps.Status.UpdateAMTStatus(ctx, tenant, in.Host.GetResourceId(), *st.AMT); err != nil {
-			log.Warn().Err(err).Msg("writing AMT status failed; retrying")
+			problem(ctx, &log).Err(err).Msg("writing AMT status failed; retrying")
 			return queue.Result{Err: err}
 		}
 		log.Info().Str("amt_state", st.AMT.Current.String()).Str("amt_status", st.AMT.Status).Msg("AMT status")
 	}
 	if st.Power != nil {
 		if err := r.deps.Status.UpdatePowerStatus(ctx, tenant, in.Host.GetResourceId(), *st.Power); err != nil {
-			log.Warn().Err(err).Msg("writing power status failed; retrying")
+			problem(ctx, &log).Err(err).Msg("writing power status failed; retrying")
 			return queue.Result{Err: err}
 		}
 		log.Info().Str("power_state", st.Power.Current.String()).Str("power_status", st.Power.Status).Msg("power status")
 	}
 	for _, op := range st.Journal {
 		if err := r.journalOp(ctx, tenant, guid, op); err != nil {
-			log.Warn().Err(err).Msg("writing the journal failed; retrying")
+			problem(ctx, &log).Err(err).Msg("writing the journal failed; retrying")
 			return queue.Result{Err: err}
 		}
 	}
@@ -240,7 +270,7 @@ func (r *Reconciler) apply(ctx context.Context, log zerolog.Logger, in Input, te
 		return r.apply(ctx, log, in, tenant, guid, Settle(in, st, out))
 	case ActForget:
 		if err := r.forget(ctx, tenant, guid); err != nil {
-			log.Warn().Err(err).Msg("forgetting the device failed; retrying")
+			problem(ctx, &log).Err(err).Msg("forgetting the device failed; retrying")
 			return queue.Result{Err: err}
 		}
 		log.Info().Msg("device forgotten: secrets, journal and record removed")
@@ -293,4 +323,13 @@ var errReadLoop = errors.New("host reconciler: decision asked for a power readin
 
 func isNotFound(err error) bool {
 	return errors.Is(err, inventory.ErrNotFound) || status.Code(err) == codes.NotFound
+}
+
+// problem is the log event for a failed step: a warning, except while stopping, when the queue cancels in-flight
+// reconciles and their failures are expected.
+func problem(ctx context.Context, log *zerolog.Logger) *zerolog.Event {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return log.Debug()
+	}
+	return log.Warn()
 }

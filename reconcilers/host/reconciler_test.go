@@ -257,6 +257,38 @@ func TestStartSweepFindsDeletedHosts(t *testing.T) {
 	require.Equal(t, t0.Add(10*time.Minute), w.journal[store.OpDeactivation].DeadlineAt)
 }
 
+// An imported device (no host_resource_id) dials in before Inventory has its host: nothing is done to it. When the
+// host appears the record is linked before anything else; from then on the host's disappearance is a deletion.
+func TestImportedDeviceLinkedWhenHostAppears(t *testing.T) {
+	h := provisionedHost(psOn, ordered)
+	w := newWorld(h)
+	w.host, w.dev.HostResourceID = nil, ""
+	w.journal[store.OpPower] = store.JournalEntry{Kind: store.OpPower, Desired: int32(psOn), Step: phaseDone}
+	clock := &fakeClock{t: t0}
+	r := newReconciler(t, w, clock.Now, Params{})
+	id := NewID(h.GetTenantId(), h.GetUuid())
+
+	require.Equal(t, queue.Result{}, r.reconcile(context.Background(), id))
+	require.Empty(t, w.log(), "no deactivation, no forget, nothing written")
+	require.NotNil(t, w.dev, "the record is kept")
+
+	w.mu.Lock()
+	w.host = h
+	w.mu.Unlock()
+	require.Equal(t, queue.Result{}, r.reconcile(context.Background(), id))
+	require.Equal(t, []string{"link device host-12345678", "read 2"}, w.log())
+	require.Equal(t, "host-12345678", w.dev.HostResourceID)
+	require.Equal(t, queue.Result{}, r.reconcile(context.Background(), id))
+	require.Len(t, w.log(), 2, "linked once; the host already shows what AMT reports")
+
+	w.mu.Lock()
+	w.host = nil
+	w.mu.Unlock()
+	r.reconcile(context.Background(), id)
+	require.Equal(t, []string{"journal deactivation unprovision_sent hard=false", "unprovision"}, w.log()[2:4],
+		"a linked device whose host is gone is deactivated")
+}
+
 // Stop with timers pending: no panic later, no goroutines left.
 func TestStopWithPendingTimers(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())

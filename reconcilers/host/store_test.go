@@ -47,6 +47,9 @@ func TestJournalResumeWithRealStore(t *testing.T) {
 	// Process 1: soft off sent; the OS ignores it; the process dies.
 	first := start()
 	require.Equal(t, 5*time.Second, first.reconcile(ctx, id).After)
+	d, err := st.GetDevice(ctx, guid)
+	require.NoError(t, err)
+	require.Equal(t, w.host.GetResourceId(), d.HostResourceID, "the record is linked to its host")
 	w.mu.Lock()
 	w.amt = amt.PowerOn
 	w.mu.Unlock()
