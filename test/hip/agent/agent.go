@@ -227,7 +227,7 @@ func (a *Agent) activate(ctx context.Context, profile, password string) pb.Activ
 	return pb.ActivationStatus_ACTIVATING
 }
 
-// report is ReportActivationResults; FailedPrecondition means dm-manager already saw the device on its gateway.
+// report is ReportActivationResults; FailedPrecondition means the host no longer waits for activation (as EMF).
 func (a *Agent) report(ctx context.Context, result pb.ActivationStatus) {
 	cctx, cancel := a.callCtx(ctx)
 	defer cancel()
