@@ -44,7 +44,7 @@ bench:
 	go test -p 1 -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
 
 load:
-	@echo "make load: filled by the gateway issue (CIRA/APF load test); nothing to run yet"
+	scripts/load.sh
 
 demo: tools
 	scripts/demo.sh
