@@ -108,7 +108,7 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 			authTries++
 		}
 		c.wbuf = appendRequest(c.wbuf[:0], c.cfg.Host, auth, envelope, c.cfg.DisableKeepAlive)
-		resp, err := c.exchange(ctx, c.wbuf)
+		resp, err := c.exchange(ctx, c.wbuf, idempotent(req.Action))
 		if err != nil {
 			return nil, opErr(req, err)
 		}
@@ -161,37 +161,68 @@ func decodeHTTP(resp *httpResponse, id uint64) (*Response, error) {
 }
 
 // exchange writes one request and reads its response over the idle connection or a new one. A reused connection
-// that the device had already closed (nothing at all came back) is retried once on a fresh connection.
-func (c *Client) exchange(ctx context.Context, request []byte) (*httpResponse, error) {
+// is retried once over a fresh one only where the retry cannot repeat an action AMT may have carried out: the
+// request was not completely written (AMT acts on a complete HTTP request only) and the connection was found
+// closed, or nothing at all came back and the request is idempotent. A non-idempotent request (Invoke, Put,
+// Delete, Pull) that was completely written is never sent again, as net/http does. Once an attempt may have
+// reached AMT, a failed retry returns that attempt's error, so the caller never reads "not sent" into it.
+func (c *Client) exchange(ctx context.Context, request []byte, idempotent bool) (*httpResponse, error) {
+	var sentErr error // failure of an attempt that wrote the whole request
 	for attempt := 0; ; attempt++ {
 		conn, reused, err := c.connection(ctx)
 		if err != nil {
-			return nil, err
+			return nil, afterSent(sentErr, err)
 		}
-		resp, err := c.roundTrip(ctx, conn, request)
-		if err != nil {
-			_ = c.dropConn()
-			if ctxErr := ctx.Err(); ctxErr != nil {
-				return nil, ctxErr
+		resp, sent, err := c.roundTrip(ctx, conn, request)
+		if err == nil {
+			if resp.Close || c.cfg.DisableKeepAlive {
+				_ = c.dropConn()
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				// The connection deadline may fire a moment before the context notices its own.
-				if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
-					return nil, context.DeadlineExceeded
-				}
-				return nil, fmt.Errorf("no response from AMT within %s: %w", c.cfg.Timeout, err)
-			}
-			if reused && attempt == 0 && errors.Is(err, errNoResponse) {
-				continue
-			}
-			return nil, err
+			return resp, nil
 		}
-		if resp.Close || c.cfg.DisableKeepAlive {
-			_ = c.dropConn()
+		_ = c.dropConn()
+		err = c.ioError(ctx, err)
+		retry := reused && attempt == 0 && ctx.Err() == nil &&
+			(!sent && isClosed(err) || sent && idempotent && errors.Is(err, errNoResponse))
+		if !retry {
+			return nil, afterSent(sentErr, err)
 		}
-		return resp, nil
+		if sent {
+			sentErr = err
+		}
 	}
+}
+
+// ioError names a failed round trip's cause: the context's own error, or AMT's silence within the timeout.
+func (c *Client) ioError(ctx context.Context, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return ctxErr
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		// The connection deadline may fire a moment before the context notices its own.
+		if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+			return context.DeadlineExceeded
+		}
+		return fmt.Errorf("no response from AMT within %s: %w", c.cfg.Timeout, err)
+	}
+	return err
+}
+
+// afterSent returns err, or, when an earlier attempt wrote the whole request (sentErr), that attempt's error with
+// err's text only: a retry that could not even connect must not turn "outcome unknown" into "not sent".
+func afterSent(sentErr, err error) error {
+	if sentErr == nil {
+		return err
+	}
+	return fmt.Errorf("%w (retry over a new connection: %v)", sentErr, err)
+}
+
+// idempotent reports whether a request may be sent twice without a second effect on the device: Get reads, and
+// a duplicate Enumerate only leaves an unused enumeration context for AMT to expire. Pull is not: it moves the
+// enumeration on, so a repeat would skip the items of a lost answer.
+func idempotent(action string) bool {
+	return action == ActionGet || action == ActionEnumerate
 }
 
 func (c *Client) connection(ctx context.Context) (net.Conn, bool, error) {
@@ -215,7 +246,9 @@ func (c *Client) dropConn() error {
 	return err
 }
 
-func (c *Client) roundTrip(ctx context.Context, conn net.Conn, request []byte) (*httpResponse, error) {
+// roundTrip writes the request and reads the response. The bool reports that the whole request was written: a
+// failed write means AMT cannot have acted on it.
+func (c *Client) roundTrip(ctx context.Context, conn net.Conn, request []byte) (*httpResponse, bool, error) {
 	deadline := time.Now().Add(c.cfg.Timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -226,10 +259,7 @@ func (c *Client) roundTrip(ctx context.Context, conn net.Conn, request []byte) (
 	defer stop()
 
 	if _, err := conn.Write(request); err != nil {
-		if isClosed(err) {
-			return nil, errNoResponse
-		}
-		return nil, err
+		return nil, false, fmt.Errorf("writing the request: %w", err)
 	}
 	bufp := readBufs.Get().(*[]byte)
 	defer readBufs.Put(bufp)
@@ -240,29 +270,29 @@ func (c *Client) roundTrip(ctx context.Context, conn net.Conn, request []byte) (
 		if n > 0 {
 			used, err := p.feed(buf[:n])
 			if err != nil {
-				return nil, err
+				return nil, true, err
 			}
 			if used < n {
-				return nil, httpErr("%d unexpected bytes after the response", n-used)
+				return nil, true, httpErr("%d unexpected bytes after the response", n-used)
 			}
 		}
 		if rerr != nil {
 			if !p.done() && (errors.Is(rerr, io.EOF) || isClosed(rerr)) {
 				if err := p.eof(); err != nil {
-					return nil, err
+					return nil, true, err
 				}
 				p.resp.Close = true
 				break
 			}
 			if !p.done() {
-				return nil, rerr
+				return nil, true, rerr
 			}
 		}
 	}
 	if !p.resp.Close {
 		_ = conn.SetDeadline(time.Time{})
 	}
-	return &p.resp, nil
+	return &p.resp, true, nil
 }
 
 // readBufs holds read buffers shared by all clients: a fleet keeps one idle Client per device.

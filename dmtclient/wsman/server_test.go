@@ -27,6 +27,7 @@ type testAMT struct {
 	closeAfter bool // `Connection: close` on every 200
 	respond    func(relatesTo, body string) (int, string)
 	hold       chan struct{} // when set, requests wait for it to close before being answered
+	dropNext   int           // the next dropNext authorized requests are read, then the connection is closed unanswered
 
 	mu       sync.Mutex
 	nonce    string
@@ -152,7 +153,14 @@ func (s *testAMT) handleConn(id int, conn net.Conn) {
 		s.mu.Lock()
 		s.seen = append(s.seen, seenReq{conn: id, authorized: ok, nc: nc, host: req.Host, header: req.Header, body: string(body)})
 		nonce, hold := s.nonce, s.hold
+		drop := ok && s.dropNext > 0
+		if drop {
+			s.dropNext--
+		}
 		s.mu.Unlock()
+		if drop {
+			return
+		}
 		if hold != nil {
 			<-hold
 		}

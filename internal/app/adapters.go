@@ -158,7 +158,8 @@ func (d deviceAMT) BootCapabilities(ctx context.Context, tenantID, guid string) 
 	return withClient(ctx, d, tenantID, guid, (*amt.Client).BootCapabilities)
 }
 
-// withClient runs one AMT call; "no CIRA session" from the lookup or from the call becomes api.ErrNotConnected.
+// withClient runs one AMT read; "no CIRA session" from the lookup or from the call, including a session that ended
+// before AMT answered (harmless for a read), becomes api.ErrNotConnected.
 func withClient[T any](ctx context.Context, d deviceAMT, tenantID, guid string,
 	call func(*amt.Client, context.Context) (T, error),
 ) (T, error) {
@@ -172,7 +173,7 @@ func withClient[T any](ctx context.Context, d deviceAMT, tenantID, guid string,
 }
 
 func notConnected(err error) error {
-	if errors.Is(err, devices.ErrNotConnected) {
+	if errors.Is(err, devices.ErrNotConnected) || errors.Is(err, devices.ErrSessionLost) {
 		return fmt.Errorf("%w: %w", api.ErrNotConnected, err)
 	}
 	return err

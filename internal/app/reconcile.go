@@ -73,6 +73,7 @@ func (a *app) startReconcilers(ctx context.Context) error {
 		Hosts: a.inv, Status: a.inv, Devices: a.store, Journal: a.store, Secrets: a.secrets,
 		Power: host.AMTPower{
 			Clients: a.amtClients.For,
+			// ErrNotConnected proves the request never left; a session lost after it (ErrSessionLost) is uncertain.
 			NotSent: func(err error) bool { return errors.Is(err, devices.ErrNotConnected) },
 		},
 		Presence: host.PresenceFunc(a.localSession),

@@ -68,7 +68,8 @@ func NewAMTClients(st *store.Store, sec secrets.Store, gw Gateway, opts ClientOp
 
 // For returns the AMT client of the tenant's device. Errors: ErrNotFound (not this tenant's device),
 // *NotConnectedError (errors.Is ErrNotConnected), ErrNoCredentials, or a store/secrets failure. Calls on the
-// returned client fail with *NotConnectedError once the session is gone.
+// returned client fail with *NotConnectedError when the session is gone before their request is sent, and with
+// ErrSessionLost when it ends after.
 func (c *AMTClients) For(ctx context.Context, tenant, guid string) (*amt.Client, error) {
 	guid, tenant = strings.ToLower(guid), strings.ToLower(tenant)
 	sess, connected := c.gw.Session(guid)
@@ -171,8 +172,10 @@ func (c *AMTClients) Close() {
 	}
 }
 
-// notConnectedMapper turns the gateway's "no session" into *NotConnectedError for calls made after For, whether
-// the session was gone before the channel open or ended during the exchange.
+// notConnectedMapper maps the gateway's "no session" errors for calls made after For. *NotConnectedError is kept
+// for proof that the request never reached AMT: the channel could not be opened, or a write failed before a byte
+// of it was sent. The session ending once the request (or part of it) was written is ErrSessionLost, because
+// AMT may have acted on it and a hard power action must not be sent again (architecture.md, Main flows 4).
 type notConnectedMapper struct{ gw Gateway }
 
 func (m notConnectedMapper) OpenChannel(ctx context.Context, guid string, port uint16) (net.Conn, error) {
@@ -188,19 +191,34 @@ type sessionConn struct {
 	guid string
 }
 
+// Read runs only once the request was written: the wsman client writes a whole request before it reads.
 func (c sessionConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	return n, notConnected(c.guid, err)
+	return n, sessionLost(c.guid, err)
 }
 
 func (c sessionConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
-	return n, notConnected(c.guid, err)
+	if n == 0 {
+		return n, notConnected(c.guid, err)
+	}
+	return n, sessionLost(c.guid, err)
 }
 
 func notConnected(guid string, err error) error {
-	if errors.Is(err, ciragw.ErrDeviceNotConnected) || errors.Is(err, ciragw.ErrSessionClosed) {
+	if isNoSession(err) {
 		return &NotConnectedError{GUID: guid, Err: err}
 	}
 	return err
+}
+
+func sessionLost(guid string, err error) error {
+	if isNoSession(err) {
+		return fmt.Errorf("%w: device %s: %w", ErrSessionLost, guid, err)
+	}
+	return err
+}
+
+func isNoSession(err error) bool {
+	return errors.Is(err, ciragw.ErrDeviceNotConnected) || errors.Is(err, ciragw.ErrSessionClosed)
 }
