@@ -2,8 +2,10 @@ package ciragw
 
 import (
 	"context"
+	"crypto"
 	"crypto/tls"
 	"errors"
+	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -68,6 +70,14 @@ type Config struct {
 	// MaxPendingHandshakes caps connections not yet established; more are
 	// closed at once so a reconnect storm cannot exhaust memory (default 1024).
 	MaxPendingHandshakes int
+	// MaxConcurrentTLSKeyOps caps the server private-key operations (the RSA
+	// signature or decryption of each TLS handshake, most of its CPU) running
+	// at once; other handshakes wait their turn within HandshakeTimeout. Under
+	// a reconnect storm the CPU then finishes handshakes in arrival order
+	// instead of sharing itself among all of them until they all time out
+	// (default 2×GOMAXPROCS). Only the key operation is gated, never a wait
+	// for the peer, so stalled connections cannot hold a turn.
+	MaxConcurrentTLSKeyOps int
 
 	// PresenceFlushInterval and PresenceBatchSize: presence changes are
 	// written every interval or as soon as that many are pending (defaults 5s,
@@ -84,14 +94,19 @@ type Config struct {
 	// address; 5 then 1/min per GUID).
 	LoginFailuresPerIP   RateLimit
 	LoginFailuresPerGUID RateLimit
+	// LoginsInFlightPerIP caps the logins from one source IP being checked by
+	// the Authenticator at once; more wait within HandshakeTimeout. It bounds
+	// how many guesses one address can have in flight past its failure budget
+	// (default 16).
+	LoginsInFlightPerIP int
 }
 
 func (c *Config) setDefaults() error {
 	if c.Authenticator == nil {
 		return errors.New("ciragw: Config.Authenticator is required")
 	}
-	if c.Certificate.PrivateKey == nil {
-		return errors.New("ciragw: Config.Certificate is required (see CA.ServerCertificate)")
+	if _, ok := c.Certificate.PrivateKey.(crypto.Signer); !ok {
+		return errors.New("ciragw: Config.Certificate with a private key is required (see CA.ServerCertificate)")
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
@@ -125,6 +140,8 @@ func (c *Config) setDefaults() error {
 	}
 	defInt(&c.MaxChannelsPerDevice, 6)
 	defInt(&c.MaxPendingHandshakes, 1024)
+	defInt(&c.MaxConcurrentTLSKeyOps, 2*runtime.GOMAXPROCS(0))
+	defInt(&c.LoginsInFlightPerIP, 16)
 	defInt(&c.PresenceBatchSize, 500)
 	defInt(&c.SubscriberBuffer, 256)
 	if c.LoginFailuresPerIP.Burst <= 0 {

@@ -30,6 +30,8 @@ type Gateway struct {
 	tlsConfig    *tls.Config
 	ipLimit      *limiter
 	guidLimit    *limiter
+	logins       *loginQueue
+	keys         *keyGate
 	pendingSlots chan struct{}
 	served       atomic.Bool
 
@@ -58,13 +60,17 @@ func New(cfg Config) (*Gateway, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
+	m := newMetrics(cfg.Registerer)
+	keys := &keyGate{turns: make(chan struct{}, cfg.MaxConcurrentTLSKeyOps), waiting: m.tlsKeyWaiting}
 	g := &Gateway{
 		cfg:          cfg,
 		log:          cfg.Logger.With().Str("component", "ciragw").Logger(),
-		m:            newMetrics(cfg.Registerer),
-		tlsConfig:    serverTLSConfig(&cfg),
+		m:            m,
+		tlsConfig:    serverTLSConfig(&cfg, keys),
+		keys:         keys,
 		ipLimit:      newLimiter(cfg.LoginFailuresPerIP),
 		guidLimit:    newLimiter(cfg.LoginFailuresPerGUID),
+		logins:       newLoginQueue(cfg.LoginsInFlightPerIP),
 		pendingSlots: make(chan struct{}, cfg.MaxPendingHandshakes),
 		sessions:     make(map[string]*session),
 		all:          make(map[*session]struct{}),

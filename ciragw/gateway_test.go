@@ -254,20 +254,6 @@ func TestAPFClientTrustsOnlyItsRoot(t *testing.T) {
 	}
 }
 
-func TestLimiter(t *testing.T) {
-	l := newLimiter(RateLimit{Burst: 2, Every: time.Second})
-	now := time.Unix(1000, 0)
-	require.True(t, l.take("a", now))
-	require.True(t, l.take("a", now))
-	require.False(t, l.take("a", now))
-	require.True(t, l.take("b", now), "keys are independent")
-	l.give("a")
-	require.True(t, l.take("a", now))
-	require.True(t, l.take("a", now.Add(1100*time.Millisecond)), "refilled")
-	l.prune(now.Add(time.Hour))
-	require.Empty(t, l.buckets, "full buckets are forgotten")
-}
-
 func TestWindowWaitsWithoutSpinning(t *testing.T) {
 	var mu sync.Mutex
 	w := window{cond: sync.NewCond(&mu)}

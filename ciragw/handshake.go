@@ -3,6 +3,7 @@ package ciragw
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"time"
 
@@ -102,38 +103,32 @@ func (s *session) userAuth(ctx context.Context, m apf.UserAuthRequest) error {
 		// An SSH-style "none" probe: name the one method we take.
 		return s.send(apf.UserAuthFailure{Methods: apf.MethodPassword})
 	}
-	g := s.g
-	now := time.Now()
-	if !g.ipLimit.take(s.ip, now) {
-		return s.refuseRateLimited(reasonRateLimitIP)
-	}
-	if !g.guidLimit.take(s.guid, now) {
-		g.ipLimit.give(s.ip)
-		return s.refuseRateLimited(reasonRateLimitGUID)
-	}
 	actx, cancel := context.WithDeadline(ctx, s.hsDeadline)
-	tenant, err := g.cfg.Authenticator.Authenticate(actx, s.guid, m.Username, m.Password)
-	cancel()
+	defer cancel()
+	tenant, err := s.authenticate(actx, m.Username, m.Password)
+	var rl rateLimited
 	switch {
 	case err == nil:
-		g.ipLimit.give(s.ip)
-		g.guidLimit.give(s.guid)
+	case errors.As(err, &rl):
+		return s.refuseRateLimited(string(rl))
 	case errors.Is(err, ErrUnknownDevice) || errors.Is(err, ErrBadCredentials):
 		reason := reasonBadCredentials
 		if errors.Is(err, ErrUnknownDevice) {
 			reason = reasonUnknownDevice
 		}
-		g.m.authFailures.WithLabelValues(reason).Inc()
+		s.g.m.authFailures.WithLabelValues(reason).Inc()
 		s.hsResult = resultAuthFailed
 		s.logger().Warn().Str("reason", reason).Str("username", m.Username).Msg("CIRA login refused")
 		if err := s.send(apf.UserAuthFailure{Methods: apf.MethodPassword}); err != nil {
 			return err
 		}
 		return &ProtocolError{Reason: apf.DisconnectNoMoreAuthMethodsAvailable, Msg: "login refused"}
+	case actx.Err() != nil:
+		// Out of time, waiting for a turn or for the Authenticator: end as a
+		// handshake timeout (or a shutdown), which classify tells apart.
+		return fmt.Errorf("CIRA login not decided within the handshake deadline: %w", actx.Err())
 	default:
-		g.ipLimit.give(s.ip)
-		g.guidLimit.give(s.guid)
-		g.m.authFailures.WithLabelValues(reasonBackend).Inc()
+		s.g.m.authFailures.WithLabelValues(reasonBackend).Inc()
 		s.hsResult = resultBackendError
 		return &ProtocolError{Reason: apf.DisconnectTemporarilyUnavailable, Msg: "authenticator: " + err.Error()}
 	}
@@ -142,6 +137,48 @@ func (s *session) userAuth(ctx context.Context, m apf.UserAuthRequest) error {
 		return err
 	}
 	s.state = stPortForward
+	return nil
+}
+
+// rateLimited is the reason label of a login refused by a failure budget.
+type rateLimited string
+
+func (r rateLimited) Error() string { return "login refused: " + string(r) }
+
+// authenticate runs the Authenticator under the login limits: refused at once
+// while the source IP or the GUID has no failure budget left, else queued for
+// one of the source IP's turns, checked again (logins that ended meanwhile may
+// have spent the budget) and charged to both budgets only if the Authenticator
+// refuses the credentials.
+func (s *session) authenticate(ctx context.Context, user, pass string) (string, error) {
+	g := s.g
+	if err := s.loginBudget(); err != nil {
+		return "", err
+	}
+	if err := g.logins.enter(ctx, s.ip); err != nil {
+		return "", err
+	}
+	defer g.logins.leave(s.ip)
+	if err := s.loginBudget(); err != nil {
+		return "", err
+	}
+	tenant, err := g.cfg.Authenticator.Authenticate(ctx, s.guid, user, pass)
+	if errors.Is(err, ErrUnknownDevice) || errors.Is(err, ErrBadCredentials) {
+		now := time.Now()
+		g.ipLimit.charge(s.ip, now)
+		g.guidLimit.charge(s.guid, now)
+	}
+	return tenant, err
+}
+
+func (s *session) loginBudget() error {
+	now := time.Now()
+	switch {
+	case !s.g.ipLimit.allow(s.ip, now):
+		return rateLimited(reasonRateLimitIP)
+	case !s.g.guidLimit.allow(s.guid, now):
+		return rateLimited(reasonRateLimitGUID)
+	}
 	return nil
 }
 

@@ -33,6 +33,7 @@ const (
 type metrics struct {
 	sessions       prometheus.Gauge
 	pending        prometheus.Gauge
+	tlsKeyWaiting  prometheus.Gauge
 	handshakes     *prometheus.CounterVec
 	authFailures   *prometheus.CounterVec
 	channelsOpen   prometheus.Gauge
@@ -52,6 +53,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Established CIRA sessions."}),
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ciragw_pending_handshakes",
 			Help: "Connections accepted but not yet established."}),
+		tlsKeyWaiting: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ciragw_tls_handshakes_waiting",
+			Help: "TLS handshakes waiting for a turn to use the server key (Config.MaxConcurrentTLSKeyOps)."}),
 		handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ciragw_handshakes_total",
 			Help: "Ended handshakes by result."}, []string{"result"}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ciragw_auth_failures_total",
@@ -75,7 +78,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.bytesIn = m.bytes.WithLabelValues("in")
 	m.bytesOut = m.bytes.WithLabelValues("out")
 	if reg != nil {
-		reg.MustRegister(m.sessions, m.pending, m.handshakes, m.authFailures, m.channelsOpen, m.channelOpens,
+		reg.MustRegister(m.sessions, m.pending, m.tlsKeyWaiting, m.handshakes, m.authFailures, m.channelsOpen, m.channelOpens,
 			m.bytes, m.keepalives, m.wsmanLatency, m.subscriberDrop, m.presenceWrites)
 	}
 	return m

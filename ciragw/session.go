@@ -114,6 +114,9 @@ func (s *session) tlsHandshake(ctx context.Context) error {
 	defer cancel()
 	if err := s.conn.HandshakeContext(hctx); err != nil {
 		s.hsResult = resultTLSError
+		if errors.Is(hctx.Err(), context.DeadlineExceeded) {
+			s.hsResult = resultTimeout
+		}
 		return fmt.Errorf("TLS handshake: %w", err)
 	}
 	s.tlsDone.Store(true)

@@ -1,6 +1,14 @@
 package ciragw
 
-import "crypto/tls"
+import (
+	"context"
+	"crypto"
+	"crypto/tls"
+	"fmt"
+	"io"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // DefaultCipherSuites returns the TLS 1.2 suites the gateway offers: Go's
 // forward-secret ECDHE suites first, then the RSA key exchange suites that
@@ -28,13 +36,67 @@ func DefaultCipherSuites() []uint16 {
 	}
 }
 
-func serverTLSConfig(cfg *Config) *tls.Config {
+func serverTLSConfig(cfg *Config, gate *keyGate) *tls.Config {
+	cert := cfg.Certificate
+	key := cert.PrivateKey.(crypto.Signer) // checked by setDefaults
 	return &tls.Config{
-		Certificates: []tls.Certificate{cfg.Certificate},
+		// No Certificates: GetCertificate hands every handshake the
+		// certificate with its key behind the gate, bound to the handshake's
+		// context and so to its deadline.
+		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			c := cert
+			c.PrivateKey = gatedKey{Signer: key, ctx: hello.Context(), gate: gate}
+			return &c, nil
+		},
 		MinVersion:   cfg.MinTLSVersion,
 		CipherSuites: cfg.CipherSuites,
 		// MPS requests a client certificate but never checks it (§1.1);
 		// identity comes from APF userauth, so none is requested here.
 		ClientAuth: tls.NoClientCert,
 	}
+}
+
+// keyGate admits Config.MaxConcurrentTLSKeyOps private-key operations at a
+// time, first come first served. Only the CPU-bound operation waits here,
+// never a read from the peer, so a stalled client holds no turn.
+type keyGate struct {
+	turns   chan struct{}
+	waiting prometheus.Gauge
+}
+
+func (k *keyGate) run(ctx context.Context, op func() ([]byte, error)) ([]byte, error) {
+	select {
+	case k.turns <- struct{}{}:
+	default:
+		k.waiting.Inc()
+		select {
+		case k.turns <- struct{}{}:
+			k.waiting.Dec()
+		case <-ctx.Done():
+			k.waiting.Dec()
+			return nil, fmt.Errorf("waiting for a TLS key operation turn: %w", ctx.Err())
+		}
+	}
+	defer func() { <-k.turns }()
+	return op()
+}
+
+// gatedKey is the server key of one handshake: its signature (ECDHE suites,
+// TLS 1.3) and decryption (RSA key exchange, TLS 1.2) wait for the gate.
+type gatedKey struct {
+	crypto.Signer
+	ctx  context.Context // the handshake's, for its deadline
+	gate *keyGate
+}
+
+func (k gatedKey) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	return k.gate.run(k.ctx, func() ([]byte, error) { return k.Signer.Sign(rand, digest, opts) })
+}
+
+func (k gatedKey) Decrypt(rand io.Reader, msg []byte, opts crypto.DecrypterOpts) ([]byte, error) {
+	d, ok := k.Signer.(crypto.Decrypter)
+	if !ok {
+		return nil, fmt.Errorf("ciragw: server key %T cannot decrypt", k.Signer)
+	}
+	return k.gate.run(k.ctx, func() ([]byte, error) { return d.Decrypt(rand, msg, opts) })
 }

@@ -68,6 +68,9 @@ type State struct {
 	LastDisconnect apf.DisconnectReason // reason of the server's last DISCONNECT, 0 if none
 }
 
+// classicCurves are the key exchange groups the simulated AMT offers.
+var classicCurves = []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP384}
+
 // ErrAuthRefused is the server's USERAUTH_FAILURE.
 var ErrAuthRefused = errors.New("apfclient: CIRA login refused by the server")
 
@@ -133,6 +136,10 @@ func New(cfg Config) (*Client, error) {
 			MinVersion:   tls.VersionTLS12,
 			MaxVersion:   cfg.MaxTLSVersion,
 			CipherSuites: cfg.CipherSuites,
+			// AMT firmware offers classic ECDHE groups only; Go's default
+			// would add a post-quantum ML-KEM share, which no device sends and
+			// which grows the ClientHello and both sides' handshake CPU.
+			CurvePreferences: classicCurves,
 		},
 		log:     cfg.Logger.With().Str("guid", cfg.GUID).Logger(),
 		changed: make(chan struct{}),

@@ -36,6 +36,7 @@ type testServer struct {
 	ln      net.Listener
 	rootPEM []byte
 	conns   chan *serverConn
+	curves  chan []tls.CurveID // the groups offered in each ClientHello
 }
 
 type serverConn struct {
@@ -56,12 +57,20 @@ func newTestServer(t *testing.T) *testServer {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	require.NoError(t, err)
+	curves := make(chan []tls.CurveID, 4)
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
 		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
+		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			select {
+			case curves <- hello.SupportedCurves:
+			default:
+			}
+			return nil, nil
+		},
 	})
 	require.NoError(t, err)
 	s := &testServer{ln: ln, rootPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		conns: make(chan *serverConn, 4)}
+		conns: make(chan *serverConn, 4), curves: curves}
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -203,6 +212,20 @@ func TestClientCutAndAuthRefused(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, st.Connected)
 	require.Equal(t, 1, st.Connects)
+}
+
+// TestClientOffersClassicCurves: like AMT, the simulator offers no
+// post-quantum key exchange.
+func TestClientOffersClassicCurves(t *testing.T) {
+	s := newTestServer(t)
+	startClient(t, s, nil)
+	s.accept(t).handshake()
+	select {
+	case got := <-s.curves:
+		require.Equal(t, []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP384}, got)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no ClientHello seen")
+	}
 }
 
 func mustGUID(t *testing.T) [16]byte {
