@@ -57,6 +57,8 @@ func TestActivation(t *testing.T) {
 }
 
 func domainBody(name, suffix string, pfx []byte, password string) map[string]string {
+	secretSeen("domain PFX password", password)
+	secretBlobSeen("domain PFX", base64.StdEncoding.EncodeToString(pfx))
 	return map[string]string{
 		"profileName": name, "domainSuffix": suffix, "provisioningCert": base64.StdEncoding.EncodeToString(pfx),
 		"provisioningCertPassword": password, "provisioningCertStorageFormat": "string",
@@ -85,11 +87,20 @@ func (d *dm) activationDetails(t *testing.T, tenant, guid string) *pb.Activation
 }
 
 // rpcActivate runs `rpc activate --profile <profile>` for dev, as the agent does with AMT_PASSWORD=password.
+// What dm-manager answered and the device secrets it stored are recorded for the leak scan.
 func (d *dm) rpcActivate(ctx context.Context, dev *simDevice, tenant, profile, password string) (*rpc.Result, error) {
-	return rpc.Run(ctx, dev.Device, rpc.Config{
+	res, err := rpc.Run(ctx, dev.Device, rpc.Config{
 		URL: d.activationURL(), Command: rpc.ActivateCommand(profile, false), TenantID: tenant, Password: password,
 		Log: zerolog.Nop(),
 	})
+	if err != nil {
+		answers.add("activation error: " + err.Error())
+	}
+	if res != nil {
+		answers.add("activation result: " + res.Message)
+	}
+	d.deviceSecretsSeen(tenant, dev)
+	return res, err
 }
 
 // activated runs the agent's part for a host that wants AMT: details, rpc activate (required to succeed).

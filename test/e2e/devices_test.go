@@ -96,6 +96,8 @@ func (d *dm) provisioned(tb testing.TB, tenant string, n int) []*simDevice {
 	for _, dev := range fleet.Devices() {
 		sd := newSimDevice(dev)
 		c := creds.For(credSeed, sd.guid)
+		secretSeen("imported AMT password", c.AMTPassword)
+		secretSeen("imported CIRA password", c.CIRAPassword)
 		fmt.Fprintf(&csv, "%s,%s,%s,%s,%s\n", sd.guid, tenant, c.CIRAUser, c.CIRAPassword, c.AMTPassword)
 		out = append(out, sd)
 	}

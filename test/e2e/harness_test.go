@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -40,9 +42,17 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		os.Exit(1)
 	}
-	// Inventory's test server logs every SQL statement at debug level: a third of its CPU time in the benchmark,
-	// and pages of output. Keep its logs to warnings unless E2E_LOG asks for more.
-	zerolog.SetGlobalLevel(min(zerolog.WarnLevel, logLevel()))
+	secretSeen("token signing key", authtest.Secret)
+	// dm-manager logs at debug level for the leak scan (secrets_scan_test.go), and zerolog's global level gates
+	// every logger: Inventory's test server then logs every SQL statement too (go test shows it only on failure).
+	// A benchmark keeps the global level at warnings, as those logs cost a third of its CPU time; the lines
+	// dm-manager still logs are scanned all the same.
+	flag.Parse()
+	level := zerolog.DebugLevel
+	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
+		level = min(zerolog.WarnLevel, logLevel())
+	}
+	zerolog.SetGlobalLevel(level)
 	invtest.Main(m)
 }
 
@@ -98,6 +108,8 @@ func startDM(tb testing.TB, dbName string, extraArgs ...string) *dm {
 	raw := make([]byte, secrets.KeySize)
 	_, _ = rand.Read(raw)
 	key := base64.StdEncoding.EncodeToString(raw)
+	secretSeen("secrets key", key)
+	secretSeen("secrets key (hex)", hex.EncodeToString(raw))
 	env := map[string]string{"DM_SECRETS_KEY": key}
 	args := append([]string{
 		"-databaseURL=" + dsn, "-inventoryAddress=" + invtest.Address, "-infraConfigPath=",
@@ -110,6 +122,7 @@ func startDM(tb testing.TB, dbName string, extraArgs ...string) *dm {
 	require.NoError(tb, err)
 
 	d := &dm{tb: tb, cfg: cfg, dsn: dsn, key: key, log: testLogger(tb)}
+	tb.Cleanup(func() { requireNoLeaks(tb) }) // after d.close: the whole log of this dm-manager
 	d.devCtx, d.stopDev = context.WithCancel(context.Background())
 	tb.Cleanup(d.close)
 	d.watch = newHostWatch(tb)
@@ -120,7 +133,11 @@ func startDM(tb testing.TB, dbName string, extraArgs ...string) *dm {
 	d.sec, err = secrets.Open(context.Background(), secrets.Options{Backend: secrets.BackendEmbedded, Key: key},
 		d.st.Pool(), zerolog.Nop())
 	require.NoError(tb, err)
-	conn, err := grpc.NewClient(d.ready.DMServer, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	ca, err := d.sec.Get(context.Background(), secrets.GatewayCA())
+	require.NoError(tb, err)
+	secretBlobSeen("gateway CA private key", ca[secrets.KeyKeyPEM])
+	conn, err := grpc.NewClient(d.ready.DMServer, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithUnaryInterceptor(recordErrors))
 	require.NoError(tb, err)
 	tb.Cleanup(func() { _ = conn.Close() })
 	d.sb = pb.NewDeviceManagementClient(conn)
@@ -136,9 +153,11 @@ func logLevel() zerolog.Level {
 	return lvl
 }
 
-// testLogger writes dm-manager's log into the test output at E2E_LOG's level.
+// testLogger writes dm-manager's log into the test output at E2E_LOG's level, and at debug level into dmLogs.
 func testLogger(tb testing.TB) zerolog.Logger {
-	return zerolog.New(zerolog.NewTestWriter(tb)).Level(logLevel()).With().Timestamp().Logger()
+	out := &zerolog.FilteredLevelWriter{Writer: zerolog.LevelWriterAdapter{Writer: zerolog.NewTestWriter(tb)},
+		Level: logLevel()}
+	return zerolog.New(zerolog.MultiLevelWriter(out, dmLogs)).Level(zerolog.DebugLevel).With().Timestamp().Logger()
 }
 
 // run starts app.Run on the ports of the previous run (or fresh ones) and waits until it is ready.
@@ -252,6 +271,7 @@ func (d *dm) newTenant(tb testing.TB) string {
 		pw, err := d.sec.Get(ctx, pwPath)
 		return err == nil && pw[secrets.KeyPassword] != "", "no AMT password yet"
 	})
+	d.tenantPassword(tb, id)
 	return id
 }
 
@@ -262,6 +282,7 @@ func (d *dm) tenantPassword(tb testing.TB, tenant string) string {
 	require.NoError(tb, err)
 	m, err := d.sec.Get(context.Background(), p)
 	require.NoError(tb, err)
+	secretSeen("tenant AMT password", m[secrets.KeyPassword])
 	return m[secrets.KeyPassword]
 }
 
@@ -286,7 +307,7 @@ func eventually(tb testing.TB, timeout time.Duration, what string, cond func() (
 // agentCtx carries a node agent's bearer token for tenant: a real HS256 token with <tenant>_en-agent-rw.
 func agentCtx(ctx context.Context, tb testing.TB, tenant string) context.Context {
 	tb.Helper()
-	return withBearer(ctx, authtest.HS256(tb, authtest.Claims(authtest.ENRoles(tenant)...)))
+	return withBearer(ctx, tokenSeen(authtest.HS256(tb, authtest.Claims(authtest.ENRoles(tenant)...))))
 }
 
 func withBearer(ctx context.Context, token string) context.Context {
@@ -300,7 +321,15 @@ func userToken(tb testing.TB, tenants ...string) string {
 	for _, t := range tenants {
 		roles = append(roles, t+"_"+auth.RoleIMRW)
 	}
-	return authtest.HS256(tb, authtest.Claims(roles...))
+	return tokenSeen(authtest.HS256(tb, authtest.Claims(roles...)))
+}
+
+// tokenSeen registers a bearer token and its signature part: with the header and claims, which are no secret,
+// the signature rebuilds the token.
+func tokenSeen(token string) string {
+	secretSeen("bearer token", token)
+	secretSeen("bearer token signature", token[strings.LastIndexByte(token, '.')+1:])
+	return token
 }
 
 // track records an Inventory host to remove when the test ends.

@@ -33,5 +33,6 @@ func (d *dm) rest(tb testing.TB, method, tenant, path, token string, body any) (
 	defer resp.Body.Close()
 	out, err := io.ReadAll(resp.Body)
 	require.NoError(tb, err)
+	answers.add("REST " + method + " " + path + ": " + string(out))
 	return resp.StatusCode, string(out)
 }
