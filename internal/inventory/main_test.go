@@ -7,6 +7,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
 
 	inv_testing "github.com/open-edge-platform/infra-core/inventory/v2/pkg/testing"
 
@@ -16,14 +17,15 @@ import (
 
 func TestMain(m *testing.M) { invtest.Main(m) }
 
-// newClient registers our wrapper with the in-process Inventory, as production does against the real address.
-func newClient(t *testing.T) *inventory.Client {
+// newClient registers our wrapper with the in-process Inventory, as production does against the real address;
+// extra dial options come after the in-process dialer.
+func newClient(t *testing.T, opts ...grpc.DialOption) *inventory.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c, err := inventory.New(ctx, inventory.Config{
 		Address:      invtest.Address,
-		DialOptions:  invtest.DialOptions(),
+		DialOptions:  append(invtest.DialOptions(), opts...),
 		Insecure:     true,
 		Name:         "dm-manager-test-" + t.Name(),
 		ResyncPeriod: time.Hour, // tests drive Resync themselves

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	computev1 "github.com/open-edge-platform/infra-core/inventory/v2/pkg/api/compute/v1"
@@ -34,9 +35,36 @@ type AMTReport struct {
 }
 
 // UpdatePowerStatus writes current_power_state and the power status triplet in one Update, unless Inventory
-// already holds the same state, text and indicator (and on-time); then it writes nothing.
+// already holds the same state, text and indicator (and on-time); then it writes nothing. It reads the host to
+// compare; a caller that has just read it uses UpdatePowerStatusOf.
 func (c *Client) UpdatePowerStatus(ctx context.Context, tenant, resourceID string, r PowerReport) error {
-	return c.updateHost(ctx, tenant, resourceID, func(cur *computev1.HostResource) (*computev1.HostResource, []string) {
+	_, err := c.updateHost(ctx, tenant, resourceID, nil, powerChange(r))
+	return err
+}
+
+// UpdatePowerStatusOf is UpdatePowerStatus for a caller holding the host as it just read it (the host reconciler):
+// cur is compared with instead of a fresh read. It returns the host with what was written applied (cur itself when
+// nothing was), the cur of the caller's next write.
+func (c *Client) UpdatePowerStatusOf(ctx context.Context, tenant string, cur *computev1.HostResource, r PowerReport,
+) (*computev1.HostResource, error) {
+	return c.updateHost(ctx, tenant, cur.GetResourceId(), cur, powerChange(r))
+}
+
+// UpdateAMTStatus writes current_amt_state and the AMT status triplet in one Update, unless Inventory already
+// holds the same state, text and indicator. It reads the host to compare; see UpdateAMTStatusOf.
+func (c *Client) UpdateAMTStatus(ctx context.Context, tenant, resourceID string, r AMTReport) error {
+	_, err := c.updateHost(ctx, tenant, resourceID, nil, amtChange(r))
+	return err
+}
+
+// UpdateAMTStatusOf is UpdateAMTStatus compared with the caller's cur, as UpdatePowerStatusOf.
+func (c *Client) UpdateAMTStatusOf(ctx context.Context, tenant string, cur *computev1.HostResource, r AMTReport,
+) (*computev1.HostResource, error) {
+	return c.updateHost(ctx, tenant, cur.GetResourceId(), cur, amtChange(r))
+}
+
+func powerChange(r PowerReport) change {
+	return func(cur *computev1.HostResource) (*computev1.HostResource, []string) {
 		if cur.GetCurrentPowerState() == r.Current && cur.GetPowerStatus() == r.Status &&
 			cur.GetPowerStatusIndicator() == r.Indicator && (r.OnTime == nil || cur.GetPowerOnTime() == *r.OnTime) {
 			return nil, nil
@@ -58,13 +86,11 @@ func (c *Client) UpdatePowerStatus(ctx context.Context, tenant, resourceID strin
 			paths = append(paths, computev1.HostResourceFieldPowerOnTime)
 		}
 		return h, paths
-	})
+	}
 }
 
-// UpdateAMTStatus writes current_amt_state and the AMT status triplet in one Update, unless Inventory already
-// holds the same state, text and indicator.
-func (c *Client) UpdateAMTStatus(ctx context.Context, tenant, resourceID string, r AMTReport) error {
-	return c.updateHost(ctx, tenant, resourceID, func(cur *computev1.HostResource) (*computev1.HostResource, []string) {
+func amtChange(r AMTReport) change {
+	return func(cur *computev1.HostResource) (*computev1.HostResource, []string) {
 		if cur.GetCurrentAmtState() == r.Current && cur.GetAmtStatus() == r.Status && cur.GetAmtStatusIndicator() == r.Indicator {
 			return nil, nil
 		}
@@ -79,13 +105,13 @@ func (c *Client) UpdateAMTStatus(ctx context.Context, tenant, resourceID string,
 				computev1.HostResourceFieldAmtStatusIndicator,
 				computev1.HostResourceFieldAmtStatusTimestamp,
 			}
-	})
+	}
 }
 
 // UpdateAMTStatusText writes only the AMT status triplet, leaving current_amt_state to the host reconciler (the
 // southbound server records what the agent reports this way).
 func (c *Client) UpdateAMTStatusText(ctx context.Context, tenant, resourceID, text string, ind statusv1.StatusIndication) error {
-	return c.updateHost(ctx, tenant, resourceID, func(cur *computev1.HostResource) (*computev1.HostResource, []string) {
+	_, err := c.updateHost(ctx, tenant, resourceID, nil, func(cur *computev1.HostResource) (*computev1.HostResource, []string) {
 		if cur.GetAmtStatus() == text && cur.GetAmtStatusIndicator() == ind {
 			return nil, nil
 		}
@@ -96,33 +122,48 @@ func (c *Client) UpdateAMTStatusText(ctx context.Context, tenant, resourceID, te
 				computev1.HostResourceFieldAmtStatusTimestamp,
 			}
 	})
+	return err
 }
 
 // SetAmtSku writes amt_sku unless Inventory already holds it.
 func (c *Client) SetAmtSku(ctx context.Context, tenant, resourceID string, sku computev1.AmtSku) error {
-	return c.updateHost(ctx, tenant, resourceID, func(cur *computev1.HostResource) (*computev1.HostResource, []string) {
+	_, err := c.updateHost(ctx, tenant, resourceID, nil, func(cur *computev1.HostResource) (*computev1.HostResource, []string) {
 		if cur.GetAmtSku() == sku {
 			return nil, nil
 		}
 		return &computev1.HostResource{AmtSku: sku}, []string{computev1.HostResourceFieldAmtSku}
 	})
+	return err
 }
 
 // change returns the fresh HostResource to send and its mask paths, or nil when nothing differs from cur.
 type change func(cur *computev1.HostResource) (*computev1.HostResource, []string)
 
-// updateHost reads the host, asks change what differs and sends only that: a fresh HostResource holding nothing but
-// RM-writable fields, because Inventory's policy looks at the message, not the mask (emf-conventions §1.4).
+// updateHost compares the host with what diff wants and sends only what differs: a fresh HostResource holding
+// nothing but RM-writable fields, because Inventory's policy looks at the message, not the mask
+// (emf-conventions §1.4). The host compared with is known (the caller's copy, when it has just read it) or read
+// here. A stale known copy costs no correctness: the host reconciler handles a host one reconcile at a time, and
+// any other write to the host (the southbound's AMT status text, a user) brings an UPDATED event, hence a
+// reconcile that reads it afresh; meanwhile a due write may wait for that reconcile or a no-op one be sent.
+// A retry always re-reads, since a failed Update may have landed.
 // Transient errors are retried with backoff; NotFound, PermissionDenied, InvalidArgument and the like are not.
-func (c *Client) updateHost(ctx context.Context, tenant, resourceID string, diff change) error {
+// It returns the host as it now stands in Inventory: the one compared with, plus the fields written.
+func (c *Client) updateHost(ctx context.Context, tenant, resourceID string, known *computev1.HostResource, diff change,
+) (*computev1.HostResource, error) {
+	var out *computev1.HostResource
 	op := func() error {
-		cur, err := c.GetHost(ctx, tenant, resourceID)
-		if err != nil {
-			return permanentUnlessTransient(err)
+		cur := known
+		known = nil
+		if cur == nil {
+			var err error
+			if cur, err = c.GetHost(ctx, tenant, resourceID); err != nil {
+				return permanentUnlessTransient(err)
+			}
 		}
 		h, paths := diff(cur)
 		if h == nil {
 			c.skipped.Add(1)
+			out = cur
 			return nil
 		}
 		mask, err := fieldmaskpb.New(h, paths...)
@@ -140,13 +181,30 @@ func (c *Client) updateHost(ctx context.Context, tenant, resourceID string, diff
 			return permanentUnlessTransient(fmt.Errorf("inventory: update host %s (%v) in tenant %s: %w",
 				resourceID, paths, tenant, err))
 		}
+		out = withFields(cur, h, paths)
 		return nil
 	}
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = 100 * time.Millisecond
 	b.MaxInterval = 2 * time.Second
 	b.MaxElapsedTime = c.cfg.WriteRetryTime
-	return backoff.Retry(op, backoff.WithContext(b, ctx))
+	if err := backoff.Retry(op, backoff.WithContext(b, ctx)); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// withFields returns a copy of cur with the named top-level fields taken from src (zero values included, which a
+// proto merge would skip).
+func withFields(cur, src *computev1.HostResource, paths []string) *computev1.HostResource {
+	out := proto.Clone(cur).(*computev1.HostResource)
+	dst, from := out.ProtoReflect(), src.ProtoReflect()
+	fields := dst.Descriptor().Fields()
+	for _, p := range paths {
+		fd := fields.ByName(protoreflect.Name(p))
+		dst.Set(fd, from.Get(fd))
+	}
+	return out
 }
 
 // permanentUnlessTransient marks every error permanent except those a retry can fix: Inventory restarting or

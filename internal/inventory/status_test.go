@@ -3,13 +3,17 @@ package inventory_test
 import (
 	"context"
 	"errors"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	computev1 "github.com/open-edge-platform/infra-core/inventory/v2/pkg/api/compute/v1"
 	statusv1 "github.com/open-edge-platform/infra-core/inventory/v2/pkg/api/status/v1"
@@ -175,4 +179,83 @@ func TestReads(t *testing.T) {
 	all, err := c.ListTenants(ctx)
 	require.NoError(t, err)
 	require.NotEmpty(t, all)
+}
+
+// TestStatusWriterOf: given the host as the caller read it, the writer compares with it and sends one Update (or
+// nothing) without reading the host again, and returns the host as the write left it for the next comparison.
+func TestStatusWriterOf(t *testing.T) {
+	var gets atomic.Int64
+	count := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker,
+		opts ...grpc.CallOption) error {
+		if strings.HasSuffix(method, "/GetResource") {
+			gets.Add(1)
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
+	c := newClient(t, grpc.WithChainUnaryInterceptor(count))
+	tenant := uuid.NewString()
+	host := vproHost(t, tenant)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	id := host.GetResourceId()
+	on := inventory.PowerReport{Current: computev1.PowerState_POWER_STATE_ON, Status: "Powered on", Indicator: idle}
+	amt := inventory.AMTReport{Current: computev1.AmtState_AMT_STATE_PROVISIONED, Status: "AMT connected", Indicator: idle}
+	// An empty status with an unspecified indicator is written too: zero values are part of the triplet.
+	blank := inventory.PowerReport{Current: computev1.PowerState_POWER_STATE_OFF}
+
+	created := proto.Clone(host)
+	cur := host
+	for _, s := range []struct {
+		name      string
+		write     func(*computev1.HostResource) (*computev1.HostResource, error)
+		wantWrite bool
+	}{
+		{"power", func(h *computev1.HostResource) (*computev1.HostResource, error) {
+			return c.UpdatePowerStatusOf(ctx, tenant, h, on)
+		}, true},
+		{"same power", func(h *computev1.HostResource) (*computev1.HostResource, error) {
+			return c.UpdatePowerStatusOf(ctx, tenant, h, on)
+		}, false},
+		{"amt", func(h *computev1.HostResource) (*computev1.HostResource, error) {
+			return c.UpdateAMTStatusOf(ctx, tenant, h, amt)
+		}, true},
+		{"same amt", func(h *computev1.HostResource) (*computev1.HostResource, error) {
+			return c.UpdateAMTStatusOf(ctx, tenant, h, amt)
+		}, false},
+		{"blank power", func(h *computev1.HostResource) (*computev1.HostResource, error) {
+			return c.UpdatePowerStatusOf(ctx, tenant, h, blank)
+		}, true},
+		{"same blank power", func(h *computev1.HostResource) (*computev1.HostResource, error) {
+			return c.UpdatePowerStatusOf(ctx, tenant, h, blank)
+		}, false},
+	} {
+		before, getsBefore := c.Stats(), gets.Load()
+		next, err := s.write(cur)
+		require.NoError(t, err, s.name)
+		require.Equal(t, getsBefore, gets.Load(), "%s: no read", s.name)
+		after := c.Stats()
+		if s.wantWrite {
+			require.Equal(t, before.Writes+1, after.Writes, "%s: exactly one Update", s.name)
+		} else {
+			require.Equal(t, before.Writes, after.Writes, "%s: no Update", s.name)
+			require.Same(t, cur, next, s.name)
+		}
+		stored, err := c.GetHost(ctx, tenant, id)
+		require.NoError(t, err)
+		for _, f := range []func(*computev1.HostResource) any{
+			func(h *computev1.HostResource) any { return h.GetCurrentPowerState() },
+			func(h *computev1.HostResource) any { return h.GetPowerStatus() },
+			func(h *computev1.HostResource) any { return h.GetPowerStatusIndicator() },
+			func(h *computev1.HostResource) any { return h.GetPowerStatusTimestamp() },
+			func(h *computev1.HostResource) any { return h.GetCurrentAmtState() },
+			func(h *computev1.HostResource) any { return h.GetAmtStatus() },
+			func(h *computev1.HostResource) any { return h.GetAmtStatusIndicator() },
+			func(h *computev1.HostResource) any { return h.GetAmtStatusTimestamp() },
+		} {
+			require.Equal(t, f(stored), f(next), "%s: the returned host is what Inventory holds", s.name)
+		}
+		cur = next
+	}
+	require.Positive(t, gets.Load(), "the counter sees GetHost's reads")
+	require.True(t, proto.Equal(created, host), "the caller's host is never modified")
 }

@@ -39,15 +39,20 @@ func (id ID) GUID() string {
 // satisfy them directly: *inventory.Client (HostSource, StatusWriter), *store.Store (Devices, Journal),
 // secrets.Store (Secrets). PowerControl and Presence need thin adapters in cmd (AMTPower, PresenceFunc).
 
-// HostSource reads a host from Inventory; a missing host is an error matching inventory.ErrNotFound.
+// HostSource reads a host from Inventory, by resource ID or by UUID; a missing host is an error matching
+// inventory.ErrNotFound.
 type HostSource interface {
+	GetHost(ctx context.Context, tenant, resourceID string) (*computev1.HostResource, error)
 	GetHostByUUID(ctx context.Context, tenant, uuid string) (*computev1.HostResource, error)
 }
 
-// StatusWriter writes a status triplet and its current state in one Inventory update.
+// StatusWriter writes a status triplet and its current state in one Inventory update, unless cur (the host as the
+// reconciler read it) already holds them. It returns the host with the write applied, the cur of the next write.
 type StatusWriter interface {
-	UpdatePowerStatus(ctx context.Context, tenant, resourceID string, r inventory.PowerReport) error
-	UpdateAMTStatus(ctx context.Context, tenant, resourceID string, r inventory.AMTReport) error
+	UpdatePowerStatusOf(ctx context.Context, tenant string, cur *computev1.HostResource, r inventory.PowerReport,
+	) (*computev1.HostResource, error)
+	UpdateAMTStatusOf(ctx context.Context, tenant string, cur *computev1.HostResource, r inventory.AMTReport,
+	) (*computev1.HostResource, error)
 }
 
 // Devices reads, links, lists and forgets device records; a missing one is an error matching store.ErrNotFound.

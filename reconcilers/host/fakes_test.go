@@ -27,8 +27,10 @@ type world struct {
 	local   bool
 	session time.Time
 	writes  int
-	notify  chan string            // every event, when set
-	onSend  func(v amt.PowerState) // called as a power request arrives, before it takes effect
+	// Inventory host reads by resource ID and by UUID.
+	readsByID, readsByUUID int
+	notify                 chan string            // every event, when set
+	onSend                 func(v amt.PowerState) // called as a power request arrives, before it takes effect
 }
 
 func newWorld(h *computev1.HostResource) *world {
@@ -56,34 +58,59 @@ func (w *world) log() []string {
 	return append([]string(nil), w.events...)
 }
 
+func (w *world) GetHost(_ context.Context, _, resourceID string) (*computev1.HostResource, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.readsByID++
+	if w.host == nil || w.host.GetResourceId() != resourceID {
+		return nil, inventory.ErrNotFound
+	}
+	return proto.Clone(w.host).(*computev1.HostResource), nil
+}
+
 func (w *world) GetHostByUUID(_ context.Context, _, _ string) (*computev1.HostResource, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.readsByUUID++
 	if w.host == nil {
 		return nil, inventory.ErrNotFound
 	}
 	return proto.Clone(w.host).(*computev1.HostResource), nil
 }
 
-func (w *world) UpdatePowerStatus(_ context.Context, _, _ string, r inventory.PowerReport) error {
+func (w *world) UpdatePowerStatusOf(_ context.Context, _ string, cur *computev1.HostResource, r inventory.PowerReport,
+) (*computev1.HostResource, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.checkCurrent(cur)
 	w.host.CurrentPowerState, w.host.PowerStatus, w.host.PowerStatusIndicator = r.Current, r.Status, r.Indicator
 	if r.OnTime != nil {
 		w.host.PowerOnTime = *r.OnTime
 	}
 	w.writes++
 	w.record("power %s %q", r.Current, r.Status)
-	return nil
+	return proto.Clone(w.host).(*computev1.HostResource), nil
 }
 
-func (w *world) UpdateAMTStatus(_ context.Context, _, _ string, r inventory.AMTReport) error {
+func (w *world) UpdateAMTStatusOf(_ context.Context, _ string, cur *computev1.HostResource, r inventory.AMTReport,
+) (*computev1.HostResource, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.checkCurrent(cur)
 	w.host.CurrentAmtState, w.host.AmtStatus, w.host.AmtStatusIndicator = r.Current, r.Status, r.Indicator
 	w.writes++
 	w.record("amt %s %q", r.Current, r.Status)
-	return nil
+	return proto.Clone(w.host).(*computev1.HostResource), nil
+}
+
+// checkCurrent records a status write compared with a host that misses what the reconciler itself wrote before
+// (the real writer would wrongly skip a write): nothing else changes the status fields during a reconcile here.
+func (w *world) checkCurrent(cur *computev1.HostResource) {
+	if cur.GetPowerStatus() != w.host.GetPowerStatus() || cur.GetCurrentPowerState() != w.host.GetCurrentPowerState() ||
+		cur.GetAmtStatus() != w.host.GetAmtStatus() || cur.GetCurrentAmtState() != w.host.GetCurrentAmtState() {
+		w.record("stale status compare: have %q/%q, Inventory %q/%q", cur.GetPowerStatus(), cur.GetAmtStatus(),
+			w.host.GetPowerStatus(), w.host.GetAmtStatus())
+	}
 }
 
 func (w *world) GetDevice(_ context.Context, _ string) (store.Device, error) {

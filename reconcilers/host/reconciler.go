@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -149,19 +150,12 @@ func (r *Reconciler) reconcile(ctx context.Context, id ID) queue.Result {
 			return queue.Result{Err: errReadLoop}
 		}
 	}
-	return r.apply(ctx, log, in, tenant, guid, st)
+	return r.apply(ctx, log, in, in.Host, tenant, guid, st)
 }
 
 // gather re-reads the world for one host, linking the device record to the host first (see link).
 func (r *Reconciler) gather(ctx context.Context, log zerolog.Logger, tenant, guid string) (Input, error) {
 	in := Input{Now: r.cfg.Clock(), Params: r.cfg.Params}
-	h, err := r.deps.Hosts.GetHostByUUID(ctx, tenant, guid)
-	switch {
-	case err == nil:
-		in.Host = h
-	case !isNotFound(err):
-		return in, fmt.Errorf("read host from Inventory: %w", err)
-	}
 	var dev *store.Device
 	d, err := r.deps.Devices.GetDevice(ctx, guid)
 	switch {
@@ -169,6 +163,9 @@ func (r *Reconciler) gather(ctx context.Context, log zerolog.Logger, tenant, gui
 		dev = &d
 	case !errors.Is(err, store.ErrNotFound):
 		return in, fmt.Errorf("read device record: %w", err)
+	}
+	if in.Host, err = r.readHost(ctx, tenant, guid, dev); err != nil {
+		return in, err
 	}
 	if dev, err = r.link(ctx, log, in.Host, dev, tenant); err != nil {
 		return in, err
@@ -188,6 +185,29 @@ func (r *Reconciler) gather(ctx context.Context, log zerolog.Logger, tenant, gui
 	pv.Synced = ok && pv.Local && synced.Equal(pv.SessionAt)
 	in.Device = deviceFacts(dev, tenant, pv, r.started, in.Now, r.cfg.Params)
 	return in, nil
+}
+
+// readHost reads the tenant's host with the given UUID; nil if Inventory has none. A device record linked to a
+// host names its resource ID, and a read by ID is cheaper for Inventory than a search by UUID; the search remains
+// for unlinked devices and for a link gone stale (host deleted or re-created), which link then repairs.
+func (r *Reconciler) readHost(ctx context.Context, tenant, guid string, dev *store.Device) (*computev1.HostResource, error) {
+	if dev != nil && dev.TenantID == tenant && dev.HostResourceID != "" {
+		h, err := r.deps.Hosts.GetHost(ctx, tenant, dev.HostResourceID)
+		switch {
+		case err == nil && strings.EqualFold(h.GetUuid(), guid):
+			return h, nil
+		case err != nil && !isNotFound(err):
+			return nil, fmt.Errorf("read host %s from Inventory: %w", dev.HostResourceID, err)
+		}
+	}
+	h, err := r.deps.Hosts.GetHostByUUID(ctx, tenant, guid)
+	switch {
+	case err == nil:
+		return h, nil
+	case isNotFound(err):
+		return nil, nil
+	}
+	return nil, fmt.Errorf("read host from Inventory: %w", err)
 }
 
 // link records the Inventory host a tenant's device belongs to when the record lacks it (an imported device whose
@@ -231,17 +251,20 @@ func (r *Reconciler) markSynced(guid string, session time.Time) {
 }
 
 // apply carries out a step: status writes, then journal writes, then the device request, whose outcome is
-// recorded by Settle's step.
-func (r *Reconciler) apply(ctx context.Context, log zerolog.Logger, in Input, tenant, guid string, st Step) queue.Result {
+// recorded by Settle's step. The status writer compares with written, the host as gathered plus what this
+// reconcile wrote since, instead of reading it again.
+func (r *Reconciler) apply(ctx context.Context, log zerolog.Logger, in Input, written *computev1.HostResource,
+	tenant, guid string, st Step) queue.Result {
+	var err error
 	if st.AMT != nil {
-		if err := r.deps.Status.UpdateAMTStatus(ctx, tenant, in.Host.GetResourceId(), *st.AMT); err != nil {
+		if written, err = r.deps.Status.UpdateAMTStatusOf(ctx, tenant, written, *st.AMT); err != nil {
 			problem(ctx, &log).Err(err).Msg("writing AMT status failed; retrying")
 			return queue.Result{Err: err}
 		}
 		log.Info().Str("amt_state", st.AMT.Current.String()).Str("amt_status", st.AMT.Status).Msg("AMT status")
 	}
 	if st.Power != nil {
-		if err := r.deps.Status.UpdatePowerStatus(ctx, tenant, in.Host.GetResourceId(), *st.Power); err != nil {
+		if written, err = r.deps.Status.UpdatePowerStatusOf(ctx, tenant, written, *st.Power); err != nil {
 			problem(ctx, &log).Err(err).Msg("writing power status failed; retrying")
 			return queue.Result{Err: err}
 		}
@@ -258,16 +281,16 @@ func (r *Reconciler) apply(ctx context.Context, log zerolog.Logger, in Input, te
 	}
 	switch st.Action {
 	case ActSendPower:
-		err := r.deps.Power.RequestPowerStateChange(ctx, tenant, guid, st.PowerValue)
+		err = r.deps.Power.RequestPowerStateChange(ctx, tenant, guid, st.PowerValue)
 		out := Classify(err)
 		log.Info().Int("action", int(st.PowerValue)).Bool("hard", st.Hard).Stringer("outcome", out.Kind).
 			Str("reason", out.Reason).Msg("power action sent")
-		return r.apply(ctx, log, in, tenant, guid, Settle(in, st, out))
+		return r.apply(ctx, log, in, written, tenant, guid, Settle(in, st, out))
 	case ActUnprovision:
-		err := r.deps.Power.Unprovision(ctx, tenant, guid)
+		err = r.deps.Power.Unprovision(ctx, tenant, guid)
 		out := Classify(err)
 		log.Info().Stringer("outcome", out.Kind).Str("reason", out.Reason).Msg("AMT deactivation sent")
-		return r.apply(ctx, log, in, tenant, guid, Settle(in, st, out))
+		return r.apply(ctx, log, in, written, tenant, guid, Settle(in, st, out))
 	case ActForget:
 		if err := r.forget(ctx, tenant, guid); err != nil {
 			problem(ctx, &log).Err(err).Msg("forgetting the device failed; retrying")

@@ -309,3 +309,44 @@ func TestStopWithPendingTimers(t *testing.T) {
 	r.Stop()
 	r.Enqueue(w.host.GetTenantId(), w.host.GetUuid()) // after Stop: ignored
 }
+
+// A reconcile that writes both triplets compares the second write with the host as the first left it, not as
+// gathered: a stale comparison would skip writes that are due.
+func TestStatusWritesCompareWithOwnWrites(t *testing.T) {
+	w := newWorld(provisionedHost(psOn, immediate, current(psOff, "Powered off", idle),
+		amtCurrent(amtNone, "", idle)))
+	r := newReconciler(t, w, (&fakeClock{t: t0}).Now, Params{})
+
+	require.Equal(t, queue.Result{}, r.reconcile(context.Background(), hostID(w)))
+	require.Equal(t, []string{
+		"read 2",
+		`amt AMT_STATE_PROVISIONED "AMT connected"`,
+		`power POWER_STATE_ON "Powered on"`,
+		"journal power done hard=false",
+	}, w.log())
+}
+
+// A linked device's host is read by its resource ID, one read per reconcile; a link gone stale (the host was
+// re-created under a new ID) falls back to the search by UUID and is repaired.
+func TestHostReadByLinkedResourceID(t *testing.T) {
+	w := newWorld(provisionedHost(psOn, ordered))
+	r := newReconciler(t, w, (&fakeClock{t: t0}).Now, Params{})
+	id := hostID(w)
+	reads := func() [2]int {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return [2]int{w.readsByID, w.readsByUUID}
+	}
+
+	require.Equal(t, queue.Result{}, r.reconcile(context.Background(), id))
+	require.Equal(t, [2]int{1, 0}, reads(), "linked: one read by ID")
+
+	w.mu.Lock()
+	w.host.ResourceId = "host-87654321"
+	w.mu.Unlock()
+	require.Equal(t, queue.Result{}, r.reconcile(context.Background(), id))
+	require.Equal(t, [2]int{2, 1}, reads(), "stale link: by ID, then by UUID")
+	require.Contains(t, w.log(), "link device host-87654321")
+	require.Equal(t, queue.Result{}, r.reconcile(context.Background(), id))
+	require.Equal(t, [2]int{3, 1}, reads(), "relinked: by ID again")
+}
