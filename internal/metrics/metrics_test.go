@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 )
 
@@ -31,4 +32,27 @@ func TestHandler(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, resp.Body.Close())
 	require.Equal(t, http.StatusNotFound, resp.StatusCode)
+}
+
+func TestRecoverPanicCountsAndHandsOver(t *testing.T) {
+	reg := NewRegistry()
+	var got any
+	func() {
+		defer RecoverPanic("test", zerolog.Nop(), func(v any) { got = v })
+		panic("boom")
+	}()
+	require.Equal(t, "boom", got)
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	found := false
+	for _, mf := range mfs {
+		if mf.GetName() == "dm_manager_panics_recovered_total" {
+			for _, m := range mf.GetMetric() {
+				if m.GetLabel()[0].GetValue() == "test" && m.GetCounter().GetValue() >= 1 {
+					found = true
+				}
+			}
+		}
+	}
+	require.True(t, found, "panic counted")
 }
