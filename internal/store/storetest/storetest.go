@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -18,7 +19,14 @@ const AdminURLEnv = "DMM_TEST_ADMIN_URL"
 
 const defaultAdminURL = "postgres://admin:pass@127.0.0.1:5432/dmm?sslmode=disable" //nolint:gosec // G101: local test Postgres role
 
-var validName = regexp.MustCompile(`^dmm_[a-z0-9_]+_test$`)
+var (
+	validName   = regexp.MustCompile(`^dmm_[a-z0-9_]+_test$`)
+	validSuffix = regexp.MustCompile(`^[a-z0-9]{1,16}$`)
+)
+
+// SuffixEnv, when set, is added to every database name, so test runs from several checkouts on one machine do
+// not drop each other's databases.
+const SuffixEnv = "DM_TEST_DB_SUFFIX"
 
 func adminURL() string {
 	if u := os.Getenv(AdminURLEnv); u != "" {
@@ -32,6 +40,12 @@ func adminURL() string {
 func CreateDatabase(name string) (dsn string, drop func() error, err error) {
 	if !validName.MatchString(name) {
 		return "", nil, fmt.Errorf("storetest: database name %q must match %s", name, validName)
+	}
+	if sfx := os.Getenv(SuffixEnv); sfx != "" {
+		if !validSuffix.MatchString(sfx) {
+			return "", nil, fmt.Errorf("storetest: %s=%q must match %s", SuffixEnv, sfx, validSuffix)
+		}
+		name = strings.TrimSuffix(name, "_test") + "_" + sfx + "_test"
 	}
 	if err := adminExec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
 		return "", nil, err
