@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"flag"
 	"testing"
 	"time"
 
@@ -96,4 +97,11 @@ func FuzzParseOwnerChange(f *testing.F) {
 			t.Fatalf("accepted %q as %+v", p, c)
 		}
 	})
+}
+
+// fuzzWorker reports whether this process is a fuzzing worker (go test -fuzz runs TestMain in each).
+func fuzzWorker() bool {
+	flag.Parse()
+	f := flag.Lookup("test.fuzzworker")
+	return f != nil && f.Value.String() == "true"
 }
