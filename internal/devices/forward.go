@@ -90,6 +90,8 @@ func (x *routedExchanger) mapErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, replica.ErrMoved):
+		return &NotConnectedError{GUID: x.guid, Err: err}
 	case errors.Is(err, replica.ErrNotSent):
 		return &NotConnectedError{GUID: x.guid, OwnerReplica: x.replica, OwnerAddress: x.address, Err: err}
 	case errors.Is(err, replica.ErrPossiblySent) && !errors.Is(err, context.DeadlineExceeded) &&
