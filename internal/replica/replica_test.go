@@ -203,7 +203,8 @@ func TestAuthentication(t *testing.T) {
 	for name, auth := range map[string][]string{
 		"none":            nil,
 		"two values":      {good, good},
-		"garbage":         {"v1 x y"},
+		"garbage":         {"v1 x y z"},
+		"no nonce":        {"v1 1 " + strings.Repeat("ab", 32)},
 		"old":             {sign([]byte(testSecret), time.Now().Add(-time.Hour), guid, req)},
 		"other request":   {sign([]byte(testSecret), time.Now(), guid, []byte("other"))},
 		"other device":    {sign([]byte(testSecret), time.Now(), uuid.NewString(), req)},
@@ -213,6 +214,7 @@ func TestAuthentication(t *testing.T) {
 	}
 	require.NoError(t, call(good), "a signed call") // device not connected: answered, not refused
 	require.Equal(t, codes.Unauthenticated, status.Code(call(good)), "the same call replayed")
+	require.NoError(t, call(sign([]byte(testSecret), time.Now(), guid, req)), "the same request signed again (new nonce)")
 
 	_, err = NewServer(devices, "short", zerolog.Nop())
 	require.Error(t, err)
@@ -243,12 +245,12 @@ func TestExchangeRejectsBadInput(t *testing.T) {
 }
 
 func FuzzParseAuth(f *testing.F) {
-	f.Add("v1 1700000000 " + strings.Repeat("ab", 32))
-	f.Add("v1  ")
+	f.Add("v1 1700000000 " + strings.Repeat("cd", 16) + " " + strings.Repeat("ab", 32))
+	f.Add("v1   ")
 	f.Fuzz(func(t *testing.T, v string) {
-		at, sum, err := parseAuth(v)
-		if err == nil && (len(sum) != 32 || !strings.HasPrefix(v, "v1 ")) {
-			t.Fatalf("accepted %q: %d %x", v, at, sum)
+		at, nonce, sum, err := parseAuth(v)
+		if err == nil && (len(sum) != 32 || len(nonce) != nonceLen || !strings.HasPrefix(v, "v1 ")) {
+			t.Fatalf("accepted %q: %d %x %x", v, at, nonce, sum)
 		}
 	})
 }

@@ -64,12 +64,12 @@ func TestCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	began := time.Now()
-	dir := t.TempDir()
+	dir := workDir(t)
 	dmBin, invBin := binaries(t)
 	t.Logf("binaries built after %s", time.Since(began).Round(time.Millisecond))
 	inventory := startInventory(ctx, t, dir, invBin)
 
-	dsn, drop, err := storetest.CreateDatabase("dmm_cluster")
+	dsn, drop, err := storetest.CreateDatabase("dmm_cluster_test")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = drop() })
 	key := randomKey()
@@ -182,7 +182,8 @@ func (c *cluster) readAll(ctx context.Context, t *testing.T, rs []*replicaProc) 
 	for range 8 {
 		wg.Go(func() {
 			for j := range jobs {
-				if err := get(ctx, client, j.api, c.tenant, j.what, j.guid); err != nil {
+				if err := get(ctx, client, j.api[strings.Index(j.api, "@")+1:], c.tenant, j.what, j.guid); err != nil {
+					err = fmt.Errorf("%s: %w", j.api[:strings.Index(j.api, "@")], err)
 					mu.Lock()
 					failures = append(failures, err.Error())
 					mu.Unlock()
@@ -194,7 +195,7 @@ func (c *cluster) readAll(ctx context.Context, t *testing.T, rs []*replicaProc) 
 	for _, r := range rs {
 		for _, g := range c.guids {
 			for _, what := range []string{"generalSettings", "version"} {
-				jobs <- job{hostPort(r.api), what, g}
+				jobs <- job{r.id + "@" + hostPort(r.api), what, g}
 			}
 		}
 	}
@@ -253,6 +254,20 @@ func auditCounts(t *testing.T, d *amtsim.Device) map[int]int {
 		}
 	}
 	return n
+}
+
+// workDir holds the processes' logs; it is kept (and named) when the test fails.
+func workDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "dm-cluster-")
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("logs of Inventory, the replicas and HAProxy kept in %s", dir)
+			return
+		}
+		_ = os.RemoveAll(dir)
+	})
+	return dir
 }
 
 // poll waits for a condition of other processes (rows, Inventory fields) that send this test no signal.

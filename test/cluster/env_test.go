@@ -199,7 +199,7 @@ func startInventory(ctx context.Context, t testing.TB, dir, bin string) string {
 	if b, err := exec.Command("opa", "build", filepath.Join(inv, "policy"), "-o", bundle).CombinedOutput(); err != nil {
 		t.Fatalf("opa build: %v\n%s", err, b)
 	}
-	dsn, drop, err := storetest.CreateDatabase("dmm_cluster_inventory")
+	dsn, drop, err := storetest.CreateDatabase("dmm_cluster_inventory_test")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = drop() })
 	u, err := url.Parse(dsn)
@@ -272,7 +272,7 @@ func startHAProxy(ctx context.Context, t testing.TB, dir string, rs []*replicaPr
 	pc, pa, pw := freePort(t), freePort(t), freePort(t)
 	var b strings.Builder
 	fmt.Fprintf(&b, `global
-    maxconn 20000
+    maxconn 9000
 defaults
     timeout connect 2s
     timeout client 10m
