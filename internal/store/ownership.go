@@ -110,4 +110,3 @@ WHERE guid = ANY($1::uuid[]) AND connection_state = 'connected' AND owner_replic
 	}
 	return out, nil
 }
-

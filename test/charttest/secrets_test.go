@@ -36,7 +36,7 @@ func TestNoSecretMaterialRendered(t *testing.T) {
 			name:   "embedded refs",
 			values: []string{"testdata/values-embedded-refs.yaml"},
 			refs: map[string]secretRef{
-				"DM_DATABASE_URL": {"zz-db-url-7f3c", "zz-url-key-91"},
+				"DM_DATABASE_URL":   {"zz-db-url-7f3c", "zz-url-key-91"},
 				"DM_SECRETS_KEY":    {"zz-seal-key-4b2e", "zz-seal-field-d8"},
 				"DM_REPLICA_SECRET": {"zz-replica-secret-3a1f", "zz-replica-key-6c"},
 			},
