@@ -130,6 +130,7 @@ type Device struct {
 	settings  map[string]settingsObj
 	power     powerModel
 	audit     auditLog
+	events    messageLog
 	reachable bool
 	conns     map[net.Conn]struct{}
 	nonces    nonceRing
