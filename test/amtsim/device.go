@@ -1,6 +1,6 @@
 // Package amtsim simulates Intel AMT firmware for tests, demos and load: the provisioning
 // state machine (CCM/ACM host-based setup with real certificate-chain and signature
-// checks), the CIRA configuration store, a host power model with an OS, the audit log,
+// checks), the CIRA configuration store, a host power model with an OS, the audit and event logs,
 // and a strict WS-Man server (HTTP/1.1, Digest auth, chunked responses) on any net.Conn.
 // It is written from docs/protocol-cira-wsman.md and protocol-rps-activation.md alone.
 package amtsim
