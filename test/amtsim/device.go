@@ -179,6 +179,7 @@ func New(cfg Config) (*Device, error) {
 	d.log = cfg.Log.With().Str("guid", d.guid.String()).Logger()
 	d.resetProvisioningLocked()
 	d.power.init(cfg.Power)
+	d.logBootLocked(d.cfg.Clock().Add(-time.Duration(len(bootProgress)) * time.Second))
 	d.dirty = false // nothing to announce: nobody can observe the device yet
 	return d, nil
 }

@@ -32,7 +32,6 @@ const (
 var bootProgress = []byte{1, 25, 7, 9, 6, 19}
 
 type messageLog struct {
-	seeded  bool
 	records [][]byte
 }
 
@@ -45,21 +44,9 @@ func eventRecord(ts time.Time, sensor, offset, severity, entity byte, data [8]by
 	return append(rec, data[:]...)
 }
 
-// eventsLocked returns the log, filled on first use with the boot that brought the
-// device up.
-func (d *Device) eventsLocked() *messageLog {
-	l := &d.events
-	if !l.seeded {
-		l.seeded = true
-		d.logBootLocked(d.cfg.Clock().Add(-time.Duration(len(bootProgress)) * time.Second))
-	}
-	return l
-}
-
 // logBootLocked records the BIOS progress of one boot starting at start, one record a
-// second. Power-on and reset call it, so the log grows with the device's boots.
+// second. New logs the boot that brought the device up; power-on and reset log theirs.
 func (d *Device) logBootLocked(start time.Time) {
-	d.eventsLocked()
 	for i, code := range bootProgress {
 		d.logEventLocked(eventRecord(start.Add(time.Duration(i)*time.Second), evSensorFirmware, evOffsetProgress,
 			evSeverityMonitor, evEntityBIOS, [8]byte{64, code}))
@@ -79,7 +66,7 @@ func (d *Device) logEventLocked(rec []byte) {
 func (d *Device) EventRecords() [][]byte {
 	d.lock()
 	defer d.unlock()
-	recs := d.eventsLocked().records
+	recs := d.events.records
 	out := make([][]byte, len(recs))
 	for i, r := range recs {
 		out[i] = append([]byte(nil), r...)
@@ -92,7 +79,7 @@ func (d *Device) EventRecords() [][]byte {
 // the position after the last record returned, so a caller continues with it until
 // NoMoreRecords; a position outside 1..n+1 is 35 (invalid index), max < 1 is 36.
 func (d *Device) getRecords(id, limit int) (recs [][]byte, next int, done bool, rv int) {
-	all := d.eventsLocked().records
+	all := d.events.records
 	switch {
 	case id < 1 || id > len(all)+1:
 		return nil, id, true, 35
@@ -106,7 +93,7 @@ func (d *Device) getRecords(id, limit int) (recs [][]byte, next int, done bool, 
 func messageLogClass() *class {
 	ml := amtClass("AMT_MessageLog")
 	ml.list = func(d *Device) []*soap.Instance {
-		n := len(d.eventsLocked().records)
+		n := len(d.events.records)
 		const name = "Intel(r) AMT:MessageLog 1"
 		return []*soap.Instance{{Class: "AMT_MessageLog", Props: []soap.Prop{
 			soap.P("Capabilities", "5", "6", "8", "7"), soap.P("CharacterSet", "10"),
