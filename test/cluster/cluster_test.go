@@ -61,7 +61,7 @@ type cluster struct {
 
 func TestCluster(t *testing.T) {
 	n := fleetSize(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute+time.Duration(n)*2*time.Second)
 	defer cancel()
 	began := time.Now()
 	dir := workDir(t)
@@ -143,7 +143,7 @@ func TestCluster(t *testing.T) {
 	t.Run("REST reads on every replica", func(t *testing.T) { c.readAll(ctx, t, c.replicas) })
 	t.Run("power changes converge", func(t *testing.T) {
 		c.setPower(ctx, t, c.guids, computev1.PowerState_POWER_STATE_OFF)
-		c.waitPower(ctx, t, c.guids, computev1.PowerState_POWER_STATE_OFF, 90*time.Second)
+		c.waitPower(ctx, t, c.guids, computev1.PowerState_POWER_STATE_OFF, c.convergeBudget())
 	})
 	t.Run("kill -9 during ORDERED resets", func(t *testing.T) { c.killDuringResets(ctx, t) })
 	t.Run("rolling restart", func(t *testing.T) { c.rollingRestart(ctx, t) })
@@ -240,6 +240,12 @@ func (c *cluster) waitPower(ctx context.Context, t *testing.T, guids []string, w
 		require.NoError(t, err)
 	}
 	t.Logf("%d hosts reached %s in %s", len(guids), want, time.Since(start).Round(time.Millisecond))
+}
+
+// convergeBudget bounds a fleet-wide power change: 60 s plus 0.5 s per device (300 hosts took 80-90 s on the
+// shared 2-core machine the suite was written on).
+func (c *cluster) convergeBudget() time.Duration {
+	return 60*time.Second + time.Duration(len(c.guids))*500*time.Millisecond
 }
 
 // auditCounts counts a device's remote power-control audit records by event (1700 on … 1706 soft reset).

@@ -21,7 +21,7 @@ const (
 // device receives a reset (soft or hard) twice.
 func (c *cluster) killDuringResets(ctx context.Context, t *testing.T) {
 	c.setPower(ctx, t, c.guids, computev1.PowerState_POWER_STATE_ON)
-	c.waitPower(ctx, t, c.guids, computev1.PowerState_POWER_STATE_ON, 90*time.Second)
+	c.waitPower(ctx, t, c.guids, computev1.PowerState_POWER_STATE_ON, c.convergeBudget())
 	before := map[string]map[int]int{}
 	for i, d := range c.fleet.Devices() {
 		before[c.guids[i]] = auditCounts(t, d)
@@ -53,7 +53,7 @@ func (c *cluster) killDuringResets(ctx context.Context, t *testing.T) {
 	require.Less(t, took, 30*time.Second)
 
 	for _, g := range c.guids {
-		_, err := c.api.WaitHost(ctx, g, "reset sequence ended", 90*time.Second, func(h *computev1.HostResource) bool {
+		_, err := c.api.WaitHost(ctx, g, "reset sequence ended", c.convergeBudget(), func(h *computev1.HostResource) bool {
 			return h.GetCurrentPowerState() == computev1.PowerState_POWER_STATE_RESET &&
 				h.GetPowerStatusIndicator() != statusInProgress
 		})
@@ -96,7 +96,7 @@ func (c *cluster) rollingRestart(ctx context.Context, t *testing.T) {
 		owners := c.waitConnected(ctx, t, nil)
 		t.Logf("%s: drained in %s, back and all devices connected %s after SIGTERM: %v", r.id,
 			drain.Round(time.Millisecond), time.Since(stopAt).Round(time.Millisecond), owners)
-		c.waitPower(ctx, t, c.guids, want[i], 90*time.Second)
+		c.waitPower(ctx, t, c.guids, want[i], c.convergeBudget())
 		c.readAll(ctx, t, c.replicas)
 	}
 }
