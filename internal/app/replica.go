@@ -94,7 +94,8 @@ func (a *app) closeTakenOver(ctx context.Context) {
 	}
 	elsewhere, err := a.store.OwnedElsewhere(ctx, a.cfg.ReplicaID, guids)
 	if err != nil {
-		a.log.Warn().Err(err).Msg("checking for sessions taken over by other replicas failed; the next owner change is")
+		a.log.Warn().Err(err).Msg("checking for sessions taken over by other replicas failed; such a session stays " +
+			"until the device's keep-alive fails or its next owner change is announced")
 		return
 	}
 	for _, c := range elsewhere {
