@@ -3,7 +3,6 @@ package rps
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/dmrm/dm-manager/dmtclient/amt"
 	"github.com/dmrm/dm-manager/internal/domaincert"
@@ -28,10 +27,6 @@ func (o *op) activate(ctx context.Context) error {
 	}
 	if p.Password == "" {
 		return refuse("Device %s activation failed. Missing password.", p.UUID)
-	}
-	if p.TLSEnforced {
-		return refuse("Device %s activation failed. The device enforces TLS on its local ports (AMT 19 and later); "+
-			"activation through a TLS tunnel is not supported by dm-manager.", p.UUID)
 	}
 	t, prof, err := o.activationTarget(ctx)
 	if err != nil {
@@ -74,6 +69,8 @@ func (o *op) activate(ctx context.Context) error {
 		target.MEBxPassword = "" // CCM has no MEBx password to set (§2.3)
 	}
 	switch {
+	case p.CurrentMode == 0 && p.tunnel():
+		return o.provisionTLS(ctx, t, cert, target)
 	case p.CurrentMode == 0:
 		return o.provision(ctx, t, cert, target)
 	case acm && p.CurrentMode == 1:
@@ -257,17 +254,5 @@ func (o *op) configure(ctx context.Context, t store.Tenant, target deviceSecrets
 	return nil
 }
 
-// settle waits PostSetupDelay after activation before the admin account is used (§2.3 step 5).
-func (o *op) settle(ctx context.Context) error {
-	if o.e.cfg.PostSetupDelay <= 0 {
-		return nil
-	}
-	t := time.NewTimer(o.e.cfg.PostSetupDelay)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return causeOf(ctx, ctx.Err())
-	}
-}
+// settle waits PostSetupDelay after activation before the admin account is used (§2.3 step 5), with heartbeats.
+func (o *op) settle(ctx context.Context) error { return o.s.pause(ctx, o.e.cfg.PostSetupDelay) }

@@ -27,6 +27,7 @@ type op struct {
 	host   Host
 	ws     *wsman.Client
 	amt    *amt.Client
+	tlsPin string // SHA-256 of AMT's TLS certificate, hex, once seen or loaded (tlstunnel.go)
 }
 
 // dispatch decodes the first message and runs the operation it names.
@@ -116,8 +117,12 @@ func sessionOver(ctx context.Context) error {
 	return nil
 }
 
-// connect builds the WS-Man client over the relay (one exchange per request, `Connection: close`, §1.6).
+// connect builds the WS-Man client over the relay (one exchange per request, `Connection: close`, §1.6), or over
+// the TLS tunnel when the device enforces TLS on its local ports or rpc-go asks for it (§1.9).
 func (o *op) connect(user, password string) error {
+	if o.p.tunnel() {
+		return o.connectTLS(user, password)
+	}
 	c, err := wsman.New(wsman.Config{
 		Dialer: wsman.RelayDialer(o.s), Host: o.p.UUID + ":16992", Username: user, Password: password,
 		DisableKeepAlive: true, Timeout: o.e.cfg.StepTimeout,
@@ -125,9 +130,11 @@ func (o *op) connect(user, password string) error {
 	if err != nil {
 		return err
 	}
-	o.ws, o.amt = c, amt.New(c)
+	o.setClient(c)
 	return nil
 }
+
+func (o *op) setClient(c *wsman.Client) { o.ws, o.amt = c, amt.New(c) }
 
 // digestRealm reads AMT_GeneralSettings, the first authenticated call, and checks the realm (§2.3 steps 2–3).
 func (o *op) digestRealm(ctx context.Context) (string, error) {
