@@ -121,3 +121,94 @@ func TestTLSEnforcedACMRollback(t *testing.T) {
 	require.ErrorIs(t, err, secrets.ErrNotFound)
 	require.False(t, e.outcome(t).OK)
 }
+
+// requireForgotten checks that neither a device record nor device secrets exist.
+func requireForgotten(t *testing.T, tenant, guid string) {
+	t.Helper()
+	_, err := testStore.GetDevice(context.Background(), guid)
+	require.ErrorIs(t, err, store.ErrNotFound)
+	path, err := secrets.Device(tenant, guid)
+	require.NoError(t, err)
+	_, err = testSecrets.Get(context.Background(), path)
+	require.ErrorIs(t, err, secrets.ErrNotFound)
+}
+
+func TestTLSTunnelFailures(t *testing.T) {
+	e := tlsEnv(t, func(c *rps.Config) { c.PortSwitchTimeout = 300 * time.Millisecond })
+	tenant := newTenant(t, "static")
+
+	t.Run("handshake refused", func(t *testing.T) {
+		d := tlsDevice(t, e, tenant, nil)
+		d.InjectTLSResets(1000)
+		res := e.run(t, d, activate(tenant+"_ccm"))
+		require.False(t, res.OK())
+		require.Equal(t, "failed", res.Status)
+		require.Contains(t, res.Text(), "Failed to establish TLS tunnel connection: 3 TLS handshakes")
+		require.Equal(t, amtsim.PreProvisioning, d.Mode())
+		requireForgotten(t, tenant, d.GUID().String())
+		require.False(t, e.outcome(t).OK)
+	})
+	t.Run("resets while rolling over are retried", func(t *testing.T) {
+		d := tlsDevice(t, e, tenant, nil)
+		d.InjectTLSResets(2)
+		res := e.run(t, d, activate(tenant+"_ccm"))
+		require.True(t, res.OK(), res.Message)
+		require.Equal(t, amtsim.ClientControl, d.Mode())
+		require.True(t, e.outcome(t).OK)
+	})
+	t.Run("socket reset mid-exchange", func(t *testing.T) {
+		d := tlsDevice(t, e, tenant, nil)
+		d.InjectTLSDrops(1)
+		res := e.run(t, d, activate(tenant+"_ccm"))
+		require.False(t, res.OK())
+		require.Contains(t, res.Text(), "Failed to read AMT general settings.")
+		require.Equal(t, amtsim.PreProvisioning, d.Mode())
+		requireForgotten(t, tenant, d.GUID().String())
+		require.False(t, e.outcome(t).OK)
+	})
+	t.Run("port switch never acknowledged", func(t *testing.T) {
+		d := tlsDevice(t, e, tenant, nil)
+		guid := d.GUID().String()
+		res := e.run(t, d, rpc.Config{Command: rpc.ActivateCommand(tenant+"_ccm", false), IgnorePortSwitch: true})
+		require.False(t, res.OK())
+		require.Contains(t, res.Text(), "Failed to complete port switch to TLS (rpc-go did not acknowledge the switch")
+		// Setup had happened: the record and the password stored before it describe the device as it is, so the
+		// next run reconfigures it.
+		require.Equal(t, amtsim.ClientControl, d.Mode())
+		rec, err := testStore.GetDevice(context.Background(), guid)
+		require.NoError(t, err)
+		require.Equal(t, store.ControlModeCCM, rec.ControlMode)
+		require.True(t, d.AdminPasswordIs(deviceSecrets(t, tenant, guid)[secrets.KeyAMTPassword]))
+		require.False(t, e.outcome(t).OK)
+		res = e.run(t, d, rpc.Config{Command: rpc.ActivateCommand(tenant+"_ccm", false), Password: tenantPassword})
+		require.True(t, res.OK(), res.Message)
+		require.True(t, e.outcome(t).OK)
+	})
+	t.Run("certificate changed", func(t *testing.T) {
+		d := tlsDevice(t, e, tenant, nil)
+		require.True(t, e.run(t, d, activate(tenant+"_ccm")).OK())
+		require.True(t, e.outcome(t).OK)
+		guid := d.GUID().String()
+		sec := deviceSecrets(t, tenant, guid)
+		sec["AMT_TLS_CERT_SHA256"] = hex.EncodeToString(make([]byte, 32))
+		path, err := secrets.Device(tenant, guid)
+		require.NoError(t, err)
+		require.NoError(t, testSecrets.Put(context.Background(), path, sec))
+		res := e.run(t, d, rpc.Config{Command: rpc.ActivateCommand(tenant+"_ccm", false), Password: tenantPassword})
+		require.False(t, res.OK())
+		require.Contains(t, res.Text(), "AMT presented a TLS certificate other than the one pinned for this device")
+		require.False(t, e.outcome(t).OK)
+	})
+}
+
+func TestHeartbeatsDuringPostSetupWait(t *testing.T) {
+	e := newEnv(t, func(c *rps.Config) {
+		c.PostSetupDelay, c.HeartbeatInterval = 1200*time.Millisecond, 300*time.Millisecond
+	})
+	tenant := newTenant(t, "static")
+	d := e.newDevice(t, tenant, amtsim.Config{})
+	res := e.run(t, d, activate(tenant+"_ccm"))
+	require.True(t, res.OK(), res.Message)
+	require.GreaterOrEqual(t, res.Heartbeats, 3)
+	require.True(t, e.outcome(t).OK)
+}

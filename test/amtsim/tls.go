@@ -28,6 +28,7 @@ type tlsState struct {
 	cert          *tls.Certificate
 	rolloverUntil time.Time
 	resets        int // new TLS connections still to reset (InjectTLSResets)
+	drops         int // TLS connections still to drop after the request (InjectTLSDrops)
 	handshakes    int
 }
 
@@ -58,6 +59,14 @@ func (d *Device) InjectTLSResets(n int) {
 	d.lock()
 	defer d.unlock()
 	d.tls.resets = n
+}
+
+// InjectTLSDrops makes the next n TLS connections close after the handshake and the first bytes of the request,
+// without an answer: a socket reset in the middle of an exchange.
+func (d *Device) InjectTLSDrops(n int) {
+	d.lock()
+	defer d.unlock()
+	d.tls.drops = n
 }
 
 // tlsCertLocked creates the device's certificate on first use: ECDSA P-384 like AMT's On-Die CA keys, self-signed
@@ -135,6 +144,15 @@ func (d *Device) ServeLocalTLS(conn net.Conn) {
 	_ = tc.SetDeadline(time.Time{})
 	d.lock()
 	d.tls.handshakes++
+	drop := d.tls.drops > 0
+	if drop {
+		d.tls.drops--
+	}
 	d.unlock()
+	if drop {
+		_, _ = tc.Read(make([]byte, 1))
+		_ = conn.Close() // no close_notify: a reset, not an orderly end
+		return
+	}
 	d.serve(tc, true)
 }
