@@ -32,6 +32,7 @@ func (o *op) activate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	o.prof = prof
 	acm := prof.Activation == store.ActivationACM
 	switch {
 	case p.CurrentMode == 2 && !acm:
@@ -235,8 +236,9 @@ func (o *op) adopt(ctx context.Context, t store.Tenant, realm, current string, t
 	return o.configure(ctx, t, target, mode)
 }
 
-// configure sets the MEBx password (ACM) and CIRA (§2.4 step 9, §2.6, §2.9). Unlike RPS a CIRA failure ends in
-// `error`: without CIRA dm-manager cannot manage the device, and the next run (reconfigure) repairs it.
+// configure sets the MEBx password (ACM), the network, the features and CIRA (§2.4 step 9, §2.6–§2.9). Network and
+// feature failures only show in the status and the log, as with RPS. Unlike RPS a CIRA failure ends in `error`:
+// without CIRA dm-manager cannot manage the device, and the next run (reconfigure) repairs it.
 func (o *op) configure(ctx context.Context, t store.Tenant, target deviceSecrets, mode store.ControlMode) error {
 	if mode == store.ControlModeACM {
 		err := o.step(ctx, "set_mebx", func(ctx context.Context) error {
@@ -245,6 +247,17 @@ func (o *op) configure(ctx context.Context, t store.Tenant, target deviceSecrets
 		if err != nil {
 			return fail("Failed to set the MEBx password.", err)
 		}
+	}
+	o.res.status.Network = o.configureNetwork(ctx)
+	if msg := o.configureFeatures(ctx, mode); msg != "" {
+		o.log.Warn().Str("features", msg).Msg("redirection or user consent not configured")
+	}
+	if err := sessionOver(ctx); err != nil {
+		return err
+	}
+	o.res.status.TLSConfiguration = "unconfigured"
+	if o.p.tunnel() {
+		o.res.status.TLSConfiguration = statusTLSAlready
 	}
 	if err := o.configureCIRA(ctx, t, target); err != nil {
 		o.res.status.CIRAConnection = err.Error()

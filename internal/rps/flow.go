@@ -28,6 +28,8 @@ type op struct {
 	ws     *wsman.Client
 	amt    *amt.Client
 	tlsPin string // SHA-256 of AMT's TLS certificate, hex, once seen or loaded (tlstunnel.go)
+	prof   store.Profile
+	gs     amt.GeneralSettings // as read by digestRealm
 }
 
 // dispatch decodes the first message and runs the operation it names.
@@ -154,6 +156,7 @@ func (o *op) digestRealm(ctx context.Context) (string, error) {
 	if !amt.ValidDigestRealm(gs.DigestRealm) {
 		return "", fail("Not a valid digest realm.", nil)
 	}
+	o.gs = gs
 	return gs.DigestRealm, nil
 }
 

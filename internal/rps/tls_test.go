@@ -53,9 +53,12 @@ func TestTLSEnforcedCCM(t *testing.T) {
 	require.True(t, res.OK(), res.Message)
 	require.Equal(t, "Client control mode.", res.StatusObject.Status)
 	require.Equal(t, "Configured", res.StatusObject.CIRAConnection)
+	require.Equal(t, "Wired Network Configured", res.StatusObject.Network)
+	require.Equal(t, "Already configured", res.StatusObject.TLSConfiguration)
 	require.Equal(t, amtsim.ClientControl, d.Mode())
 	require.True(t, d.AdminPasswordIs(tenantPassword))
 	requireCIRA(t, d, tenant)
+	require.Equal(t, []string{"4294967295"}, d.Setting("IPS_OptInService", "OptInRequired"), "CCM: consent for all")
 	require.Zero(t, res.Exchanges, "no plain relay on a TLS-enforcing device")
 	require.Positive(t, res.TLSMessages)
 	require.Equal(t, 1, res.PortSwitches)
@@ -90,6 +93,15 @@ func TestTLSEnforcedACM(t *testing.T) {
 	require.True(t, d.AdminPasswordIs(sec[secrets.KeyAMTPassword]))
 	require.Equal(t, sec[secrets.KeyMEBxPassword], d.MEBxPassword())
 	requireCIRA(t, d, tenant)
+	// EMF's ACM profile: no user consent, KVM and SOL on, IDER off (§2.8, §3.7).
+	for _, c := range []struct{ class, prop, want string }{
+		{"IPS_OptInService", "OptInRequired", "0"},
+		{"CIM_KVMRedirectionSAP", "EnabledState", "2"},
+		{"AMT_RedirectionService", "EnabledState", "32770"},
+		{"AMT_RedirectionService", "ListenerEnabled", "true"},
+	} {
+		require.Equal(t, []string{c.want}, d.Setting(c.class, c.prop), c.class+"."+c.prop)
+	}
 	o := e.outcome(t)
 	require.True(t, o.OK)
 	require.Equal(t, "acm", o.Mode)

@@ -151,6 +151,7 @@ type Device struct {
 	hostname  string
 	lsaHA1    string
 	tls       tlsState
+	clock     clockState
 }
 
 // New creates a device in pre-provisioning mode.

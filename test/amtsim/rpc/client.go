@@ -36,6 +36,10 @@ type Config struct {
 	FriendlyName string
 	// DNSSuffix overrides the suffix read from AMT, as rpc-go's -d/--dns (§1.5).
 	DNSSuffix string
+	// IPConfiguration and HostnameInfo are what rpc-go reads from the OS for maintenance --syncip and
+	// --synchostname; zero values otherwise (§1.5).
+	IPConfiguration IPConfiguration
+	HostnameInfo    HostnameInfo
 	// Features is the decoded SKU text rpc-go sends; default "AMT Pro Corporate".
 	Features   string
 	AppVersion string // default "Development Build"
@@ -94,6 +98,7 @@ func BuildPayload(d *amtsim.Device, cfg Config) (Payload, error) {
 		Version: ver, Build: build, SKU: sku, Features: cfg.Features, UUID: d.GUID().String(),
 		Username: user, Password: pw, CurrentMode: int(mode), Hostname: hostname, FQDN: suffix,
 		Client: "RPC", CertHashes: hashes, FriendlyName: cfg.FriendlyName, TLSEnforced: d.TLSEnforced(),
+		IPConfiguration: cfg.IPConfiguration, HostnameInfo: cfg.HostnameInfo,
 	}, nil
 }
 
