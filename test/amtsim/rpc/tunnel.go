@@ -61,13 +61,15 @@ func (t *tunnel) data(payload string) error {
 	}
 	t.w.count(func(r *Result) { r.TLSMessages++ })
 	t.mu.Lock()
-	if isClientHello(b) || t.conn == nil {
+	if isClientHello(b) {
 		t.reopenLocked()
 	}
 	conn := t.conn
 	t.mu.Unlock()
-	// A write to a connection the device already closed is lost, as on a socket; the reset is reported by read.
-	_, _ = conn.Write(b)
+	// Bytes for a connection the device already closed (the server's close_notify) are lost, as on a socket.
+	if conn != nil {
+		_, _ = conn.Write(b)
+	}
 	return nil
 }
 
