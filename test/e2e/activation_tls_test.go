@@ -31,7 +31,7 @@ func TestTLSEnforcedActivation(t *testing.T) {
 
 	t.Run("CCM", func(t *testing.T) {
 		t.Parallel()
-		dev := newDevice(t, amtsim.Config{TLSEnforced: true})
+		dev := newDevice(t, amtsim.Config{TLSEnforced: true, Hostname: "edge-ccm"})
 		id := d.createHost(t, ccmTenant, dev.guid, func(h *computev1.HostResource) {
 			h.DesiredAmtState = amtProvisioned
 			h.AmtControlMode = computev1.AmtControlMode_AMT_CONTROL_MODE_CCM
@@ -45,7 +45,7 @@ func TestTLSEnforcedActivation(t *testing.T) {
 	})
 	t.Run("ACM", func(t *testing.T) {
 		t.Parallel()
-		dev := newDevice(t, amtsim.Config{TLSEnforced: true, DNSSuffix: certtest.Suffix})
+		dev := newDevice(t, amtsim.Config{TLSEnforced: true, DNSSuffix: certtest.Suffix, Hostname: "edge-acm"})
 		dev.AddRootHash(amtsim.NewRootHash("dm-manager e2e root", pki.Root.Raw))
 		id := acmHost(t, d, acmTenant, dev)
 		require.Equal(t, acmTenant+"_acm", d.activationDetails(t, acmTenant, dev.guid).GetProfileName())
