@@ -2,6 +2,7 @@ package rps
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"time"
 
@@ -23,13 +24,14 @@ type op struct {
 	log    zerolog.Logger
 	res    *result
 
-	tenant string
-	host   Host
-	ws     *wsman.Client
-	amt    *amt.Client
-	tlsPin string // SHA-256 of AMT's TLS certificate, hex, once seen or loaded (tlstunnel.go)
-	prof   store.Profile
-	gs     amt.GeneralSettings // as read by digestRealm
+	tenant      string
+	host        Host
+	ws          *wsman.Client
+	amt         *amt.Client
+	tlsPin      string // SHA-256 of AMT's TLS certificate, hex, once seen or loaded (tlstunnel.go)
+	tlsSessions tls.ClientSessionCache
+	prof        store.Profile
+	gs          amt.GeneralSettings // as read by digestRealm
 }
 
 // dispatch decodes the first message and runs the operation it names.

@@ -80,8 +80,14 @@ func (o *op) dialTLS(ctx context.Context) (net.Conn, error) {
 // the same one, so nothing can slip in between the exchanges of one activation, nor between activation and later
 // maintenance. Validity dates are not checked: AMT's clock is often unset before provisioning.
 func (o *op) tlsConfig() *tls.Config {
+	if o.tlsSessions == nil {
+		// One TLS session per exchange: resuming the first one saves AMT a full handshake each time. A resumed
+		// session still passes VerifyConnection with the certificate of the full handshake.
+		o.tlsSessions = tls.NewLRUClientSessionCache(1)
+	}
 	return &tls.Config{
 		MinVersion:         tls.VersionTLS12,
+		ClientSessionCache: o.tlsSessions,
 		InsecureSkipVerify: true, //nolint:gosec // G402: AMT's self-signed certificate is pinned in VerifyConnection
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			if len(cs.PeerCertificates) == 0 {
