@@ -26,10 +26,12 @@ const (
 // tlsState is the TLS side of a TLS-enforcing device; guarded by the device lock.
 type tlsState struct {
 	cert          *tls.Certificate
+	config        *tls.Config // one per device, so session tickets stay valid across connections
 	rolloverUntil time.Time
 	resets        int // new TLS connections still to reset (InjectTLSResets)
 	drops         int // TLS connections still to drop after the request (InjectTLSDrops)
 	handshakes    int
+	resumed       int
 }
 
 // TLSEnforced reports whether the device enforces TLS on its host-side ports (rpc-go's tlsEnforced).
@@ -46,11 +48,11 @@ func (d *Device) TLSCertificate() *x509.Certificate {
 	return d.tlsCertLocked().Leaf
 }
 
-// TLSHandshakes counts the TLS handshakes completed on port 16993.
-func (d *Device) TLSHandshakes() int {
+// TLSHandshakes counts the TLS handshakes completed on port 16993, and of them those that resumed a session.
+func (d *Device) TLSHandshakes() (all, resumed int) {
 	d.lock()
 	defer d.unlock()
-	return d.tls.handshakes
+	return d.tls.handshakes, d.tls.resumed
 }
 
 // InjectTLSResets makes the next n connections to port 16993 reset before the handshake, as AMT or LMS do while
@@ -126,16 +128,16 @@ func (d *Device) ServeLocalTLS(conn net.Conn) {
 	if d.tls.resets > 0 {
 		d.tls.resets--
 	}
-	var cert *tls.Certificate
-	if !refuse {
-		cert = d.tlsCertLocked()
+	if !refuse && d.tls.config == nil {
+		d.tls.config = &tls.Config{Certificates: []tls.Certificate{*d.tlsCertLocked()}, MinVersion: tls.VersionTLS12}
 	}
+	cfg := d.tls.config
 	d.unlock()
 	if refuse {
 		_ = conn.Close()
 		return
 	}
-	tc := tls.Server(conn, &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12})
+	tc := tls.Server(conn, cfg)
 	_ = tc.SetDeadline(time.Now().Add(d.cfg.IdleTimeout))
 	if err := tc.Handshake(); err != nil {
 		_ = tc.Close()
@@ -144,6 +146,9 @@ func (d *Device) ServeLocalTLS(conn net.Conn) {
 	_ = tc.SetDeadline(time.Time{})
 	d.lock()
 	d.tls.handshakes++
+	if tc.ConnectionState().DidResume {
+		d.tls.resumed++
+	}
 	drop := d.tls.drops > 0
 	if drop {
 		d.tls.drops--
