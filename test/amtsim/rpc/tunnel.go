@@ -121,20 +121,13 @@ func (t *tunnel) message(method, payload string) Message {
 // portSwitch waits the delay (clamped to 60 s), re-targets the given port and acknowledges (§1.3). The payload
 // is raw JSON, not base64.
 func (t *tunnel) portSwitch(ctx context.Context, payload string) error {
-	var ps struct {
-		Port  string `json:"port"`
-		Delay int    `json:"delay"`
-	}
-	if err := json.Unmarshal([]byte(payload), &ps); err != nil {
-		return fmt.Errorf("rpc: port_switch payload %q: %w", payload, err)
-	}
-	if p, err := strconv.Atoi(ps.Port); err != nil || (p != 16993 && p != 16992) {
-		return fmt.Errorf("rpc: port_switch to port %q: only 16992 and 16993 are LMS ports", ps.Port)
+	_, delay, err := ParsePortSwitch(payload)
+	if err != nil {
+		return err
 	}
 	if t.cfg.IgnorePortSwitch {
 		return nil
 	}
-	delay := min(time.Duration(ps.Delay)*time.Second, maxPortSwitchDelay)
 	select {
 	case <-time.After(delay):
 	case <-ctx.Done():
@@ -159,4 +152,20 @@ func (t *tunnel) close() {
 	}
 	t.mu.Unlock()
 	t.wg.Wait()
+}
+
+// ParsePortSwitch reads a port_switch payload, raw JSON {"port":"16993","delay":<seconds>} (§1.3): the port must
+// be an LMS port (16992 or 16993), the delay is clamped to 0..60 s as rpc-go does.
+func ParsePortSwitch(payload string) (port int, delay time.Duration, err error) {
+	var ps struct {
+		Port  string `json:"port"`
+		Delay int    `json:"delay"`
+	}
+	if err := json.Unmarshal([]byte(payload), &ps); err != nil {
+		return 0, 0, fmt.Errorf("rpc: port_switch payload %q: %w", payload, err)
+	}
+	if port, err = strconv.Atoi(ps.Port); err != nil || (port != 16993 && port != 16992) {
+		return 0, 0, fmt.Errorf("rpc: port_switch to port %q: only 16992 and 16993 are LMS ports", ps.Port)
+	}
+	return port, min(max(time.Duration(ps.Delay), 0)*time.Second, maxPortSwitchDelay), nil
 }
