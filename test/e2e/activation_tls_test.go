@@ -3,9 +3,12 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"sync"
 	"testing"
 
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
 	computev1 "github.com/open-edge-platform/infra-core/inventory/v2/pkg/api/compute/v1"
@@ -90,4 +93,78 @@ func tlsActivated(t *testing.T, d *dm, dev *simDevice, tenant, profile, status s
 	require.Equal(t, "till "+dev.guid[:4], rec.FriendlyName)
 	require.Equal(t, dev.Hostname(), rec.Hostname)
 	require.Equal(t, "19.0.5", rec.DeviceInfo.FWVersion)
+}
+
+// TestTLSFleets is the issue's done-when check as a test, against the whole of dm-manager with the real Inventory:
+// fleets of 20 devices with 100% and 50% of them enforcing TLS (amtsim.NewMixedFleet, what `amtsim -n 20
+// -tlsEnforced P` builds), activated concurrently by rpc-go with the tenant's _acm (domain uploaded) or _ccm
+// profile, end with 20 devices in that mode and 20 CIRA tunnels, every host PROVISIONED.
+func TestTLSFleets(t *testing.T) {
+	d := startDM(t, "dmm_e2e_tls_fleets_test")
+	pki := certtest.New(t)
+	for _, fc := range []struct {
+		profile string
+		percent int
+		mode    amtsim.ControlMode
+	}{{"acm", 100, amtsim.AdminControl}, {"ccm", 100, amtsim.ClientControl}, {"acm", 50, amtsim.AdminControl}} {
+		t.Run(fmt.Sprintf("%s/tlsEnforced=%d", fc.profile, fc.percent), func(t *testing.T) {
+			tenant := d.newTenant(t)
+			if fc.profile == "acm" {
+				code, body := d.rest(t, http.MethodPost, tenant, "amt/admin/domains", userToken(t, tenant),
+					domainBody("fleet-domain", certtest.Suffix, pki.PFX(t, certtest.Password), certtest.Password))
+				require.Equal(t, http.StatusCreated, code, body)
+			}
+			fleet, err := amtsim.NewMixedFleet(20, tenant, amtsim.Config{DNSSuffix: certtest.Suffix, Log: zerolog.Nop()},
+				fc.percent)
+			require.NoError(t, err)
+			mode := map[string]computev1.AmtControlMode{"acm": computev1.AmtControlMode_AMT_CONTROL_MODE_ACM,
+				"ccm": computev1.AmtControlMode_AMT_CONTROL_MODE_CCM}[fc.profile]
+			devs := make([]*simDevice, 0, 20)
+			ids := make([]string, 0, 20)
+			tls := 0
+			for _, a := range fleet.Devices() {
+				a.AddRootHash(amtsim.NewRootHash("dm-manager e2e root", pki.Root.Raw))
+				if a.TLSEnforced() {
+					tls++
+				}
+				dev := newSimDevice(a)
+				devs = append(devs, dev)
+				ids = append(ids, d.createHost(t, tenant, dev.guid, func(h *computev1.HostResource) {
+					h.DesiredAmtState = amtProvisioned
+					h.AmtControlMode = mode
+				}).GetResourceId())
+			}
+			require.Equal(t, 20*fc.percent/100, tls)
+			var wg sync.WaitGroup
+			errs := make(chan error, len(devs))
+			for _, dev := range devs {
+				det := d.activationDetails(t, tenant, dev.guid)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					ctx, cancel := context.WithTimeout(context.Background(), 2*waitLong)
+					defer cancel()
+					res, err := d.rpcActivate(ctx, dev, tenant, det.GetProfileName(), det.GetActionPassword())
+					switch {
+					case err != nil:
+						errs <- err
+					case !res.OK() || dev.Mode() != fc.mode:
+						errs <- fmt.Errorf("%s: %s", dev.guid, res.Message)
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				require.NoError(t, err)
+			}
+			for _, dev := range devs {
+				d.connect(dev)
+			}
+			for i, dev := range devs {
+				dev.waitLink(t, true)
+				d.watch.waitHost(t, ids[i], "provisioned", amtIs(amtProvisioned, "AMT connected"))
+			}
+		})
+	}
 }
