@@ -176,14 +176,14 @@ func Run(ctx context.Context, d *amtsim.Device, cfg Config) (*Result, error) {
 			}
 		default:
 			// rpc-go relays "wsman" and any method it does not recognise to AMT (§1.3).
-			if err := relayOne(ctx, w, d, m, cfg, res); err != nil {
+			if err := relayOne(ctx, w, d, m, cfg); err != nil {
 				return res, err
 			}
 		}
 	}
 }
 
-func relayOne(ctx context.Context, w *wire, d *amtsim.Device, m Message, cfg Config, res *Result) error {
+func relayOne(ctx context.Context, w *wire, d *amtsim.Device, m Message, cfg Config) error {
 	req, err := base64.StdEncoding.DecodeString(m.Payload)
 	if err != nil {
 		return fmt.Errorf("rpc: %s payload is not base64: %w", m.Method, err)
