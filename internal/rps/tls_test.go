@@ -66,6 +66,10 @@ func TestTLSEnforcedCCM(t *testing.T) {
 	all, resumed := d.TLSHandshakes()
 	require.Equal(t, all-1, resumed, "every TLS session after the first resumes it")
 	require.Equal(t, pinOf(d), deviceSecrets(t, tenant, guid)["AMT_TLS_CERT_SHA256"])
+	out, err := rpc.Relay(context.Background(), d, []byte("POST /wsman HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"),
+		200*time.Millisecond, 50*time.Millisecond)
+	require.NoError(t, err)
+	require.Empty(t, out, "plain host-side WS-Man (16992) is refused once the device is set up")
 	rec, err := testStore.GetDevice(context.Background(), guid)
 	require.NoError(t, err)
 	require.Equal(t, store.ControlModeCCM, rec.ControlMode)
@@ -196,6 +200,15 @@ func TestTLSTunnelFailures(t *testing.T) {
 		res = e.run(t, d, rpc.Config{Command: rpc.ActivateCommand(tenant+"_ccm", false), Password: tenantPassword})
 		require.True(t, res.OK(), res.Message)
 		require.True(t, e.outcome(t).OK)
+	})
+	t.Run("rollover outlasts the port switch", func(t *testing.T) {
+		e := tlsEnv(t, func(c *rps.Config) { c.TLSRolloverDelay = -1 })
+		d := e.newDevice(t, tenant, amtsim.Config{TLSEnforced: true, RolloverDelay: 5 * time.Second})
+		res := e.run(t, d, activate(tenant+"_ccm"))
+		require.False(t, res.OK())
+		require.Contains(t, res.Text(), "Failed to establish TLS tunnel connection")
+		require.Equal(t, amtsim.ClientControl, d.Mode(), "Setup and CommitChanges went through before the rollover")
+		require.False(t, e.outcome(t).OK)
 	})
 	t.Run("certificate changed", func(t *testing.T) {
 		d := tlsDevice(t, e, tenant, nil)
