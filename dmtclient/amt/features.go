@@ -44,8 +44,12 @@ type RedirectionService struct {
 }
 
 // SOL and IDER report what EnabledState enables.
-func (r RedirectionService) SOL() bool  { return r.EnabledState&2 != 0 && r.EnabledState >= RedirectionNone }
-func (r RedirectionService) IDER() bool { return r.EnabledState&1 != 0 && r.EnabledState >= RedirectionNone }
+func (r RedirectionService) SOL() bool {
+	return r.EnabledState&2 != 0 && r.EnabledState >= RedirectionNone
+}
+func (r RedirectionService) IDER() bool {
+	return r.EnabledState&1 != 0 && r.EnabledState >= RedirectionNone
+}
 
 // RedirectionService reads AMT_RedirectionService.
 func (c *Client) RedirectionService(ctx context.Context) (RedirectionService, error) {
