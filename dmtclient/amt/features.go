@@ -43,10 +43,12 @@ type RedirectionService struct {
 	SystemName              string
 }
 
-// SOL and IDER report what EnabledState enables.
+// SOL reports whether EnabledState enables serial over LAN.
 func (r RedirectionService) SOL() bool {
 	return r.EnabledState&2 != 0 && r.EnabledState >= RedirectionNone
 }
+
+// IDER reports whether EnabledState enables IDE redirection.
 func (r RedirectionService) IDER() bool {
 	return r.EnabledState&1 != 0 && r.EnabledState >= RedirectionNone
 }
