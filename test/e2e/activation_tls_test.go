@@ -98,7 +98,7 @@ func tlsActivated(t *testing.T, d *dm, dev *simDevice, tenant, profile, status s
 // TestTLSFleets is the issue's done-when check as a test, against the whole of dm-manager with the real Inventory:
 // fleets of 20 devices with 100% and 50% of them enforcing TLS (amtsim.NewMixedFleet, what `amtsim -n 20
 // -tlsEnforced P` builds), activated concurrently by rpc-go with the tenant's _acm (domain uploaded) or _ccm
-// profile, end with 20 devices in that mode and 20 CIRA tunnels, every host PROVISIONED.
+// profile (both at 100% and 50%), end with 20 devices in that mode and 20 CIRA tunnels, every host PROVISIONED.
 func TestTLSFleets(t *testing.T) {
 	d := startDM(t, "dmm_e2e_tls_fleets_test")
 	pki := certtest.New(t)
@@ -106,7 +106,8 @@ func TestTLSFleets(t *testing.T) {
 		profile string
 		percent int
 		mode    amtsim.ControlMode
-	}{{"acm", 100, amtsim.AdminControl}, {"ccm", 100, amtsim.ClientControl}, {"acm", 50, amtsim.AdminControl}} {
+	}{{"acm", 100, amtsim.AdminControl}, {"ccm", 100, amtsim.ClientControl}, {"acm", 50, amtsim.AdminControl},
+		{"ccm", 50, amtsim.ClientControl}} {
 		t.Run(fmt.Sprintf("%s/tlsEnforced=%d", fc.profile, fc.percent), func(t *testing.T) {
 			tenant := d.newTenant(t)
 			if fc.profile == "acm" {
