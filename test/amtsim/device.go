@@ -129,6 +129,7 @@ type Device struct {
 	cira      ciraStore
 	settings  map[string]settingsObj
 	power     powerModel
+	requests  []int // every RequestPowerStateChange received, accepted or not (requests.go)
 	audit     auditLog
 	reachable bool
 	conns     map[net.Conn]struct{}
