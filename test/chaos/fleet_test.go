@@ -146,12 +146,17 @@ func (h *host) edgeRequests() int {
 	return n
 }
 
-// converged: Inventory reports the desired state, idle, and the device is in it.
+// converged: Inventory reports the desired state, idle, and the device is in it. A done reset or power cycle
+// leaves the host on: once its session was lost and came back, Inventory reports what AMT reads, ON.
 func (h *host) converged(inv *computev1.HostResource) bool {
 	h.mu.Lock()
 	want := h.want
 	h.mu.Unlock()
-	if inv.GetCurrentPowerState() != want || inv.GetPowerStatusIndicator() != idleInd ||
+	cur := inv.GetCurrentPowerState()
+	if isEdge(want) && cur == computev1.PowerState_POWER_STATE_ON {
+		cur = want
+	}
+	if cur != want || inv.GetPowerStatusIndicator() != idleInd ||
 		inv.GetCurrentAmtState() != computev1.AmtState_AMT_STATE_PROVISIONED {
 		return false
 	}

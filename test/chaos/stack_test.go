@@ -211,7 +211,7 @@ func startStack(tb testing.TB, timers []string) *stack {
 		args: append([]string{"serve", "-inventoryAddress", s.invAddr, "-insecureGRPC=true", "-enableAuth=false",
 			"-databaseURL", proxied.String(), "-secretsBackend", "embedded", "-secretsKeyFile", keyFile,
 			"-dmServerAddress", freePort(tb), "-ciraAddress", s.cira, "-activationAddress", freePort(tb),
-			"-apiAddress", freePort(tb), "-oamServerAddress", s.oam, "-ciraServerAddress", gatewayName+":"+portOf(s.cira),
+			"-apiAddress", freePort(tb), "-oamServerAddress", s.oam, "-ciraServerAddress", gatewayName + ":" + portOf(s.cira),
 			"-activationURL", "ws://127.0.0.1/activate", "-replicaID", "chaos"}, timers...)}
 	s.startDM(tb)
 	tb.Cleanup(func() {
