@@ -116,14 +116,22 @@ func (f *fleet) redial(tb testing.TB, s *stack) {
 // set writes the desired power state and policy of hosts, as a user does.
 func (f *fleet) set(tb testing.TB, hs []*host, d computev1.PowerState, pol computev1.PowerCommandPolicy) {
 	tb.Helper()
+	require.NoError(tb, f.setAll(hs, d, pol))
+}
+
+// setAll is set for use outside the test's goroutine.
+func (f *fleet) setAll(hs []*host, d computev1.PowerState, pol computev1.PowerCommandPolicy) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	for _, h := range hs {
 		h.mu.Lock()
 		h.want, h.from, h.edge = d, len(h.dev.PowerRequests()), isEdge(d)
 		h.mu.Unlock()
-		require.NoError(tb, f.api.SetPower(ctx, h.guid, d, pol))
+		if err := f.api.SetPower(ctx, h.guid, d, pol); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 func isEdge(d computev1.PowerState) bool {

@@ -36,11 +36,8 @@ func TestChaosFleetKill(t *testing.T) {
 		return n + done
 	}
 	changeAt := time.Now()
-	setDone := make(chan struct{})
-	go func() {
-		defer close(setDone)
-		f.set(t, f.hosts, psOn, immediate)
-	}()
+	setDone := make(chan error, 1)
+	go func() { setDone <- f.setAll(f.hosts, psOn, immediate) }()
 	eventually(t, 5*time.Minute, "a third of the ON requests journaled", func() (bool, string) {
 		n := onJournaled()
 		return n >= len(f.hosts)/3, fmt.Sprintf("%d journaled", n)
@@ -48,7 +45,7 @@ func TestChaosFleetKill(t *testing.T) {
 	atKill := onJournaled()
 	s.killDM(t)
 	killedAt := time.Now()
-	<-setDone
+	require.NoError(t, <-setDone)
 	restart := s.startDM(t)
 	t.Logf("killed %s after the change began, with %d of %d ON requests journaled; restarted in %s",
 		killedAt.Sub(changeAt).Round(time.Millisecond), atKill, len(f.hosts), restart.Round(time.Millisecond))
