@@ -14,8 +14,6 @@ import (
 
 	computev1 "github.com/open-edge-platform/infra-core/inventory/v2/pkg/api/compute/v1"
 	statusv1 "github.com/open-edge-platform/infra-core/inventory/v2/pkg/api/status/v1"
-
-	"github.com/dmrm/dm-manager/test/amtsim"
 )
 
 const idleInd = statusv1.StatusIndication_STATUS_INDICATION_IDLE
@@ -312,5 +310,3 @@ func (s *stack) ensureDM(tb testing.TB) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
-
-var _ = amtsim.PowerOn

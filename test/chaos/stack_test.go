@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"fmt"
 	"net"
 	"net/url"
 	"os"
@@ -298,8 +297,6 @@ func (s *stack) killDM(tb testing.TB) {
 		WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event = 'PgSleep'`)
 	require.NoError(tb, err)
 }
-
-func describe(format string, args ...any) string { return fmt.Sprintf(format, args...) }
 
 // gatewayName is the CIRA server name devices are configured with (an FQDN, as AMT's AddMpServer wants); they are
 // pointed at the bound loopback port instead (amtsim.CIRAOptions.ServerAddr).
