@@ -56,7 +56,9 @@ func newFleet(tb testing.TB, s *stack, n int) *fleet {
 	cfg := rig.Config{Address: s.invAddr, Tenant: f.tenant}
 	tc, err := rig.Dial(cfg, rig.Client{Name: "chaos tenant controller", Kind: inv_v1.ClientKind_CLIENT_KIND_TENANT_CONTROLLER})
 	require.NoError(tb, err)
-	defer tc.Close()
+	// Kept registered until the end: closing an Inventory client races with its heartbeat, which then exits the
+	// process (the client library's log.Fatal).
+	tb.Cleanup(tc.Close)
 	_, err = tc.CreateTenant(ctx)
 	require.NoError(tb, err)
 	f.api, err = rig.Dial(cfg, rig.Client{Name: "chaos user (API)", Kind: inv_v1.ClientKind_CLIENT_KIND_API})
