@@ -11,7 +11,7 @@ TEST_TIMEOUT ?= 20m
 PKGS ?= ./...
 GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 
-.PHONY: tools build test lint bench load demo fuzz cluster bench-forward
+.PHONY: tools build test lint bench load demo fuzz chaos cluster bench-forward
 
 tools:
 	scripts/testenv.sh
@@ -63,3 +63,7 @@ demo: tools
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh $(PKGS)
+
+# The full fault suite (test/chaos, CHAOS_FULL=1); `make test` runs its reduced form.
+chaos:
+	scripts/chaos.sh

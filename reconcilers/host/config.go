@@ -35,6 +35,12 @@ type Params struct {
 	OwnerStaleAfter time.Duration
 	// ReplicaID names this replica as the gateway records session owners (-replicaID).
 	ReplicaID string
+	// LevelRetries bounds the retries of a desired state (ON, OFF, SLEEP, HIBERNATE) not reached after an
+	// uncertain outcome: a lost answer, a restart, a timeout (5). Resets and power cycles are never retried.
+	LevelRetries int
+	// RetryBackoff is the wait before the first retry of a level; it doubles for each further one, up to
+	// maxRetryBackoff (10s: 10s, 20s, 40s, 80s, 2m40s for the default 5 retries, ~5m in all).
+	RetryBackoff time.Duration
 }
 
 func (p Params) withDefaults() Params {
@@ -50,6 +56,10 @@ func (p Params) withDefaults() Params {
 	def(&p.DisconnectGrace, time.Minute)
 	def(&p.ForgetAfter, 10*time.Minute)
 	def(&p.OwnerStaleAfter, 3*time.Minute)
+	def(&p.RetryBackoff, 10*time.Second)
+	if p.LevelRetries <= 0 {
+		p.LevelRetries = 5
+	}
 	return p
 }
 

@@ -20,8 +20,11 @@
 // A hard action accepted by AMT is reported done at once (as EMF does: with CSME off in S5 the session may drop
 // right after it). An accepted soft reset cannot be seen completing, because a warm reboot reads "on" throughout;
 // it is reported done when ResetTimeout ends with the host on: power cycling on "no evidence" would reboot every
-// healthy host twice. Resets and power cycles are done once per request (the journal marks it); states (ON, OFF,
-// SLEEP, HIBERNATE) are enforced: a host found in another state when its session starts is brought back.
+// healthy host twice. Resets and power cycles (edges) are done once per request (the journal marks it) and never
+// repeated once possibly sent. States (ON, OFF, SLEEP, HIBERNATE: levels) are enforced: a host found in another
+// state when its session starts is brought back, and a level not reached after an uncertain outcome (lost answer,
+// restart, timeout) is retried with backoff, Params.LevelRetries times; after that, writing the desired state
+// again (any update of the host in Inventory) starts another round.
 package host
 
 import (
@@ -126,6 +129,7 @@ func Decide(in Input) Step {
 		rep, after := amtPresence(in)
 		st.AMT = rep
 		st.After = earliest(st.After, after)
+		noteSeen(in, &st)
 	}
 	st.Journal = append(pre, st.Journal...)
 	return st

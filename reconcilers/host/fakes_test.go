@@ -31,6 +31,21 @@ type world struct {
 	readsByID, readsByUUID int
 	notify                 chan string            // every event, when set
 	onSend                 func(v amt.PowerState) // called as a power request arrives, before it takes effect
+	version                int                    // Inventory's updated_at, as a counter: bumped by every write
+}
+
+// touch marks the host updated, as Inventory sets updated_at on every Update (a write of unchanged values too).
+func (w *world) touch() {
+	w.version++
+	w.host.UpdatedAt = fmt.Sprintf("2026-07-01T12:00:%02d.000Z", w.version%60)
+}
+
+// userWrites sets the desired power state as a user does, the same value included.
+func (w *world) userWrites(d computev1.PowerState) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.host.DesiredPowerState = d
+	w.touch()
 }
 
 func newWorld(h *computev1.HostResource) *world {
@@ -87,6 +102,7 @@ func (w *world) UpdatePowerStatusOf(_ context.Context, _ string, cur *computev1.
 	if r.OnTime != nil {
 		w.host.PowerOnTime = *r.OnTime
 	}
+	w.touch()
 	w.writes++
 	w.record("power %s %q", r.Current, r.Status)
 	return proto.Clone(w.host).(*computev1.HostResource), nil
@@ -98,6 +114,7 @@ func (w *world) UpdateAMTStatusOf(_ context.Context, _ string, cur *computev1.Ho
 	defer w.mu.Unlock()
 	w.checkCurrent(cur)
 	w.host.CurrentAmtState, w.host.AmtStatus, w.host.AmtStatusIndicator = r.Current, r.Status, r.Indicator
+	w.touch()
 	w.writes++
 	w.record("amt %s %q", r.Current, r.Status)
 	return proto.Clone(w.host).(*computev1.HostResource), nil

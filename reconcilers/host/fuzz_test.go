@@ -13,7 +13,7 @@ import (
 )
 
 var (
-	powerPhases = []string{"", phaseDone, phaseFailed, phaseSoftSent, phaseSoftRefused, phaseHardIntent, phaseHardSent, "bogus"}
+	powerPhases = []string{"", phaseDone, phaseFailed, phaseSoftSent, phaseSoftRefused, phaseHardIntent, phaseHardSent, phaseRetry, "bogus"}
 	deactSteps  = []string{"", stepWaiting, stepUnprovisionSent, stepForget}
 )
 
@@ -90,6 +90,18 @@ func checkInvariants(t *testing.T, in Input, st Step) {
 			psOf(in.Power.Desired) == in.Host.GetDesiredPowerState() {
 			t.Fatalf("a possibly sent hard action is sent again")
 		}
+		if pj := in.Power; pj != nil && pj.HardActionSent && isAction(psOf(pj.Desired)) &&
+			psOf(pj.Desired) == in.Host.GetDesiredPowerState() {
+			t.Fatalf("an edge (%s) possibly sent is sent again", psOf(pj.Desired))
+		}
+		if pj := in.Power; pj != nil && pj.Step == phaseRetry && in.Now.Before(pj.DeadlineAt) &&
+			psOf(pj.Desired) == in.Host.GetDesiredPowerState() {
+			t.Fatalf("a level retried before its backoff ended")
+		}
+		if pj := in.Power; pj != nil && pj.Step == phaseHardIntent && in.Reading == nil &&
+			psOf(pj.Desired) == in.Host.GetDesiredPowerState() {
+			t.Fatalf("a level retried without reading AMT's state after an uncertain outcome")
+		}
 	case ActUnprovision:
 		require.True(t, in.Device.Connected, "unprovision without a session")
 		op, ok := kinds[store.OpDeactivation]
@@ -97,12 +109,19 @@ func checkInvariants(t *testing.T, in Input, st Step) {
 	}
 	if st.Power != nil {
 		require.LessOrEqual(t, len(st.Power.Status), maxStatusLen)
-		if st.Power.Indicator == inProgress {
-			require.Equal(t, ActSendPower, st.Action, "in progress shown with nothing in flight: %q", st.Power.Status)
+		if st.Power.Indicator == inProgress && st.Action != ActSendPower {
+			op, ok := kinds[store.OpPower]
+			require.True(t, ok && !op.Delete && op.Entry.Step == phaseRetry && !op.Entry.DeadlineAt.IsZero(),
+				"in progress shown with nothing in flight or due: %q", st.Power.Status)
 		}
 	}
 	if st.AMT != nil {
 		require.LessOrEqual(t, len(st.AMT.Status), maxStatusLen)
+	}
+	if op, ok := kinds[store.OpPower]; ok && !op.Delete && op.Entry.Step == phaseRetry {
+		require.False(t, isAction(psOf(op.Entry.Desired)), "an edge scheduled for a retry")
+		require.LessOrEqual(t, int(op.Entry.Attempts), in.Params.withDefaults().LevelRetries, "retries beyond the bound")
+		require.True(t, op.Entry.DeadlineAt.After(in.Now), "a retry without a backoff")
 	}
 	require.GreaterOrEqual(t, st.After, time.Duration(0))
 }

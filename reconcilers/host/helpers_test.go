@@ -226,3 +226,11 @@ func checkStep(t *testing.T, w want, st Step) {
 	require.Equal(t, w.retry, st.Retry != nil, "retry")
 	require.Equal(t, w.warn, st.Warn != "", "warn: %q", st.Warn)
 }
+
+// tries sets a power entry's retry count.
+func tries(n int32) func(*store.JournalEntry) { return func(e *store.JournalEntry) { e.Attempts = n } }
+
+// deadlineIn sets a power entry's deadline relative to t0.
+func deadlineIn(d time.Duration) func(*store.JournalEntry) {
+	return func(e *store.JournalEntry) { e.DeadlineAt = t0.Add(d) }
+}

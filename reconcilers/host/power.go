@@ -14,8 +14,11 @@ import (
 // stays after the request ends (done, failed): it marks the request as handled, which is how a reset is done once
 // per request although the host reads "on" both before and after it.
 const (
-	phaseDone        = "done"         // the request was reached
-	phaseFailed      = "failed"       // the request failed; LastError is the status text. Not retried until it changes
+	phaseDone   = "done"   // the request was reached
+	phaseFailed = "failed" // the request failed; LastError is the status text. See retriable for when it is retried
+	// phaseRetry: a level (ON, OFF, SLEEP, HIBERNATE) was not reached after an uncertain outcome; AMT's state is
+	// read again and the level re-established at DeadlineAt. Attempts counts the retries so far, LastError says why.
+	phaseRetry       = "retry_wait"
 	phaseSoftSent    = "soft_sent"    // graceful action possibly sent at StepStartedAt; DeadlineAt ends the wait
 	phaseSoftRefused = "soft_refused" // AMT refused the graceful action; LastError is AMT's reason
 	phaseHardIntent  = "hard_intent"  // hard action possibly sent at StepStartedAt, written before sending
@@ -26,6 +29,9 @@ const (
 type powerPlan struct {
 	Steps  []amt.PowerState `json:"steps"`  // the AMT actions the request may take, in order
 	Action amt.PowerState   `json:"action"` // the action of the current step
+	// Seen (failed levels only) is the host's updated_at in Inventory once the failure was reported: any later
+	// update of the host, such as the user writing the same desired state again, starts a new round of retries.
+	Seen string `json:"seen,omitempty"`
 }
 
 func planOf(e *store.JournalEntry) powerPlan {
@@ -48,7 +54,7 @@ func inFlight(e *store.JournalEntry) bool {
 		return false
 	}
 	switch e.Step {
-	case phaseSoftSent, phaseSoftRefused, phaseHardIntent, phaseHardSent:
+	case phaseSoftSent, phaseSoftRefused, phaseHardIntent, phaseHardSent, phaseRetry:
 		return true
 	}
 	return false
@@ -63,20 +69,16 @@ func failedFor(e *store.JournalEntry, d computev1.PowerState) bool {
 	return e != nil && psOf(e.Desired) == d && e.Step == phaseFailed
 }
 
-func doneFor(e *store.JournalEntry, d computev1.PowerState) bool {
-	return e != nil && psOf(e.Desired) == d && e.Step == phaseDone
-}
-
 // pending tells whether d still has to be acted on, given the state AMT reports (or Inventory's current state when
 // nothing was read). States are compared; actions are pending until the journal says they ended.
-func pending(d, obs computev1.PowerState, e *store.JournalEntry) bool {
+func pending(d, obs computev1.PowerState, e *store.JournalEntry, h *computev1.HostResource) bool {
 	switch {
 	case d == psUnspecified:
 		return false
 	case isAction(d):
 		return !settledFor(e, d)
 	}
-	return !consistent(d, obs) && !failedFor(e, d)
+	return !consistent(d, obs) && !stillFailed(e, d, h)
 }
 
 // quietUntil is when AMT has had time to carry out what the entry sent; no other power request goes out before.
@@ -132,13 +134,13 @@ func startOrSync(in Input) Step {
 	h, pj := in.Host, in.Power
 	d, cur := h.GetDesiredPowerState(), h.GetCurrentPowerState()
 	if in.Reading == nil {
-		if !pending(d, cur, pj) && !inFlight(pj) && !reachedUnreported(h, d, cur) {
+		if !pending(d, cur, pj, h) && !inFlight(pj) && !reachedUnreported(h, d, cur) {
 			return syncStep(in, cur, false)
 		}
 		return Step{Action: ActReadPower} // reachedUnreported: AMT confirms the state before an error is cleared
 	}
 	obs := observed(in.Reading.State)
-	if !pending(d, obs, pj) {
+	if !pending(d, obs, pj, h) {
 		return syncStep(in, obs, true)
 	}
 	if q := quietUntil(pj, in.Params); in.Now.Before(q) {
@@ -242,7 +244,7 @@ func continueOp(in Input) Step {
 			}
 			return escalate(in, obs, amt.PowerOn, resetLeftOffText(obs, p))
 		}
-		return fail(in, d, obs, notReachedText(d, timeoutFor(d, p)))
+		return retryOrFail(in, d, obs, notReachedText(d, timeoutFor(d, p)))
 	case phaseSoftRefused:
 		obs := in.Host.GetCurrentPowerState()
 		if in.Reading != nil {
@@ -268,7 +270,22 @@ func continueOp(in Input) Step {
 		if consistent(expectedAfter(planOf(pj).Action), obs) {
 			return finish(in, unconfirmedDoneText(d))
 		}
-		return fail(in, d, obs, unconfirmedText(d, obs))
+		if isAction(d) {
+			return fail(in, d, obs, unconfirmedEdgeText(d, obs))
+		}
+		return retryOrFail(in, d, obs, unconfirmedText(d, obs))
+	case phaseRetry:
+		if in.Now.Before(pj.DeadlineAt) {
+			return Step{After: pj.DeadlineAt.Sub(in.Now)}
+		}
+		if in.Reading == nil {
+			return Step{Action: ActReadPower}
+		}
+		obs := observed(in.Reading.State)
+		if consistent(d, obs) {
+			return finish(in, wordsFor(d).done)
+		}
+		return start(in, d, obs)
 	}
 	return Step{}
 }
@@ -313,14 +330,25 @@ func fail(in Input, d, obs computev1.PowerState, text string) Step {
 		e.Step = phaseFailed
 	}
 	e.DeadlineAt, e.LastError = time.Time{}, clip(text)
-	return Step{Power: powerReport(in.Host, obs, text, failure, nil), Journal: []JournalOp{{Entry: e}}}
+	plan := planOf(&e)
+	if plan.Seen != "" { // a new failure: the mark of an earlier one no longer applies
+		plan.Seen = ""
+		e.Sequence = plan.encode()
+	}
+	// A failed level is looked at again at once, to note the host's updated_at after this report (noteSeen).
+	return Step{Power: powerReport(in.Host, obs, text, failure, nil), Journal: []JournalOp{{Entry: e}}, Requeue: !isAction(d)}
 }
 
+// newEntry starts a journal entry for d; a retry of d keeps counting the retries of the entry it replaces.
 func newEntry(in Input, d computev1.PowerState, phase string, plan powerPlan) store.JournalEntry {
-	return store.JournalEntry{
+	e := store.JournalEntry{
 		Kind: store.OpPower, Desired: int32(d), Policy: int32(in.Host.GetPowerCommandPolicy()),
 		Step: phase, Sequence: plan.encode(),
 	}
+	if pj := in.Power; pj != nil && pj.Step == phaseRetry && psOf(pj.Desired) == d {
+		e.Attempts = pj.Attempts
+	}
+	return e
 }
 
 // powerDisconnected: the device has no session anywhere. Within the grace period nothing changes; after it the

@@ -101,10 +101,14 @@ func runChange(t *testing.T, r *simRun, d computev1.PowerState) {
 	t.Helper()
 	r.host.DesiredPowerState, r.writes = d, 0
 	for n := 0; r.step(); n++ {
-		require.Less(t, n, 60, "no end: journal %+v", r.power)
+		require.Less(t, n, 200, "no end: journal %+v", r.power)
 	}
 	require.NotEqual(t, inProgress, r.host.GetPowerStatusIndicator(), "left in progress: %q", r.host.GetPowerStatus())
-	require.LessOrEqual(t, r.writes, 3, "more than 3 Inventory writes for %s", d)
+	most := 3
+	if steady(d) { // a level's retries write "retrying" and the request again
+		most += 2 * defaultRetries
+	}
+	require.LessOrEqual(t, r.writes, most, "more Inventory writes than the sequence and its retries need for %s", d)
 
 	// Stable: a later reconcile, with or without a fresh read, does nothing.
 	r.now = r.now.Add(time.Hour)

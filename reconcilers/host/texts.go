@@ -8,8 +8,9 @@ import (
 	computev1 "github.com/open-edge-platform/infra-core/inventory/v2/pkg/api/compute/v1"
 )
 
-// Status texts. Texts are stable for a given situation (no clocks or counters in them) so that repeated
-// reconciles, and several replicas, write nothing new; the status timestamp says when.
+// Status texts. Texts are stable for a given situation (no clocks in them) so that repeated reconciles, and several
+// replicas, write nothing new; the status timestamp says when. The one counter, a level's retry number, is part of
+// the situation: each retry is written once.
 
 const (
 	textAMTConnected    = "AMT connected"
@@ -134,9 +135,28 @@ func refusedText(d computev1.PowerState, o Outcome) string {
 	return fmt.Sprintf("%s failed: AMT refused it (%s)", capital(wordsFor(d).verb), o.Reason)
 }
 
+// unconfirmedText: a level's request whose answer was lost, and the state read afterwards is another.
 func unconfirmedText(d, obs computev1.PowerState) string {
-	return fmt.Sprintf("%s not confirmed: AMT's answer was lost and the host reports %s; not repeated (set the "+
-		"desired power state again to retry)", capital(wordsFor(d).verb), stateWord(obs))
+	return fmt.Sprintf("%s not confirmed: AMT's answer was lost and the host reports %s", capital(wordsFor(d).verb),
+		stateWord(obs))
+}
+
+// unconfirmedEdgeText: a reset or power cycle whose answer was lost, and the state read afterwards does not show
+// it done. It may have happened, so it is not repeated; a new request is needed (another desired state first, or
+// RESET_REPEAT after RESET), since writing the same one again must not reset a host twice.
+func unconfirmedEdgeText(d, obs computev1.PowerState) string {
+	return fmt.Sprintf("%s not confirmed: AMT's answer was lost and the host reports %s; not repeated, to avoid a "+
+		"second %s (request it anew to retry)", capital(wordsFor(d).verb), stateWord(obs), wordsFor(d).verb)
+}
+
+// retryText is the status while a level waits for retry n of max.
+func retryText(why string, n int32, maxRetries int, wait time.Duration) string {
+	return fmt.Sprintf("%s; retrying (%d/%d) in %s", why, n, maxRetries, human(wait))
+}
+
+// exhaustedText is the status of a level whose retries are used up.
+func exhaustedText(why string, retries int) string {
+	return fmt.Sprintf("%s; gave up after %d retries (set the desired power state again to retry)", why, retries)
 }
 
 func unconfirmedDoneText(d computev1.PowerState) string {

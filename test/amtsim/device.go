@@ -140,6 +140,7 @@ type Device struct {
 	cira      ciraStore
 	settings  map[string]settingsObj
 	power     powerModel
+	requests  []int // every RequestPowerStateChange received, accepted or not (requests.go)
 	audit     auditLog
 	events    messageLog
 	reachable bool

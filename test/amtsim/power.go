@@ -111,6 +111,7 @@ func (d *Device) rebootLocked() {
 // answers at once and acts after the configured delays. Graceful actions are handed to
 // the OS, which performs them only when it is running and not hung.
 func (d *Device) requestPowerStateChange(action int, who initiator) int {
+	d.requests = append(d.requests, action)
 	if !slices.Contains(supportedActions, action) {
 		return ptInvalidParameter
 	}

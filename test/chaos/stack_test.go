@@ -1,0 +1,308 @@
+package chaos
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/dmrm/dm-manager/internal/secrets"
+	"github.com/dmrm/dm-manager/internal/store"
+	"github.com/dmrm/dm-manager/internal/store/storetest"
+)
+
+const inventoryPkg = "github.com/open-edge-platform/infra-core/inventory/v2"
+
+// proc is a server run as a process, restartable with the same arguments.
+type proc struct {
+	name string
+	bin  string
+	args []string
+	env  []string
+	log  string // file the process writes to (appended across restarts)
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func (p *proc) start(tb testing.TB) {
+	tb.Helper()
+	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	require.NoError(tb, err)
+	cmd := exec.Command(p.bin, p.args...)
+	cmd.Env = append(os.Environ(), p.env...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the suite
+	require.NoError(tb, cmd.Start(), "start %s", p.name)
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		_ = f.Close()
+		close(done)
+	}()
+	p.cmd, p.done = cmd, done
+}
+
+// kill sends sig and waits for the process to end (SIGKILL after 15s).
+func (p *proc) kill(sig syscall.Signal) {
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+	p.cmd = nil
+}
+
+func (p *proc) alive() bool {
+	if p.cmd == nil {
+		return false
+	}
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// freePort returns a loopback address nothing listens on now.
+func freePort(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(tb, err)
+	addr := l.Addr().String()
+	require.NoError(tb, l.Close())
+	return addr
+}
+
+// build compiles the Inventory server and dm-manager into dir.
+func build(tb testing.TB, dir string) (inventory, dmManager string) {
+	tb.Helper()
+	root := repoRoot(tb)
+	for pkg, out := range map[string]string{inventoryPkg + "/cmd/server": "inventory", "./cmd/dm-manager": "dm-manager"} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, out), pkg)
+		cmd.Dir = root
+		b, err := cmd.CombinedOutput()
+		require.NoError(tb, err, "go build %s: %s", pkg, b)
+	}
+	return filepath.Join(dir, "inventory"), filepath.Join(dir, "dm-manager")
+}
+
+func repoRoot(tb testing.TB) string {
+	tb.Helper()
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
+	require.NoError(tb, err)
+	return strings.TrimSpace(string(out))
+}
+
+// stageInventory prepares Inventory's policy bundle (opa) and migrations (applied by atlas at its start), as
+// scripts/demo.sh does.
+func stageInventory(tb testing.TB, dir string) (migrations, bundle string) {
+	tb.Helper()
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", inventoryPkg).Output()
+	require.NoError(tb, err)
+	mod := strings.TrimSpace(string(out))
+	policy := filepath.Join(dir, "policy")
+	migrations = filepath.Join(dir, "migrations")
+	require.NoError(tb, os.MkdirAll(policy, 0o755))
+	require.NoError(tb, os.MkdirAll(migrations, 0o755))
+	copyGlob(tb, filepath.Join(mod, "rego", "*.rego"), policy)
+	copyGlob(tb, filepath.Join(mod, "internal", "ent", "migrate", "migrations", "*.sql"), migrations)
+	copyGlob(tb, filepath.Join(mod, "internal", "ent", "migrate", "migrations", "atlas.sum"), migrations)
+	bundle = filepath.Join(dir, "policy_bundle.tar.gz")
+	b, err := exec.Command("opa", "build", policy, "-o", bundle).CombinedOutput()
+	require.NoError(tb, err, "opa build (run scripts/testenv.sh and put .cache/bin on PATH): %s", b)
+	return migrations, bundle
+}
+
+func copyGlob(tb testing.TB, pattern, dir string) {
+	tb.Helper()
+	files, err := filepath.Glob(pattern)
+	require.NoError(tb, err)
+	require.NotEmpty(tb, files, "nothing matches %s", pattern)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(tb, err)
+		require.NoError(tb, os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o644))
+	}
+}
+
+// stack is Inventory, dm-manager (through the Postgres proxy) and the suite's own connections.
+type stack struct {
+	dir       string
+	inv       *proc
+	dm        *proc
+	invAddr   string
+	cira, oam string
+	proxy     *pgProxy
+	dmDSN     string // direct, for the suite
+	key       string
+	st        *store.Store
+	sec       secrets.Store
+	rootCA    []byte
+}
+
+func startStack(tb testing.TB, timers []string) *stack {
+	tb.Helper()
+	// Logs stay after a failure (.cache/chaos-<time>/); the directory goes when the suite passes.
+	dir := filepath.Join(repoRoot(tb), ".cache", "chaos-"+time.Now().Format("150405"))
+	require.NoError(tb, os.MkdirAll(dir, 0o755))
+	tb.Cleanup(func() {
+		if !tb.Failed() {
+			_ = os.RemoveAll(dir)
+		}
+	})
+	t0 := time.Now()
+	invBin, dmBin := build(tb, dir)
+	tb.Logf("Inventory server and dm-manager built in %s", time.Since(t0).Round(time.Second))
+	migrations, bundle := stageInventory(tb, dir)
+
+	invDSN, dropInv, err := storetest.CreateDatabase("dmm_chaos_inventory_test")
+	require.NoError(tb, err)
+	tb.Cleanup(func() { _ = dropInv() })
+	dmDSN, dropDM, err := storetest.CreateDatabase("dmm_chaos_test")
+	require.NoError(tb, err)
+	tb.Cleanup(func() { _ = dropDM() })
+
+	s := &stack{dir: dir, dmDSN: dmDSN}
+	u, err := url.Parse(invDSN)
+	require.NoError(tb, err)
+	pw, _ := u.User.Password()
+	s.invAddr = freePort(tb)
+	s.inv = &proc{name: "inventory", bin: invBin, log: filepath.Join(dir, "inventory.log"),
+		args: []string{"-serverAddress", s.invAddr, "-oamServerAddress", freePort(tb), "-migrationsDir", migrations,
+			"-policyBundlePath", bundle, "-globalLogLevel", "warn"},
+		env: []string{"PGHOST=" + u.Hostname(), "PGPORT=" + u.Port(), "PGDATABASE=" + strings.TrimPrefix(u.Path, "/"),
+			"PGUSER=" + u.User.Username(), "PGPASSWORD=" + pw, "PGSSLMODE=disable"}}
+	s.startInventory(tb)
+	tb.Cleanup(func() { s.inv.kill(syscall.SIGTERM) })
+
+	s.proxy = startProxy(tb, u.Host)
+	proxied := *mustURL(tb, dmDSN)
+	proxied.Host = s.proxy.addr
+
+	raw := make([]byte, secrets.KeySize)
+	_, _ = rand.Read(raw)
+	s.key = base64.StdEncoding.EncodeToString(raw)
+	keyFile := filepath.Join(dir, "secrets.key")
+	require.NoError(tb, os.WriteFile(keyFile, []byte(s.key), 0o600))
+
+	s.cira, s.oam = freePort(tb), freePort(tb)
+	s.dm = &proc{name: "dm-manager", bin: dmBin, log: filepath.Join(dir, "dm-manager.log"),
+		args: append([]string{"serve", "-inventoryAddress", s.invAddr, "-insecureGRPC=true", "-enableAuth=false",
+			"-databaseURL", proxied.String(), "-secretsBackend", "embedded", "-secretsKeyFile", keyFile,
+			"-dmServerAddress", freePort(tb), "-ciraAddress", s.cira, "-activationAddress", freePort(tb),
+			"-apiAddress", freePort(tb), "-oamServerAddress", s.oam, "-ciraServerAddress", gatewayName + ":" + portOf(s.cira),
+			"-activationURL", "ws://127.0.0.1/activate", "-replicaID", "chaos"}, timers...)}
+	s.startDM(tb)
+	tb.Cleanup(func() {
+		s.dm.kill(syscall.SIGTERM)
+		if tb.Failed() {
+			tb.Logf("logs kept in %s (dm-manager.log, inventory.log)", dir)
+		}
+	})
+
+	s.st, err = store.Open(context.Background(), dmDSN, store.ConnectOptions{}, zerolog.Nop())
+	require.NoError(tb, err)
+	tb.Cleanup(s.st.Close)
+	s.sec, err = secrets.Open(context.Background(), secrets.Options{Backend: secrets.BackendEmbedded, Key: s.key},
+		s.st.Pool(), zerolog.Nop())
+	require.NoError(tb, err)
+	ca, err := s.sec.Get(context.Background(), secrets.GatewayCA())
+	require.NoError(tb, err)
+	s.rootCA = []byte(ca[secrets.KeyCertPEM])
+	require.NotEmpty(tb, s.rootCA)
+	return s
+}
+
+func mustURL(tb testing.TB, s string) *url.URL {
+	tb.Helper()
+	u, err := url.Parse(s)
+	require.NoError(tb, err)
+	return u
+}
+
+func (s *stack) startInventory(tb testing.TB) {
+	tb.Helper()
+	s.inv.start(tb)
+	waitTCP(tb, s.inv, s.invAddr, time.Minute)
+}
+
+// startDM starts dm-manager and waits until its health says SERVING.
+func (s *stack) startDM(tb testing.TB) time.Duration {
+	tb.Helper()
+	t0 := time.Now()
+	s.dm.start(tb)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	conn, err := grpc.NewClient(s.oam, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(tb, err)
+	defer conn.Close()
+	hc := healthpb.NewHealthClient(conn)
+	for {
+		require.True(tb, s.dm.alive(), "dm-manager exited while starting; see %s", s.dm.log)
+		cctx, c := context.WithTimeout(ctx, 2*time.Second)
+		resp, err := hc.Check(cctx, &healthpb.HealthCheckRequest{})
+		c()
+		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+			return time.Since(t0)
+		}
+		select {
+		case <-ctx.Done():
+			tb.Fatalf("dm-manager not serving within 90s; see %s", s.dm.log)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func waitTCP(tb testing.TB, p *proc, addr string, wait time.Duration) {
+	tb.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		require.True(tb, p.alive(), "%s exited while starting; see %s", p.name, p.log)
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			_ = c.Close()
+			return
+		}
+		require.True(tb, time.Now().Before(deadline), "%s not listening on %s within %s; see %s", p.name, addr, wait, p.log)
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// killDM kills dm-manager with SIGKILL and ends the transactions its connections left open (a kill leaves the
+// server side of a connection until Postgres notices; the suite's held steps would keep their row locks).
+func (s *stack) killDM(tb testing.TB) {
+	tb.Helper()
+	s.dm.kill(syscall.SIGKILL)
+	s.proxy.dropAll()
+	_, err := s.st.Pool().Exec(context.Background(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event = 'PgSleep'`)
+	require.NoError(tb, err)
+}
+
+// gatewayName is the CIRA server name devices are configured with (an FQDN, as AMT's AddMpServer wants); they are
+// pointed at the bound loopback port instead (amtsim.CIRAOptions.ServerAddr).
+const gatewayName = "cira.chaos.test"
+
+func portOf(addr string) string {
+	_, p, _ := net.SplitHostPort(addr)
+	return p
+}
