@@ -24,6 +24,7 @@ func (c *Config) validate() error {
 		c.validateDatabase,
 		c.validateSecrets,
 		c.validateAdvertised,
+		c.validateEvents,
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {
