@@ -51,7 +51,7 @@ const DomainsLevel = "domains"
 // Outcomes of the Outcome field.
 const (
 	OutcomeOK      = "ok"
-	OutcomeError   = "error"   // the device or AMT refused or failed
+	OutcomeError   = "error"    // the device or AMT refused or failed
 	OutcomeNotSent = "not_sent" // the request provably never reached AMT (no session here); it will be retried
 	OutcomeUnknown = "unknown"  // the request may have reached AMT (session lost after the write)
 	OutcomeRefused = "refused"  // refused before anything was done (bad request, wrong tenant, busy)
