@@ -35,6 +35,7 @@ type Options struct {
 	Devices  DeviceDirectory // required; *store.Store
 	AMT      DeviceAMT       // required; implemented by cmd over the CIRA gateway
 	Projects ProjectResolver // optional; without it project names must come with an ActiveProjectID header
+	Events   EventLog        // optional: the audit trail (GET /dm/events answers 503 without it)
 
 	// Verifier checks bearer tokens; required unless AuthDisabled.
 	Verifier TokenVerifier
@@ -99,6 +100,7 @@ func NewHandler(opts Options) (http.Handler, error) {
 		mux.Handle(rt.method+" "+Prefix+rt.path, s.wrap(rt))
 	}
 	mux.HandleFunc("GET /openapi.yaml", serveSpec)
+	mux.HandleFunc("GET /asyncapi.yaml", serveAsyncAPI)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { noRoute(mux, w, r) })
 	return mux, nil
 }
@@ -124,7 +126,7 @@ func noRoute(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
 
 // routeTable lists every tenant route; openapi_test.go checks it against openapi.yaml.
 func (s *server) routeTable() []route {
-	return []route{
+	return append([]route{
 		{http.MethodGet, "/amt/admin/domains", permRead, s.listDomains},
 		{http.MethodPost, "/amt/admin/domains", permWrite, s.createDomain},
 		{http.MethodPatch, "/amt/admin/domains", permWrite, s.updateDomain},
@@ -136,7 +138,8 @@ func (s *server) routeTable() []route {
 		{http.MethodGet, "/amt/hardwareInfo/{guid}", permRead, s.hardwareInfo},
 		{http.MethodGet, "/amt/log/audit/{guid}", permRead, s.auditLog},
 		{http.MethodGet, "/amt/power/capabilities/{guid}", permRead, s.powerCapabilities},
-	}
+	},
+		s.eventRoutes()...)
 }
 
 // NewServer returns an http.Server for h with timeouts that bound slow clients; device calls are bounded by

@@ -145,6 +145,7 @@ func (a *app) start(ctx context.Context) error {
 		{"health and metrics", a.startOAMAndMetrics},
 		{"store", a.startStore},
 		{"secrets", a.startSecrets},
+		{"events", a.startEvents},
 		{"gateway", a.startGateway},
 		{"inventory", a.startInventory},
 		{"reconcilers", a.startReconcilers},

@@ -35,6 +35,8 @@ type ClientOptions struct {
 	RequestTimeout time.Duration
 	// OpenTimeout bounds one channel open (default dmtclient.DefaultCIRAOpenTimeout).
 	OpenTimeout time.Duration
+	// ObserveWSMan is told the duration of every WS-Man exchange (the gateway's latency histogram); optional.
+	ObserveWSMan func(time.Duration)
 }
 
 // AMTClients hands out AMT clients that reach devices through their CIRA session on this replica. One client is
@@ -113,7 +115,7 @@ func (c *AMTClients) For(ctx context.Context, tenant, guid string) (*amt.Client,
 	}
 	ws, err := dmtclient.NewCIRAClient(dmtclient.CIRAClientConfig{
 		Gateway: notConnectedMapper{c.gw}, GUID: guid, Username: amtAdminUser, Password: m[secrets.KeyAMTPassword],
-		OpenTimeout: c.opts.OpenTimeout, Timeout: c.opts.RequestTimeout,
+		OpenTimeout: c.opts.OpenTimeout, Timeout: c.opts.RequestTimeout, Observe: c.opts.ObserveWSMan,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("devices: WS-Man client for device %s: %w", guid, err)
