@@ -210,7 +210,9 @@ func TestLoginWaitBoundedByHandshakeDeadline(t *testing.T) {
 	waiter.send(versionMsg(testGUID(1)), apf.ServiceRequest{Name: apf.ServiceAuth}, authMsg(docPass))
 	waiter.expect(apf.ServiceAccept{Name: apf.ServiceAuth})
 	waiter.expectEnd(apf.DisconnectConnectionTimedOut)
-	eventually(t, func() bool { return counter(t, tg.reg, "dm_manager_ciragw_handshakes_total", "result", resultTimeout) == 1 },
+	eventually(t, func() bool {
+		return counter(t, tg.reg, "dm_manager_ciragw_handshakes_total", "result", resultTimeout) == 1
+	},
 		"counted as a timeout")
 	calls, _ := auth.stats()
 	require.Equal(t, 1, calls, "the waiter never reached the backend")
@@ -273,7 +275,9 @@ func TestKeyTurnWaitBoundedByHandshakeDeadline(t *testing.T) {
 			counter(t, tg.reg, "dm_manager_ciragw_pending_handshakes") == 1
 	}, "handshake waiting for the key")
 	require.Error(t, <-errs)
-	eventually(t, func() bool { return counter(t, tg.reg, "dm_manager_ciragw_handshakes_total", "result", resultTimeout) == 1 },
+	eventually(t, func() bool {
+		return counter(t, tg.reg, "dm_manager_ciragw_handshakes_total", "result", resultTimeout) == 1
+	},
 		"counted as a timeout")
 	require.Zero(t, counter(t, tg.reg, "dm_manager_ciragw_tls_handshakes_waiting"))
 	require.Zero(t, counter(t, tg.reg, "dm_manager_ciragw_pending_handshakes"))
