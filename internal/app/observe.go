@@ -8,6 +8,7 @@ import (
 	"time"
 
 	computev1 "github.com/open-edge-platform/infra-core/inventory/v2/pkg/api/compute/v1"
+	statusv1 "github.com/open-edge-platform/infra-core/inventory/v2/pkg/api/status/v1"
 
 	"github.com/dmrm/dm-manager/dmtclient/amt"
 	"github.com/dmrm/dm-manager/internal/api"
@@ -67,14 +68,24 @@ func (d *desiredHosts) of(guid string) string {
 	return d.desired[strings.ToLower(guid)]
 }
 
-// countedStatus counts the host reconciler's status writes by field and result.
-type countedStatus struct{ host.StatusWriter }
+// countedStatus counts the host reconciler's status writes by field and result, and publishes a power request
+// the reconciler gives up on (an error power status newly written: blocked, or AMT's refusal) as power_failed.
+type countedStatus struct {
+	host.StatusWriter
+	sink events.Sink
+}
 
 func (c countedStatus) UpdatePowerStatusOf(ctx context.Context, tenant string, cur *computev1.HostResource,
 	r inventory.PowerReport,
 ) (*computev1.HostResource, error) {
 	out, err := c.StatusWriter.UpdatePowerStatusOf(ctx, tenant, cur, r)
-	metrics.CountInventoryWrite("power_status", writeResult(cur, out, err))
+	res := writeResult(cur, out, err)
+	metrics.CountInventoryWrite("power_status", res)
+	if res == "written" && r.Indicator == statusv1.StatusIndication_STATUS_INDICATION_ERROR {
+		c.sink.Emit(events.Event{Kind: events.PowerFailed, Tenant: tenant, GUID: cur.GetUuid(),
+			Desired: cur.GetDesiredPowerState().String(), Outcome: events.OutcomeError, Message: r.Status,
+			Source: "reconciler"})
+	}
 	return out, err
 }
 

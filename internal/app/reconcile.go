@@ -71,7 +71,7 @@ func (a *app) startReconcilers(ctx context.Context) error {
 		Log:            a.log,
 		Clock:          a.opts.Clock,
 	}, host.Deps{
-		Hosts: desired, Status: countedStatus{a.inv}, Devices: a.store, Journal: a.store, Secrets: a.secrets,
+		Hosts: desired, Status: countedStatus{StatusWriter: a.inv, sink: a.events}, Devices: a.store, Journal: a.store, Secrets: a.secrets,
 		Power: observedPower{sink: a.events, desired: desired, PowerControl: host.AMTPower{
 			Clients: a.amtClients.For,
 			// ErrNotConnected proves the request never left; a session lost after it (ErrSessionLost) is uncertain.

@@ -31,7 +31,7 @@ const (
 
 	PowerRequested Kind = "power_requested" // a power action is being sent to AMT (Desired, AMTValue, Action)
 	PowerDone      Kind = "power_done"      // AMT accepted the action (Outcome "ok", Duration: the request)
-	PowerFailed    Kind = "power_failed"    // AMT refused, or the outcome is unknown (Outcome, Message)
+	PowerFailed    Kind = "power_failed"    // AMT refused, the outcome is unknown, or the reconciler gave up (Message)
 
 	ActivationStarted   Kind = "activation_started"   // rpc-go started an activation (Mode may be empty yet)
 	ActivationSucceeded Kind = "activation_succeeded" // AMT is activated (Mode, Duration, Message)
