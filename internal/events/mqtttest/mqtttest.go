@@ -128,7 +128,10 @@ type Subscriber struct {
 }
 
 // Subscribe connects to addr and subscribes to filter at QoS 1; it disconnects at cleanup.
-func Subscribe(t testing.TB, addr, filter string) *Subscriber {
+func Subscribe(t testing.TB, addr, filter string) *Subscriber { return SubscribeWith(t, addr, filter, nil) }
+
+// SubscribeWith is Subscribe that also hands each message to each (may be nil) as it arrives.
+func SubscribeWith(t testing.TB, addr, filter string, each func(Message)) *Subscriber {
 	t.Helper()
 	s := &Subscriber{wake: make(chan struct{}, 1)}
 	opts := mqtt.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(fmt.Sprintf("test-%d", time.Now().UnixNano())).
@@ -138,9 +141,13 @@ func Subscribe(t testing.TB, addr, filter string) *Subscriber {
 		t.Fatalf("subscriber: connecting to %s: %v", addr, tok.Error())
 	}
 	tok := s.c.Subscribe(filter, 1, func(_ mqtt.Client, m mqtt.Message) {
+		msg := Message{Topic: m.Topic(), Payload: append([]byte(nil), m.Payload()...)}
 		s.mu.Lock()
-		s.msgs = append(s.msgs, Message{Topic: m.Topic(), Payload: append([]byte(nil), m.Payload()...)})
+		s.msgs = append(s.msgs, msg)
 		s.mu.Unlock()
+		if each != nil {
+			each(msg)
+		}
 		select {
 		case s.wake <- struct{}{}:
 		default:
