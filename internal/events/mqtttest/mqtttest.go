@@ -128,7 +128,9 @@ type Subscriber struct {
 }
 
 // Subscribe connects to addr and subscribes to filter at QoS 1; it disconnects at cleanup.
-func Subscribe(t testing.TB, addr, filter string) *Subscriber { return SubscribeWith(t, addr, filter, nil) }
+func Subscribe(t testing.TB, addr, filter string) *Subscriber {
+	return SubscribeWith(t, addr, filter, nil)
+}
 
 // SubscribeWith is Subscribe that also hands each message to each (may be nil) as it arrives.
 func SubscribeWith(t testing.TB, addr, filter string, each func(Message)) *Subscriber {
