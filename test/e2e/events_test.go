@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -133,12 +134,19 @@ func requireDashboardMetrics(t *testing.T, d *dm) {
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	require.NoError(t, resp.Body.Close())
-	served := map[string]bool{}
+	served, sums := map[string]bool{}, map[string]float64{}
 	for _, line := range strings.Split(string(body), "\n") {
 		if name, _, ok := strings.Cut(line, " "); ok && !strings.HasPrefix(line, "#") {
 			name, _, _ = strings.Cut(name, "{")
 			served[name] = true
+			f := strings.Fields(line)
+			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			sums[name] += v
 		}
+	}
+	for _, n := range []string{"dm_manager_ciragw_wsman_latency_seconds_count", "dm_manager_reconciles_total",
+		"dm_manager_power_actions_total", "dm_manager_activations_total", "dm_manager_inventory_writes_total"} {
+		require.Positive(t, sums[n], "%s is zero after the flows", n)
 	}
 	used := map[string]bool{}
 	re := regexp.MustCompile(`dm_manager_[a-z_]+`)
