@@ -290,7 +290,7 @@ func portsOf(v any) []int {
 // chart's JSON file and each alert the issue names is a rule.
 func TestRenderDashboardAndAlerts(t *testing.T) {
 	r := render(t, "--set", "metrics.enabled=true", "--set", "metrics.grafanaDashboard.enabled=true",
-		"--set", "metrics.prometheusRule.enabled=true", "--set", "metrics.prometheusRule.activationFailureRatio=0.3")
+		"--set", "metrics.prometheusRule.enabled=true", "--set-json", "metrics.prometheusRule.activationFailureRatio=0.3")
 	cm := r.get(t, "ConfigMap", "dm-manager-dashboard")
 	assert.Equal(t, "1", dig(cm, "metadata", "labels", "grafana_dashboard"))
 	want, err := os.ReadFile(filepath.Join(chartDir(t), "dashboards", "dm-manager.json"))
