@@ -126,7 +126,7 @@ func noRoute(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
 
 // routeTable lists every tenant route; openapi_test.go checks it against openapi.yaml.
 func (s *server) routeTable() []route {
-	return append([]route{
+	routes := []route{
 		{http.MethodGet, "/amt/admin/domains", permRead, s.listDomains},
 		{http.MethodPost, "/amt/admin/domains", permWrite, s.createDomain},
 		{http.MethodPatch, "/amt/admin/domains", permWrite, s.updateDomain},
@@ -138,8 +138,10 @@ func (s *server) routeTable() []route {
 		{http.MethodGet, "/amt/hardwareInfo/{guid}", permRead, s.hardwareInfo},
 		{http.MethodGet, "/amt/log/audit/{guid}", permRead, s.auditLog},
 		{http.MethodGet, "/amt/power/capabilities/{guid}", permRead, s.powerCapabilities},
-	},
-		s.eventRoutes()...)
+	}
+	routes = append(routes, s.eventLogRoutes()...)
+	routes = append(routes, s.eventRoutes()...)
+	return routes
 }
 
 // NewServer returns an http.Server for h with timeouts that bound slow clients; device calls are bounded by
