@@ -77,7 +77,7 @@ func TestEvents(t *testing.T) {
 		events.CIRAConnected, events.PowerRequested, events.PowerDone, events.DeactivationStarted, events.Deactivated,
 		events.CIRADisconnected, events.ActivationFailed, events.PowerFailed, events.DomainRemoved}
 	prefix := d.cfg.MQTTTopicPrefix + "/" + tenant + "/"
-	got := d.mqtt.WaitFor(t, waitLong, "every kind of event", func(ms []mqtttest.Message) bool {
+	got := d.mqtt.WaitFor(t, 2*waitLong, "every kind of event", func(ms []mqtttest.Message) bool {
 		seen := map[events.Kind]bool{}
 		for _, m := range ms {
 			if p, err := events.ParsePayload(m.Payload); err == nil && strings.HasPrefix(m.Topic, prefix) {

@@ -181,7 +181,11 @@ func (s *Subscriber) WaitFor(t testing.TB, timeout time.Duration, what string, o
 		select {
 		case <-s.wake:
 		case <-deadline.C:
-			t.Fatalf("MQTT: %s not received within %s; got %d messages", what, timeout, len(s.Messages()))
+			var topics []string
+			for _, m := range s.Messages() {
+				topics = append(topics, m.Topic)
+			}
+			t.Fatalf("MQTT: %s not received within %s; got %d messages: %v", what, timeout, len(topics), topics)
 		}
 	}
 }
