@@ -11,7 +11,7 @@
 #      .cache/demo/mqtt.log; /metrics is saved to .cache/demo/metrics.txt and must show reconciles and WS-Man
 #      latency observations.
 # Exit status: the demo's (0 ok). Everything started here is stopped on exit. Work files and logs: .cache/demo/.
-# Overrides: DEMO_HOSTS (20), DEMO_TIMEOUT (150s, the story itself), DM_PG_PORT (5432).
+# Overrides: DEMO_HOSTS (20), DEMO_TIMEOUT (150s, the story itself), DM_PG_PORT (5432), DM_TEST_DB_SUFFIX.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,8 +25,9 @@ story_timeout=${DEMO_TIMEOUT:-150s}
 # periodic full reconcile, which repairs anything an event missed, runs every 15s instead of every minute.
 soft_power_timeout=5s
 reconcile_period=15s
-inv_db=dmm_demo_inventory
-dm_db=dmm_demo
+# DM_TEST_DB_SUFFIX (as for the tests) keeps the demo databases of several checkouts on one server apart.
+inv_db=dmm_demo_inventory${DM_TEST_DB_SUFFIX:+_$DM_TEST_DB_SUFFIX}
+dm_db=dmm_demo${DM_TEST_DB_SUFFIX:+_$DM_TEST_DB_SUFFIX}
 inventory_pkg=github.com/open-edge-platform/infra-core/inventory/v2
 ready_wait=60 # seconds a server may take to start
 
