@@ -63,12 +63,12 @@ func TestEvents(t *testing.T) {
 	ccmLifecycle(t, d, tenant)
 	// activation started/failed.
 	missingProfile(t, d, tenant)
-	// power failed: hibernate asked of a host that is off cannot be carried out.
+	// power failed: a reset asked of a host that is off cannot be carried out.
 	dev := d.provisioned(t, tenant, 1)[0]
 	id := online(t, d, tenant, dev, immediate)
 	setDesiredPower(t, tenant, id, psOff)
 	d.watch.waitHost(t, id, "powered off", powerIs(psOff, "Powered off"))
-	setDesiredPower(t, tenant, id, computev1.PowerState_POWER_STATE_HIBERNATE)
+	setDesiredPower(t, tenant, id, computev1.PowerState_POWER_STATE_RESET)
 
 	code, body = d.rest(t, http.MethodDelete, tenant, "amt/admin/domains/ev-domain", tok, nil)
 	require.Equal(t, http.StatusNoContent, code, body)
