@@ -37,7 +37,9 @@ func sample(t *testing.T, reg *prometheus.Registry, name string, labels map[stri
 func TestQueueMetrics(t *testing.T) {
 	reg := metrics.NewRegistry()
 	name := map[string]string{"reconciler": "metrics-test"}
-	with := func(result string) map[string]string { return map[string]string{"reconciler": "metrics-test", "result": result} }
+	with := func(result string) map[string]string {
+		return map[string]string{"reconciler": "metrics-test", "result": result}
+	}
 	done := make(chan struct{})
 	n := 0
 	q := New(func(_ context.Context, _ id) Result {
