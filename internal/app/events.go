@@ -100,17 +100,16 @@ func (a *app) emitSessions(ch <-chan ciragw.Event, unsubscribe func()) {
 // one session per device at a time, so the start time is kept by GUID until the outcome.
 type activationEvents struct {
 	sink events.Sink
-	now  func() time.Time
 
 	mu      sync.Mutex
 	started map[string]time.Time
 }
 
-func newActivationEvents(sink events.Sink, now func() time.Time) *activationEvents {
-	return &activationEvents{sink: sink, now: now, started: map[string]time.Time{}}
+func newActivationEvents(sink events.Sink) *activationEvents {
+	return &activationEvents{sink: sink, started: map[string]time.Time{}}
 }
 
-// started records op's start and publishes activation_started or deactivation_started.
+// start records op's start and publishes activation_started or deactivation_started.
 func (e *activationEvents) start(tenant, guid, op string, at time.Time) {
 	e.mu.Lock()
 	e.started[guid] = at

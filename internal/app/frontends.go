@@ -57,7 +57,7 @@ func (a *app) startActivation(context.Context) error {
 	cfg := rps.Config{
 		Store: a.store, Secrets: a.secrets, Hosts: rpsHosts{a.inv},
 		Outcomes: activationOutcomes{hosts: a.hosts, clients: a.amtClients, ciraAuth: a.ciraAuth, log: a.log,
-			events: newActivationEvents(a.events, a.opts.Clock)},
+			events: newActivationEvents(a.events)},
 		Metrics:        a.reg,
 		Log:            a.log,
 		AppVersion:     "dm-manager " + dmmanager.Version,

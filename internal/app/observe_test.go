@@ -59,7 +59,7 @@ func TestOutcomesAndWriteResults(t *testing.T) {
 func TestActivationEventKinds(t *testing.T) {
 	var got []events.Event
 	sink := sinkFunc(func(e events.Event) { got = append(got, e) })
-	a := newActivationEvents(sink, nil)
+	a := newActivationEvents(sink)
 	at := time.Date(2026, 1, 2, 15, 0, 0, 0, time.UTC)
 	a.start("t", "g", "activate", at)
 	d := a.ended("t", "g", "activate", "ccm", "ok", true, at.Add(3e9))
