@@ -54,7 +54,6 @@ const (
 	OutcomeError   = "error"    // the device or AMT refused or failed
 	OutcomeNotSent = "not_sent" // the request provably never reached AMT (no session here); it will be retried
 	OutcomeUnknown = "unknown"  // the request may have reached AMT (session lost after the write)
-	OutcomeRefused = "refused"  // refused before anything was done (bad request, wrong tenant, busy)
 	OutcomeAborted = "aborted"  // the peer went away before the end
 )
 

@@ -28,11 +28,3 @@ func (f Fanout) Emit(e Event) {
 		s.Emit(e)
 	}
 }
-
-// OrDiscard returns s, or Discard when s is nil, so producers can call Emit without a nil check.
-func OrDiscard(s Sink) Sink {
-	if s == nil {
-		return Discard
-	}
-	return s
-}
