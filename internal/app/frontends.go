@@ -58,12 +58,13 @@ func (a *app) startActivation(context.Context) error {
 		Store: a.store, Secrets: a.secrets, Hosts: rpsHosts{a.inv},
 		Outcomes: activationOutcomes{hosts: a.hosts, clients: a.amtClients, ciraAuth: a.ciraAuth, log: a.log,
 			events: newActivationEvents(a.events)},
-		Metrics:        a.reg,
-		Log:            a.log,
-		AppVersion:     "dm-manager " + dmmanager.Version,
-		StepTimeout:    a.cfg.RequestTimeout,
-		PostSetupDelay: a.opts.ActivationPostSetupDelay,
-		Now:            a.opts.Clock,
+		Metrics:          a.reg,
+		Log:              a.log,
+		AppVersion:       "dm-manager " + dmmanager.Version,
+		StepTimeout:      a.cfg.RequestTimeout,
+		PostSetupDelay:   a.opts.ActivationPostSetupDelay,
+		TLSRolloverDelay: a.opts.ActivationTLSRolloverDelay,
+		Now:              a.opts.Clock,
 	}
 	if a.verifier != nil {
 		cfg.Tokens = agentTokens{a.verifier}
