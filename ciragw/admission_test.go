@@ -148,7 +148,7 @@ func TestConcurrentGoodLoginsFromOneIP(t *testing.T) {
 	calls, highest := auth.stats()
 	require.Equal(t, n, calls)
 	require.Equal(t, inFlight, highest)
-	require.Zero(t, counter(t, tg.reg, "ciragw_auth_failures_total", "reason", reasonRateLimitIP))
+	require.Zero(t, counter(t, tg.reg, "dm_manager_ciragw_auth_failures_total", "reason", reasonRateLimitIP))
 	require.Empty(t, tg.ipLimit.buckets, "good logins cost nothing")
 }
 
@@ -191,7 +191,7 @@ func TestConcurrentWrongPasswordsLimited(t *testing.T) {
 	d.expectEnd(apf.DisconnectByPolicy)
 	after, _ := auth.stats()
 	require.Equal(t, calls, after, "refused before the backend is asked")
-	require.Equal(t, float64(refused+1), counter(t, tg.reg, "ciragw_auth_failures_total", "reason", reasonRateLimitIP))
+	require.Equal(t, float64(refused+1), counter(t, tg.reg, "dm_manager_ciragw_auth_failures_total", "reason", reasonRateLimitIP))
 }
 
 // TestLoginWaitBoundedByHandshakeDeadline: a login waiting for a turn ends
@@ -210,11 +210,13 @@ func TestLoginWaitBoundedByHandshakeDeadline(t *testing.T) {
 	waiter.send(versionMsg(testGUID(1)), apf.ServiceRequest{Name: apf.ServiceAuth}, authMsg(docPass))
 	waiter.expect(apf.ServiceAccept{Name: apf.ServiceAuth})
 	waiter.expectEnd(apf.DisconnectConnectionTimedOut)
-	eventually(t, func() bool { return counter(t, tg.reg, "ciragw_handshakes_total", "result", resultTimeout) == 1 },
+	eventually(t, func() bool {
+		return counter(t, tg.reg, "dm_manager_ciragw_handshakes_total", "result", resultTimeout) == 1
+	},
 		"counted as a timeout")
 	calls, _ := auth.stats()
 	require.Equal(t, 1, calls, "the waiter never reached the backend")
-	require.Zero(t, counter(t, tg.reg, "ciragw_auth_failures_total", "reason", reasonBackend))
+	require.Zero(t, counter(t, tg.reg, "dm_manager_ciragw_auth_failures_total", "reason", reasonBackend))
 
 	close(auth.release) // the holder's answer comes after its deadline
 	holder.expect(apf.ServiceAccept{Name: apf.ServiceAuth})
@@ -254,8 +256,8 @@ func TestManyHandshakesThroughOneKeyTurn(t *testing.T) {
 	for range n {
 		require.NoError(t, <-errs)
 	}
-	require.Zero(t, counter(t, tg.reg, "ciragw_tls_handshakes_waiting"))
-	require.Zero(t, counter(t, tg.reg, "ciragw_handshakes_total", "result", resultTLSError))
+	require.Zero(t, counter(t, tg.reg, "dm_manager_ciragw_tls_handshakes_waiting"))
+	require.Zero(t, counter(t, tg.reg, "dm_manager_ciragw_handshakes_total", "result", resultTLSError))
 }
 
 // TestKeyTurnWaitBoundedByHandshakeDeadline: a handshake waiting for the key
@@ -269,14 +271,16 @@ func TestKeyTurnWaitBoundedByHandshakeDeadline(t *testing.T) {
 	errs := make(chan error, 1)
 	go func() { errs <- dialTLS(tg.addr, clientTLS(false)) }()
 	eventually(t, func() bool {
-		return counter(t, tg.reg, "ciragw_tls_handshakes_waiting") == 1 &&
-			counter(t, tg.reg, "ciragw_pending_handshakes") == 1
+		return counter(t, tg.reg, "dm_manager_ciragw_tls_handshakes_waiting") == 1 &&
+			counter(t, tg.reg, "dm_manager_ciragw_pending_handshakes") == 1
 	}, "handshake waiting for the key")
 	require.Error(t, <-errs)
-	eventually(t, func() bool { return counter(t, tg.reg, "ciragw_handshakes_total", "result", resultTimeout) == 1 },
+	eventually(t, func() bool {
+		return counter(t, tg.reg, "dm_manager_ciragw_handshakes_total", "result", resultTimeout) == 1
+	},
 		"counted as a timeout")
-	require.Zero(t, counter(t, tg.reg, "ciragw_tls_handshakes_waiting"))
-	require.Zero(t, counter(t, tg.reg, "ciragw_pending_handshakes"))
+	require.Zero(t, counter(t, tg.reg, "dm_manager_ciragw_tls_handshakes_waiting"))
+	require.Zero(t, counter(t, tg.reg, "dm_manager_ciragw_pending_handshakes"))
 
 	<-tg.keys.turns
 	dialRaw(t, tg).establish(docGUID)
@@ -320,6 +324,6 @@ func TestStalledPeersHoldNoKeyTurn(t *testing.T) {
 			<-done
 		})
 	}
-	eventually(t, func() bool { return counter(t, tg.reg, "ciragw_pending_handshakes") == 6 }, "stalled peers pending")
+	eventually(t, func() bool { return counter(t, tg.reg, "dm_manager_ciragw_pending_handshakes") == 6 }, "stalled peers pending")
 	dialRaw(t, tg).establish(docGUID)
 }

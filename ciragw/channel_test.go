@@ -49,9 +49,9 @@ func TestChannelLargeEcho(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, <-werr)
 	require.True(t, bytes.Equal(payload, got), "echoed bytes differ")
-	require.Equal(t, 1.0, counter(t, tg.reg, "ciragw_channels_open"))
+	require.Equal(t, 1.0, counter(t, tg.reg, "dm_manager_ciragw_channels_open"))
 	require.NoError(t, conn.Close())
-	require.Zero(t, counter(t, tg.reg, "ciragw_channels_open"))
+	require.Zero(t, counter(t, tg.reg, "dm_manager_ciragw_channels_open"))
 }
 
 // httpDevice answers every HTTP request on the channel with a body of the
@@ -218,8 +218,8 @@ func TestOpenChannelErrors(t *testing.T) {
 	cancel()
 	_, err = tg.OpenChannel(cctx, docGUID, apf.PortWSMan)
 	require.ErrorIs(t, err, context.Canceled)
-	require.Equal(t, 1.0, counter(t, tg.reg, "ciragw_channel_opens_total", "result", "refused"))
-	require.Equal(t, 1.0, counter(t, tg.reg, "ciragw_channel_opens_total", "result", "too_many"))
+	require.Equal(t, 1.0, counter(t, tg.reg, "dm_manager_ciragw_channel_opens_total", "result", "refused"))
+	require.Equal(t, 1.0, counter(t, tg.reg, "dm_manager_ciragw_channel_opens_total", "result", "too_many"))
 }
 
 func TestOpenTimeoutAndLateConfirmation(t *testing.T) {

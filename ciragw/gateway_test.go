@@ -34,7 +34,7 @@ func TestReconnectReplacesSession(t *testing.T) {
 	info, ok := tg.Session(docGUID)
 	require.True(t, ok)
 	require.Equal(t, second.conn.LocalAddr().String(), info.Remote)
-	require.Equal(t, 1.0, counter(t, tg.reg, "ciragw_sessions"))
+	require.Equal(t, 1.0, counter(t, tg.reg, "dm_manager_ciragw_sessions"))
 	second.send(apf.KeepaliveRequest{Cookie: 1})
 	second.expect(apf.KeepaliveReply{Cookie: 1})
 }
@@ -73,7 +73,7 @@ func TestShutdownSendsDisconnect(t *testing.T) {
 	established.establish(docGUID)
 	inHandshake := dialRaw(t, tg)
 	inHandshake.send(versionMsg(docGUID))
-	eventually(t, func() bool { return counter(t, tg.reg, "ciragw_pending_handshakes") == 1 }, "handshake pending")
+	eventually(t, func() bool { return counter(t, tg.reg, "dm_manager_ciragw_pending_handshakes") == 1 }, "handshake pending")
 
 	c := startClient(t, tg, "33221100-5544-7766-8899-aabbccddeeff", docPass, nil)
 	tg.auth.add("33221100-5544-7766-8899-aabbccddeeff", docPass)
@@ -92,7 +92,7 @@ func TestShutdownSendsDisconnect(t *testing.T) {
 		require.True(t, ok, guid)
 		require.Equal(t, PresenceDisconnected, p.State, guid)
 	}
-	require.Zero(t, counter(t, tg.reg, "ciragw_sessions"))
+	require.Zero(t, counter(t, tg.reg, "dm_manager_ciragw_sessions"))
 }
 
 // fleetAuth accepts any GUID with the doc password.
@@ -165,7 +165,7 @@ func TestSlowSubscriberNeverBlocks(t *testing.T) {
 		dialRaw(t, tg).establish(fleetGUID(i))
 	}
 	require.Len(t, tg.Sessions(), 4)
-	require.Equal(t, 3.0, counter(t, tg.reg, "ciragw_subscriber_events_dropped_total"))
+	require.Equal(t, 3.0, counter(t, tg.reg, "dm_manager_ciragw_subscriber_events_dropped_total"))
 }
 
 func TestDisconnectAPI(t *testing.T) {
@@ -182,14 +182,14 @@ func TestPendingHandshakeCap(t *testing.T) {
 	tg := startGateway(t, func(c *Config) { c.MaxPendingHandshakes = 1 })
 	hold := dialRaw(t, tg) // TLS done, APF handshake pending
 	hold.send(versionMsg(docGUID))
-	eventually(t, func() bool { return counter(t, tg.reg, "ciragw_pending_handshakes") == 1 }, "slot taken")
+	eventually(t, func() bool { return counter(t, tg.reg, "dm_manager_ciragw_pending_handshakes") == 1 }, "slot taken")
 	conn, err := net.Dial("tcp", tg.addr)
 	require.NoError(t, err)
 	defer conn.Close()
 	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
 	_, err = conn.Read(make([]byte, 1))
 	require.Error(t, err, "over the cap the connection is closed at once")
-	require.Equal(t, 1.0, counter(t, tg.reg, "ciragw_handshakes_total", "result", "overloaded"))
+	require.Equal(t, 1.0, counter(t, tg.reg, "dm_manager_ciragw_handshakes_total", "result", "overloaded"))
 }
 
 func TestCA(t *testing.T) {

@@ -35,8 +35,8 @@ func TestHandshakeWithAPFClient(t *testing.T) {
 		p, ok := plog.latest(docGUID)
 		return ok && p.State == PresenceConnected && p.Tenant == tenantA
 	}, "connected presence written")
-	require.Equal(t, 1.0, counter(t, tg.reg, "ciragw_sessions"))
-	require.Equal(t, 1.0, counter(t, tg.reg, "ciragw_handshakes_total", "result", "ok"))
+	require.Equal(t, 1.0, counter(t, tg.reg, "dm_manager_ciragw_sessions"))
+	require.Equal(t, 1.0, counter(t, tg.reg, "dm_manager_ciragw_handshakes_total", "result", "ok"))
 }
 
 // docHandshake is the AMT side of the constructed handshake of §3, as hex.
@@ -110,7 +110,7 @@ func TestLoginRefused(t *testing.T) {
 			d.expect(apf.UserAuthFailure{Methods: apf.MethodPassword})
 			d.expectEnd(apf.DisconnectNoMoreAuthMethodsAvailable)
 			eventually(t, func() bool {
-				return counter(t, tg.reg, "ciragw_auth_failures_total", "reason", tt.reason) == 1
+				return counter(t, tg.reg, "dm_manager_ciragw_auth_failures_total", "reason", tt.reason) == 1
 			}, "auth failure counted")
 			_, ok := tg.Session(tt.guid)
 			require.False(t, ok)
@@ -167,7 +167,7 @@ func TestOutOfOrder(t *testing.T) {
 			d.expectEnd(tt.reason)
 		})
 	}
-	require.Positive(t, counter(t, tg.reg, "ciragw_handshakes_total", "result", "protocol_error"))
+	require.Positive(t, counter(t, tg.reg, "dm_manager_ciragw_handshakes_total", "result", "protocol_error"))
 }
 
 func unhexT(s string) []byte {
@@ -192,8 +192,8 @@ func TestHandshakeTimeout(t *testing.T) {
 	d := dialRaw(t, tg)
 	d.send(versionMsg(docGUID))
 	d.expectEnd(apf.DisconnectConnectionTimedOut)
-	eventually(t, func() bool { return counter(t, tg.reg, "ciragw_handshakes_total", "result", "timeout") == 1 }, "timeout counted")
-	require.Zero(t, counter(t, tg.reg, "ciragw_pending_handshakes"))
+	eventually(t, func() bool { return counter(t, tg.reg, "dm_manager_ciragw_handshakes_total", "result", "timeout") == 1 }, "timeout counted")
+	require.Zero(t, counter(t, tg.reg, "dm_manager_ciragw_pending_handshakes"))
 }
 
 func TestIdleTimeoutAndKeepalive(t *testing.T) {
@@ -212,7 +212,7 @@ func TestIdleTimeoutAndKeepalive(t *testing.T) {
 	}
 	_, ok := tg.Session(docGUID)
 	require.True(t, ok)
-	require.Equal(t, 8.0, counter(t, tg.reg, "ciragw_keepalives_total"))
+	require.Equal(t, 8.0, counter(t, tg.reg, "dm_manager_ciragw_keepalives_total"))
 
 	// Then silence: the gateway times the session out.
 	d.expectEnd(apf.DisconnectConnectionTimedOut)
@@ -293,7 +293,7 @@ func TestRateLimitedLogins(t *testing.T) {
 	d.expect(apf.ServiceAccept{Name: apf.ServiceAuth})
 	d.expectEnd(apf.DisconnectByPolicy)
 	require.Equal(t, calls, tg.auth.callCount())
-	require.Equal(t, 1.0, counter(t, tg.reg, "ciragw_auth_failures_total", "reason", reasonRateLimitGUID))
+	require.Equal(t, 1.0, counter(t, tg.reg, "dm_manager_ciragw_auth_failures_total", "reason", reasonRateLimitGUID))
 }
 
 func TestAuthBackendError(t *testing.T) {

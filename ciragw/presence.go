@@ -68,7 +68,7 @@ type Event struct {
 // Subscribe returns a buffered channel of session events and a function that
 // ends the subscription and closes the channel (the channel is also closed
 // when Serve returns). A subscriber that falls behind loses events, counted
-// in ciragw_subscriber_events_dropped_total: the gateway never waits for it,
+// in dm_manager_ciragw_subscriber_events_dropped_total: the gateway never waits for it,
 // so subscribers should resynchronise periodically from Sessions.
 func (g *Gateway) Subscribe() (<-chan Event, func()) {
 	ch := make(chan Event, g.cfg.SubscriberBuffer)

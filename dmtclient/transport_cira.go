@@ -89,6 +89,8 @@ type CIRAClientConfig struct {
 	OpenTimeout time.Duration
 	// Timeout bounds one WS-Man exchange (wsman.Config.Timeout; default there 60 s).
 	Timeout time.Duration
+	// Observe is wsman.Config.Observe, e.g. (*ciragw.Gateway).ObserveWSManLatency.
+	Observe func(time.Duration)
 }
 
 // NewCIRAClient returns a WS-Man client that talks to the device through its CIRA tunnel.
@@ -102,5 +104,6 @@ func NewCIRAClient(cfg CIRAClientConfig) (*wsman.Client, error) {
 	}
 	return wsman.New(wsman.Config{
 		Dialer: d, Host: d.Host(), Username: cfg.Username, Password: cfg.Password, Timeout: cfg.Timeout,
+		Observe: cfg.Observe,
 	})
 }

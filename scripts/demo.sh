@@ -6,9 +6,13 @@
 #   4. starts Inventory (policy bundle built by opa from the module's rego/, schema migrated by atlas from the
 #      module's migrations) and dm-manager (embedded secrets with a generated key, AUTH DISABLED) as processes.
 #   5. runs test/demo: tenant, 20 hosts, 20 simulated AMT devices activated through dm-manager, power changes.
+#   6. events and metrics: when a broker answers on 127.0.0.1:1883 (scripts/testenv.sh starts Mosquitto),
+#      dm-manager publishes to it (-mqttAddress) and `mosquitto_sub -v -t 'dm-manager/#'` records every event in
+#      .cache/demo/mqtt.log; /metrics is saved to .cache/demo/metrics.txt and must show reconciles and WS-Man
+#      latency observations.
 # Exit status: the demo's (0 ok). Everything started here is stopped on exit. Work files and logs: .cache/demo/.
 # Overrides: DEMO_HOSTS (20), DEMO_TIMEOUT (150s, the story itself), DM_PG_PORT (5432), DEMO_TLS (0: percentage
-# of devices that enforce TLS like AMT 19+ and activate through rpc-go's TLS tunnel).
+# of devices that enforce TLS like AMT 19+ and activate through rpc-go's TLS tunnel), DM_TEST_DB_SUFFIX.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,8 +27,9 @@ tls_enforced=${DEMO_TLS:-0}
 # periodic full reconcile, which repairs anything an event missed, runs every 15s instead of every minute.
 soft_power_timeout=5s
 reconcile_period=15s
-inv_db=dmm_demo_inventory
-dm_db=dmm_demo
+# DM_TEST_DB_SUFFIX (as for the tests) keeps the demo databases of several checkouts on one server apart.
+inv_db=dmm_demo_inventory${DM_TEST_DB_SUFFIX:+_$DM_TEST_DB_SUFFIX}
+dm_db=dmm_demo${DM_TEST_DB_SUFFIX:+_$DM_TEST_DB_SUFFIX}
 inventory_pkg=github.com/open-edge-platform/infra-core/inventory/v2
 ready_wait=60 # seconds a server may take to start
 
@@ -98,6 +103,23 @@ psql_admin() {
 	(cd / && PGPASSWORD=pass psql -h 127.0.0.1 -p "$pg_port" -U admin -d postgres -w -qtAX -v ON_ERROR_STOP=1 "$@")
 }
 
+# report_events_and_metrics prints the events received per kind and the reconciler and WS-Man latency series of
+# /metrics, and fails when those series are zero.
+report_events_and_metrics() {
+	local kinds n
+	if [[ -s $work/mqtt.log ]]; then
+		n=$(wc -l <"$work/mqtt.log")
+		kinds=$(awk '{n = split($1, t, "/"); print t[n]}' "$work/mqtt.log" | sort | uniq -c | awk '{printf "%s %s, ", $2, $1}')
+		say "MQTT: $n events received: ${kinds%, }"
+	fi
+	curl -fsS "http://127.0.0.1:$dm_metrics/metrics" >"$work/metrics.txt" || die "cannot read dm-manager's /metrics"
+	grep -E '^dm_manager_(reconciles_total|reconcile_queue_depth|power_actions_total|activations_total|inventory_writes_total|ciragw_wsman_latency_seconds_(count|sum)|events_published_total)' \
+		"$work/metrics.txt" | sed 's/^/      /'
+	awk '/^dm_manager_reconciles_total/ {r += $NF} /^dm_manager_ciragw_wsman_latency_seconds_count/ {w += $NF}
+		END {exit !(r > 0 && w > 0)}' "$work/metrics.txt" ||
+		die "/metrics shows no reconciles or no WS-Man latency observations; see $work/metrics.txt"
+}
+
 start=$SECONDS
 say "preparing the environment (scripts/testenv.sh postgres tools)"
 DM_PG_PORT=$pg_port scripts/testenv.sh postgres tools | sed 's/^/      /'
@@ -140,6 +162,21 @@ dm_cira=$(free_port)
 dm_act=$(free_port)
 dm_api=$(free_port)
 dm_oam=$(free_port)
+dm_metrics=$(free_port)
+
+# Events: to the local broker when there is one, with a subscriber recording what dm-manager publishes.
+mqtt_args=()
+if tcp_answers 1883; then
+	mqtt_args=(-mqttAddress 127.0.0.1:1883)
+	if command -v mosquitto_sub >/dev/null; then
+		mosquitto_sub -h 127.0.0.1 -p 1883 -q 1 -v -t 'dm-manager/#' >"$work/mqtt.log" 2>&1 &
+		pids+=($!)
+		names+=(mosquitto_sub)
+		say "MQTT: dm-manager publishes to 127.0.0.1:1883; mosquitto_sub -v -t 'dm-manager/#' records to $work/mqtt.log"
+	fi
+else
+	say "MQTT: no broker on 127.0.0.1:1883 (scripts/testenv.sh mosquitto starts one); events go to the audit trail only"
+fi
 
 say "starting Inventory on 127.0.0.1:$inv_port (atlas migrates $inv_db first)"
 PGHOST=127.0.0.1 PGPORT=$pg_port PGDATABASE=$inv_db PGUSER=admin PGPASSWORD=pass PGSSLMODE=disable \
@@ -162,6 +199,7 @@ say "  AUTHENTICATION IS DISABLED for the demo (-enableAuth=false): loopback onl
 	-activationAddress "127.0.0.1:$dm_act" -apiAddress "127.0.0.1:$dm_api" -oamServerAddress "127.0.0.1:$dm_oam" \
 	-ciraServerAddress "127.0.0.1:$dm_cira" -activationURL "ws://127.0.0.1:$dm_act/activate" \
 	-softPowerTimeout "$soft_power_timeout" -reconcilePeriod "$reconcile_period" -replicaID demo \
+	-enableMetrics -metricsAddress "127.0.0.1:$dm_metrics" "${mqtt_args[@]}" \
 	>"$work/dm-manager.log" 2>&1 &
 pids+=($!)
 names+=(dm-manager)
@@ -179,4 +217,5 @@ for i in "${!pids[@]}"; do
 	kill -0 "${pids[i]}" 2>/dev/null || { say "${names[i]} exited during the demo; see $work/${names[i]}.log"; rc=1; }
 done
 [[ $rc -eq 0 ]] || exit "$rc"
+report_events_and_metrics
 say "done in $((SECONDS - start))s; logs in $work"

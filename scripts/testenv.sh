@@ -3,7 +3,8 @@
 # Needs only root, Go and Debian's postgresql package; idempotent; says what it does.
 #   postgres:  use 127.0.0.1:$DM_PG_PORT if it answers; else start Debian's cluster on that port; else initdb and
 #              start a private cluster in $DM_PG_DATA. Then create role admin/pass and database dmm if absent.
-#   mosquitto: start it if 127.0.0.1:1883 is silent and the binary exists (not fatal).
+#   mosquitto: start it if 127.0.0.1:1883 is silent; install it with apt-get first when the binary is missing
+#              (events tests and `make demo` use it; tests that need it skip without it).
 #   tools:     opa v1.9.0 and the atlas stand-in into .cache/bin; writes .cache/env (`. .cache/env` puts .cache/bin
 #              on PATH; the Makefile does that itself); Debian's haproxy when absent (test/cluster).
 # Overrides (to rehearse a fresh machine): DM_PG_PORT (5432), DM_PG_DATA (.cache/pg), DM_TOOLS_CACHE.
@@ -125,19 +126,39 @@ setup_postgres() {
 		die "admin/pass cannot log in to dmm on 127.0.0.1:$pg_port; check pg_hba.conf allows password or trust"
 }
 
+mosquitto_bin() {
+	command -v mosquitto 2>/dev/null || { [[ -x /usr/sbin/mosquitto ]] && echo /usr/sbin/mosquitto; }
+}
+
 setup_mosquitto() {
+	local bin
 	if tcp_answers 1883; then
 		say "mosquitto: using the broker answering on 127.0.0.1:1883"
-	elif command -v mosquitto >/dev/null; then
-		if [[ -f /etc/mosquitto/mosquitto.conf ]]; then
-			mosquitto -d -c /etc/mosquitto/mosquitto.conf
-		else
-			mosquitto -d -p 1883
-		fi
-		say "mosquitto: started"
-	else
-		say "mosquitto: not installed; skipped (no dm-manager test needs it yet)"
+		return
 	fi
+	bin=$(mosquitto_bin || true)
+	if [[ -z $bin ]]; then
+		if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null; then
+			say "mosquitto: not installed; apt-get install -y mosquitto mosquitto-clients"
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -q mosquitto mosquitto-clients >/dev/null ||
+				{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q mosquitto mosquitto-clients >/dev/null; } ||
+				{ say "mosquitto: apt-get install failed; MQTT tests will skip"; return; }
+			bin=$(mosquitto_bin || true)
+		else
+			say "mosquitto: not installed and cannot apt-get install it here (needs root); MQTT tests will skip"
+			return
+		fi
+	fi
+	# Loopback only, anonymous: the local broker of tests and the demo.
+	mkdir -p "$repo/.cache"
+	printf 'listener 1883 127.0.0.1\nallow_anonymous true\n' >"$repo/.cache/mosquitto.conf"
+	"$bin" -d -c "$repo/.cache/mosquitto.conf"
+	for _ in $(seq 50); do
+		tcp_answers 1883 && break
+		sleep 0.1
+	done
+	tcp_answers 1883 || die "mosquitto started but 127.0.0.1:1883 does not answer"
+	say "mosquitto: started on 127.0.0.1:1883 ($bin)"
 }
 
 # setup_haproxy installs Debian's haproxy when absent: test/cluster puts it in front of three replicas.

@@ -36,6 +36,8 @@ type Config struct {
 	Timeout time.Duration
 	// MaxResponseBytes bounds a response body; default DefaultMaxResponseBytes (8 MiB).
 	MaxResponseBytes int
+	// Observe, when set, is told how long each Do took (the exchange with its digest retry), success or not.
+	Observe func(time.Duration)
 }
 
 // maxAuthTries is how many authenticated requests AMT may reject before we give up (§8.3, §2.14).
@@ -96,6 +98,9 @@ func (c *Client) Close() error {
 func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.cfg.Observe != nil {
+		defer func(start time.Time) { c.cfg.Observe(time.Since(start)) }(time.Now())
+	}
 	c.nextID++
 	id := c.nextID
 	envelope := req.Encode(id)

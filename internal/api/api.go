@@ -35,6 +35,7 @@ type Options struct {
 	Devices  DeviceDirectory // required; *store.Store
 	AMT      DeviceAMT       // required; implemented by cmd over the CIRA gateway
 	Projects ProjectResolver // optional; without it project names must come with an ActiveProjectID header
+	Events   EventLog        // optional: the audit trail (GET /dm/events answers 503 without it)
 
 	// Verifier checks bearer tokens; required unless AuthDisabled.
 	Verifier TokenVerifier
@@ -99,6 +100,7 @@ func NewHandler(opts Options) (http.Handler, error) {
 		mux.Handle(rt.method+" "+Prefix+rt.path, s.wrap(rt))
 	}
 	mux.HandleFunc("GET /openapi.yaml", serveSpec)
+	mux.HandleFunc("GET /asyncapi.yaml", serveAsyncAPI)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { noRoute(mux, w, r) })
 	return mux, nil
 }
@@ -138,6 +140,7 @@ func (s *server) routeTable() []route {
 		{http.MethodGet, "/amt/power/capabilities/{guid}", permRead, s.powerCapabilities},
 	}
 	routes = append(routes, s.eventLogRoutes()...)
+	routes = append(routes, s.eventRoutes()...)
 	return routes
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/dmrm/dm-manager/internal/auth"
 	"github.com/dmrm/dm-manager/internal/devices"
 	"github.com/dmrm/dm-manager/internal/inventory"
+	"github.com/dmrm/dm-manager/internal/metrics"
 	"github.com/dmrm/dm-manager/internal/rps"
 	"github.com/dmrm/dm-manager/internal/secrets"
 	"github.com/dmrm/dm-manager/internal/southbound"
@@ -122,10 +123,16 @@ type activationOutcomes struct {
 	hosts    *host.Reconciler
 	clients  *devices.AMTClients
 	ciraAuth *devices.Authenticator
+	events   *activationEvents
 	log      zerolog.Logger
 }
 
+// Started implements rps.Starts: the operation's tenant is known and nothing was changed yet.
+func (o activationOutcomes) Started(s rps.Outcome) { o.events.start(s.Tenant, s.GUID, s.Op, s.At) }
+
 func (o activationOutcomes) Notify(out rps.Outcome) {
+	d := o.events.ended(out.Tenant, out.GUID, out.Op, out.Mode, out.Message, out.OK, out.At)
+	metrics.ObserveActivation(out.Op, map[bool]string{true: "ok", false: "failed"}[out.OK], d)
 	o.clients.Forget(out.GUID)
 	o.ciraAuth.Forget(out.GUID)
 	o.hosts.Enqueue(out.Tenant, out.GUID)

@@ -149,6 +149,7 @@ func (a *app) start(ctx context.Context) error {
 		{"store", a.startStore},
 		{"secrets", a.startSecrets},
 		{"replica client", a.startReplicaClient},
+		{"events", a.startEvents},
 		{"gateway", a.startGateway},
 		{"replica", a.startReplica},
 		{"inventory", a.startInventory},

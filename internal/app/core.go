@@ -12,6 +12,7 @@ import (
 	"github.com/dmrm/dm-manager/ciragw"
 	"github.com/dmrm/dm-manager/internal/auth"
 	"github.com/dmrm/dm-manager/internal/devices"
+	"github.com/dmrm/dm-manager/internal/events"
 	"github.com/dmrm/dm-manager/internal/inventory"
 	"github.com/dmrm/dm-manager/internal/secrets"
 	"github.com/dmrm/dm-manager/internal/store"
@@ -40,6 +41,7 @@ type parts struct {
 	hosts    *host.Reconciler
 	tenants  *tenant.Reconciler
 	verifier *auth.Verifier // nil with -enableAuth=false
+	events   events.Sink    // audit trail, and MQTT with -mqttAddress (startEvents)
 	replicaParts
 }
 
@@ -104,6 +106,7 @@ func (a *app) startGateway(ctx context.Context) error {
 	a.gateway = gw
 	a.amtClients = devices.NewAMTClients(a.store, a.secrets, gw, devices.ClientOptions{
 		Replica: a.cfg.ReplicaID, RequestTimeout: a.cfg.RequestTimeout, Forward: a.forwarder(),
+		ObserveWSMan: gw.ObserveWSManLatency,
 	}, a.log)
 	a.onStop("AMT clients", a.amtClients.Close)
 
@@ -111,6 +114,7 @@ func (a *app) startGateway(ctx context.Context) error {
 	clientEvents, unsubClients := gw.Subscribe()
 	hostEvents, unsubHosts := gw.Subscribe()
 	a.gatewayEvents = hostEvents
+	a.emitSessions(gw.Subscribe())
 
 	gwCtx, stopGateway := context.WithCancel(context.WithoutCancel(ctx))
 	served := make(chan struct{})

@@ -56,7 +56,8 @@ func (a *app) startSouthbound(context.Context) error {
 func (a *app) startActivation(context.Context) error {
 	cfg := rps.Config{
 		Store: a.store, Secrets: a.secrets, Hosts: rpsHosts{a.inv},
-		Outcomes:         activationOutcomes{hosts: a.hosts, clients: a.amtClients, ciraAuth: a.ciraAuth, log: a.log},
+		Outcomes: activationOutcomes{hosts: a.hosts, clients: a.amtClients, ciraAuth: a.ciraAuth, log: a.log,
+			events: newActivationEvents(a.events)},
 		Metrics:          a.reg,
 		Log:              a.log,
 		AppVersion:       "dm-manager " + dmmanager.Version,
@@ -80,7 +81,8 @@ func (a *app) startActivation(context.Context) error {
 // startAPI serves the tenant-facing REST API.
 func (a *app) startAPI(context.Context) error {
 	opts := api.Options{
-		Domains:        api.StoreDomains(a.store),
+		Domains:        domainEvents{DomainStore: api.StoreDomains(a.store), sink: a.events},
+		Events:         a.store,
 		Secrets:        a.secrets,
 		Devices:        a.store,
 		AMT:            deviceAMT{a.amtClients},

@@ -57,6 +57,7 @@ func (a *app) startReconcilers(ctx context.Context) error {
 		leader.Close()
 	})
 
+	desired := newDesiredHosts(a.inv)
 	hosts, err := host.New(host.Config{
 		Params: host.Params{
 			CIRAServerAddress: a.cfg.CIRAServerAddress,
@@ -70,12 +71,12 @@ func (a *app) startReconcilers(ctx context.Context) error {
 		Log:            a.log,
 		Clock:          a.opts.Clock,
 	}, host.Deps{
-		Hosts: a.inv, Status: a.inv, Devices: a.store, Journal: a.store, Secrets: a.secrets,
-		Power: host.AMTPower{
+		Hosts: desired, Status: countedStatus{StatusWriter: a.inv, sink: a.events}, Devices: a.store, Journal: a.store, Secrets: a.secrets,
+		Power: observedPower{sink: a.events, desired: desired, PowerControl: host.AMTPower{
 			Clients: a.amtClients.For,
 			// ErrNotConnected proves the request never left; a session lost after it (ErrSessionLost) is uncertain.
 			NotSent: func(err error) bool { return errors.Is(err, devices.ErrNotConnected) },
-		},
+		}},
 		Presence: host.PresenceFunc(a.localSession),
 	})
 	if err != nil {

@@ -108,6 +108,16 @@ type Config struct {
 	ReplicaSecret        string // DM_REPLICA_SECRET
 	ShutdownTimeout      time.Duration
 
+	// Events (internal/events).
+	MQTTAddress     string        // empty: no MQTT publishing
+	MQTTTopicPrefix string        // first topic level
+	EventRetention  time.Duration // audit trail retention
+	MQTTUsername    string        // DM_MQTT_USERNAME
+	MQTTPassword    string        // DM_MQTT_PASSWORD
+	MQTTCACert      string        // DM_MQTT_CA_CERT: PEM file
+	MQTTClientCert  string        // DM_MQTT_CLIENT_CERT: PEM file
+	MQTTClientKey   string        // DM_MQTT_CLIENT_KEY: PEM file
+
 	// ShowVersion is set by -version; Load skips validation so that --version always works.
 	ShowVersion bool
 }

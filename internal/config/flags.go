@@ -35,6 +35,17 @@ var envOnly = []struct {
 	{"DM_REPLICA_SECRET", "scale-out: secret shared by all replicas of a deployment, authenticates the replica API " +
 		"(required with -replicaListenAddress; at least 16 characters)",
 		func(c *Config) *string { return &c.ReplicaSecret }},
+	// Events (MQTT): credentials and TLS material of the broker connection.
+	{"DM_MQTT_USERNAME", "events: MQTT broker username (with -mqttAddress)",
+		func(c *Config) *string { return &c.MQTTUsername }},
+	{"DM_MQTT_PASSWORD", "events: MQTT broker password",
+		func(c *Config) *string { return &c.MQTTPassword }},
+	{"DM_MQTT_CA_CERT", "events: PEM file of the CA that signed the broker's certificate (tls:// -mqttAddress; default: system roots)",
+		func(c *Config) *string { return &c.MQTTCACert }},
+	{"DM_MQTT_CLIENT_CERT", "events: PEM client certificate file for brokers that require one (with DM_MQTT_CLIENT_KEY)",
+		func(c *Config) *string { return &c.MQTTClientCert }},
+	{"DM_MQTT_CLIENT_KEY", "events: PEM private key file of DM_MQTT_CLIENT_CERT",
+		func(c *Config) *string { return &c.MQTTClientKey }},
 }
 
 // flagSet binds every flag to a field of c; order keeps declaration order for help text and README.
@@ -117,6 +128,14 @@ func newFlagSet(c *Config) *flagSet {
 		"overall deadline of the graceful stop after SIGTERM (drain, DISCONNECT devices, stop); keep it below "+
 			"the pod's terminationGracePeriodSeconds")
 
+	// Events: MQTT and the audit trail (internal/events).
+	s(&c.MQTTAddress, "mqttAddress", "",
+		"MQTT broker for device and tenant events: host:port or tls://host:port; empty: no MQTT (credentials and TLS "+
+			"from DM_MQTT_* environment variables)")
+	s(&c.MQTTTopicPrefix, "mqttTopicPrefix", "dm-manager", "first level of event topics: <prefix>/<tenant>/<guid>/<kind>")
+	d(&c.EventRetention, "eventRetention", 7*24*time.Hour,
+		"how long events are kept in the audit trail (REST /dm/events); older ones are pruned")
+
 	r.fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
 	return r
 }
@@ -198,5 +217,6 @@ func Usage(w io.Writer) {
 	r.fs.SetOutput(w)
 	r.fs.PrintDefaults()
 	_, _ = io.WriteString(w, "\nEvery flag can also be set with DM_<UPPER_SNAKE_NAME>, e.g. -inventoryAddress <- DM_INVENTORY_ADDRESS.\n"+
-		"Secrets come only from the environment: DM_SECRETS_KEY, VAULT_TOKEN, VAULT_ROLE_ID, VAULT_SECRET_ID.\n")
+		"Secrets come only from the environment: DM_SECRETS_KEY, VAULT_TOKEN, VAULT_ROLE_ID, VAULT_SECRET_ID, "+
+		"DM_MQTT_PASSWORD.\n")
 }

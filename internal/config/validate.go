@@ -25,6 +25,7 @@ func (c *Config) validate() error {
 		c.validateSecrets,
 		c.validateAdvertised,
 		c.validateReplica,
+		c.validateEvents,
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {

@@ -38,6 +38,8 @@ type ClientOptions struct {
 	// Forward, when set, reaches devices whose session another replica holds: each WS-Man exchange goes to the
 	// owner recorded in the store (internal/replica). Nil: such devices are *NotConnectedError naming the owner.
 	Forward Forwarder
+	// ObserveWSMan is told the duration of every WS-Man exchange (the gateway's latency histogram); optional.
+	ObserveWSMan func(time.Duration)
 }
 
 // Forwarder sends one raw WS-Man exchange for a device to the replica at address; (*replica.Client) implements
@@ -115,7 +117,7 @@ func (c *AMTClients) For(ctx context.Context, tenant, guid string) (*amt.Client,
 	}
 	ws, err := dmtclient.NewCIRAClient(dmtclient.CIRAClientConfig{
 		Gateway: notConnectedMapper{c.gw}, GUID: guid, Username: amtAdminUser, Password: password,
-		OpenTimeout: c.opts.OpenTimeout, Timeout: c.opts.RequestTimeout,
+		OpenTimeout: c.opts.OpenTimeout, Timeout: c.opts.RequestTimeout, Observe: c.opts.ObserveWSMan,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("devices: WS-Man client for device %s: %w", guid, err)

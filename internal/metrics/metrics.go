@@ -19,6 +19,7 @@ func NewRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		panicsRecovered)
+	reg.MustRegister(fleetCollectors()...)
 	return reg
 }
 

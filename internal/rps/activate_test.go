@@ -79,9 +79,9 @@ func TestCCMActivation(t *testing.T) {
 	require.Equal(t, "ccm", o.Mode)
 	require.True(t, o.OK)
 	require.Equal(t, "Client control mode.", o.Message)
-	require.Equal(t, 1.0, counter(t, e.reg, "rps_outcomes_total", "activate", "success"))
-	require.Equal(t, 1.0, counter(t, e.reg, "rps_sessions_total", "activate"))
-	require.Equal(t, uint64(1), histogramCount(t, e.reg, "rps_step_duration_seconds", "setup"))
+	require.Equal(t, 1.0, counter(t, e.reg, "dm_manager_rps_outcomes_total", "activate", "success"))
+	require.Equal(t, 1.0, counter(t, e.reg, "dm_manager_rps_sessions_total", "activate"))
+	require.Equal(t, uint64(1), histogramCount(t, e.reg, "dm_manager_rps_step_duration_seconds", "setup"))
 
 	// Running it again reconfigures: same password, CIRA rewritten once, same credentials.
 	first := d.CIRA().Servers[0]

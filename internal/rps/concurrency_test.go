@@ -62,7 +62,7 @@ func TestConcurrentActivations(t *testing.T) {
 	tenant := newTenant(t, "dynamic")
 	took := activateFleet(t, e, tenant, 20)
 	t.Logf("20 concurrent CCM activations in %s", took)
-	require.Equal(t, 20.0, counter(t, e.reg, "rps_outcomes_total", "activate", "success"))
+	require.Equal(t, 20.0, counter(t, e.reg, "dm_manager_rps_outcomes_total", "activate", "success"))
 }
 
 // BenchmarkConcurrentActivations200 activates 200 simulated devices at once over loopback, with no artificial

@@ -76,6 +76,12 @@ type Outcomes interface {
 	Notify(Outcome)
 }
 
+// Starts is optionally implemented by Outcomes: Started hears of an operation once its tenant is known, before
+// anything is changed on the device (Outcome's Mode, OK and Message are then empty).
+type Starts interface {
+	Started(Outcome)
+}
+
 // Config configures an Engine. Store, Secrets and Hosts are required.
 type Config struct {
 	Store    Store

@@ -83,6 +83,9 @@ func (e *Engine) dispatch(ctx context.Context, s *session, first clientMessage, 
 func (o *op) setTenant(t string) {
 	o.tenant, o.res.tenant = t, t
 	o.log = o.log.With().Str("tenant", t).Logger()
+	if s, ok := o.e.cfg.Outcomes.(Starts); ok {
+		s.Started(Outcome{Tenant: t, GUID: o.p.UUID, Op: o.cmd.Op, At: o.e.cfg.Now()})
+	}
 }
 
 // step runs one bounded step and measures it. A step that outlives StepTimeout fails with *stepTimeoutError; when

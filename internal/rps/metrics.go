@@ -16,13 +16,13 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-		active: prometheus.NewGauge(prometheus.GaugeOpts{Name: "rps_sessions_active",
+		active: prometheus.NewGauge(prometheus.GaugeOpts{Name: "dm_manager_rps_sessions_active",
 			Help: "Activation websocket sessions in progress."}),
-		sessions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rps_sessions_total",
+		sessions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dm_manager_rps_sessions_total",
 			Help: "Activation websocket sessions by operation (activate, deactivate, maintenance, invalid)."}, []string{"op"}),
-		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rps_outcomes_total",
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dm_manager_rps_outcomes_total",
 			Help: "Terminal results by operation and result (success, error, refused, aborted)."}, []string{"op", "result"}),
-		steps: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "rps_step_duration_seconds",
+		steps: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "dm_manager_rps_step_duration_seconds",
 			Help:    "Duration of activation steps (WS-Man exchanges through the rpc-go relay and their bookkeeping).",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}, []string{"step"}),
 	}

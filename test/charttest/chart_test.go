@@ -1,6 +1,7 @@
 package charttest
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -343,4 +344,50 @@ func portsOf(v any) []int {
 		}
 	}
 	return ports
+}
+
+// The dashboard and the alerts are off by default (TestRenderDefaults renders neither); on, the dashboard is the
+// chart's JSON file and each alert the issue names is a rule.
+func TestRenderDashboardAndAlerts(t *testing.T) {
+	r := render(t, "--set", "metrics.enabled=true", "--set", "metrics.grafanaDashboard.enabled=true",
+		"--set", "metrics.prometheusRule.enabled=true", "--set-json", "metrics.prometheusRule.activationFailureRatio=0.3")
+	cm := r.get(t, "ConfigMap", "dm-manager-dashboard")
+	assert.Equal(t, "1", dig(cm, "metadata", "labels", "grafana_dashboard"))
+	want, err := os.ReadFile(filepath.Join(chartDir(t), "dashboards", "dm-manager.json"))
+	require.NoError(t, err)
+	got, _ := dig(cm, "data", "dm-manager.json").(string)
+	require.JSONEq(t, string(want), got)
+	var dash struct {
+		Panels []struct {
+			Targets []struct{ Expr string } `json:"targets"`
+		} `json:"panels"`
+	}
+	require.NoError(t, json.Unmarshal(want, &dash))
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			assert.Contains(t, tg.Expr, "dm_manager_", "every panel shows dm-manager's own metrics")
+		}
+	}
+
+	rule := r.get(t, "PrometheusRule", "dm-manager")
+	rules, _ := dig(rule, "spec", "groups", 0, "rules").([]any)
+	exprs := map[string]string{}
+	for _, x := range rules {
+		m, _ := x.(map[string]any)
+		exprs[m["alert"].(string)], _ = m["expr"].(string)
+	}
+	for alert, metric := range map[string]string{
+		"DMManagerCIRASessionsDropping":  "dm_manager_ciragw_sessions",
+		"DMManagerActivationFailureRate": "dm_manager_activations_total",
+		"DMManagerInventoryErrors":       "dm_manager_inventory_writes_total",
+		"DMManagerEventsDropped":         "dm_manager_events_dropped_total",
+	} {
+		assert.Contains(t, exprs[alert], metric, alert)
+	}
+	assert.Contains(t, exprs["DMManagerActivationFailureRate"], "> 0.3", "threshold from values")
+
+	off := render(t, "--set", "metrics.enabled=true")
+	assert.False(t, off.has("PrometheusRule"), "alerts off by default")
+	_, found := off.find("ConfigMap", "dm-manager-dashboard")
+	assert.False(t, found, "dashboard off by default")
 }

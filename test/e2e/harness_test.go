@@ -28,6 +28,7 @@ import (
 	"github.com/dmrm/dm-manager/internal/auth"
 	"github.com/dmrm/dm-manager/internal/auth/authtest"
 	"github.com/dmrm/dm-manager/internal/config"
+	"github.com/dmrm/dm-manager/internal/events/mqtttest"
 	"github.com/dmrm/dm-manager/internal/secrets"
 	"github.com/dmrm/dm-manager/internal/southbound/pb"
 	"github.com/dmrm/dm-manager/internal/store"
@@ -85,6 +86,7 @@ type dm struct {
 	sec   secrets.Store // and to its secrets
 	watch *hostWatch
 	sb    pb.DeviceManagementClient
+	mqtt  *mqtttest.Subscriber // every event this dm-manager published (events_test.go)
 
 	devCtx  context.Context
 	stopDev context.CancelFunc
@@ -117,11 +119,11 @@ func startDM(tb testing.TB, dbName string, extraArgs ...string) *dm {
 		"-enableAuth=true", "-rbacRules=unused-by-dm-manager.rego", "-replicaID=e2e",
 		"-softPowerTimeout=" + softPowerTimeout.String(), "-statusChangeGracePeriod=" + disconnectGrace.String(),
 		"-reconcilePeriod=5s", "-requestTimeout=10s", "-parallelism=10",
-	}, extraArgs...)
+	}, append(eventArgs(tb), extraArgs...)...)
 	cfg, err := config.Load(args, func(k string) string { return env[k] })
 	require.NoError(tb, err)
 
-	d := &dm{tb: tb, cfg: cfg, dsn: dsn, key: key, log: testLogger(tb)}
+	d := &dm{tb: tb, cfg: cfg, dsn: dsn, key: key, log: testLogger(tb), mqtt: subscribeEvents(tb, cfg)}
 	tb.Cleanup(func() { requireNoLeaks(tb) }) // after d.close: the whole log of this dm-manager
 	d.devCtx, d.stopDev = context.WithCancel(context.Background())
 	tb.Cleanup(d.close)

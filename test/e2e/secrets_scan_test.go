@@ -28,6 +28,7 @@ import (
 var (
 	dmLogs  = newTextLog("dm-manager log")
 	answers = newTextLog("dm-manager answer")
+	mqttLog = newTextLog("MQTT message") // every event payload the suite's subscribers received
 	seen    = newLeakScanner()
 )
 
@@ -254,7 +255,7 @@ func around(line, sep string) string {
 // requireNoLeaks fails tb with every leak found (not reported before) in dm-manager's logs and answers.
 func requireNoLeaks(tb testing.TB) {
 	tb.Helper()
-	for _, log := range []*textLog{dmLogs, answers} {
+	for _, log := range []*textLog{dmLogs, answers, mqttLog} {
 		for _, l := range seen.scan(log) {
 			tb.Errorf("secret leaked: %s", l)
 		}
@@ -365,8 +366,8 @@ func TestAroundCutsLongLines(t *testing.T) {
 // secret that one test's dm-manager logged and only a later test learned is found too.
 func TestSecretsNotLeaked(t *testing.T) {
 	requireNoLeaks(t)
-	t.Logf("scanned %d dm-manager log lines and %d answers for %d secret forms", len(dmLogs.snapshot()),
-		len(answers.snapshot()), seen.count())
+	t.Logf("scanned %d dm-manager log lines, %d answers and %d MQTT messages for %d secret forms",
+		len(dmLogs.snapshot()), len(answers.snapshot()), len(mqttLog.snapshot()), seen.count())
 }
 
 func (s *leakScanner) count() int {

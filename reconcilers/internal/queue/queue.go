@@ -16,6 +16,8 @@ import (
 	"time"
 
 	controller "github.com/open-edge-platform/orch-library/go/pkg/controller/v2"
+
+	"github.com/dmrm/dm-manager/internal/metrics"
 )
 
 // Result is what a reconcile asks for next.
@@ -29,6 +31,19 @@ type Result struct {
 	Requeue bool
 }
 
+// label is the result label of dm_manager_reconciles_total.
+func (r Result) label() string {
+	switch {
+	case r.Err != nil:
+		return "error"
+	case r.Requeue:
+		return "requeue"
+	case r.After > 0:
+		return "after"
+	}
+	return "done"
+}
+
 // Func reconciles one ID. ctx ends at the controller's timeout or when the queue stops.
 type Func[I controller.ID] func(ctx context.Context, id I) Result
 
@@ -38,6 +53,8 @@ type Options struct {
 	Timeout     time.Duration // per reconcile; default 30s
 	BackoffMin  time.Duration // first error retry; default 1s
 	BackoffMax  time.Duration // cap; default 1m
+	// Name labels the queue's metrics (dm_manager_reconciles_total and friends: "host", "tenant"); default "unnamed".
+	Name string
 }
 
 // Queue feeds IDs to a reconcile function.
@@ -76,6 +93,9 @@ func New[I controller.ID](fn Func[I], opts Options) *Queue[I] {
 	if opts.BackoffMax < opts.BackoffMin {
 		opts.BackoffMax = max(time.Minute, opts.BackoffMin)
 	}
+	if opts.Name == "" {
+		opts.Name = "unnamed"
+	}
 	q := &Queue[I]{fn: fn, opts: opts, timers: map[I]pendingTimer{}, attempts: map[I]int{}}
 	q.stopCtx, q.stopAll = context.WithCancel(context.Background()) //nolint:gosec // G118: Stop calls q.stopAll
 	q.newCtx, q.stopNew = context.WithCancel(q.stopCtx)             //nolint:gosec // G118: Stop calls q.stopNew
@@ -96,8 +116,10 @@ func (q *Queue[I]) enqueueLocked(id I) {
 		return
 	}
 	q.inflight.Add(1)
+	metrics.AddQueueDepth(q.opts.Name, 1)
 	if err := q.ctrl.Reconcile(id); err != nil { // only fails if hashing the ID fails
 		q.inflight.Done()
+		metrics.AddQueueDepth(q.opts.Name, -1)
 	}
 }
 
@@ -166,6 +188,7 @@ func (q *Queue[I]) Stop() {
 
 func (q *Queue[I]) reconcile(ctx context.Context, req controller.Request[I]) controller.Directive[I] {
 	defer q.inflight.Done()
+	defer metrics.AddQueueDepth(q.opts.Name, -1)
 	if q.newCtx.Err() != nil {
 		return nil
 	}
@@ -173,7 +196,9 @@ func (q *Queue[I]) reconcile(ctx context.Context, req controller.Request[I]) con
 	defer cancel()
 	defer context.AfterFunc(q.stopCtx, cancel)()
 
+	start := time.Now()
 	res := q.fn(ctx, req.ID)
+	metrics.ObserveReconcile(q.opts.Name, res.label(), time.Since(start))
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	switch {

@@ -152,10 +152,10 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 	if err != nil {
 		return res, err
 	}
-	res.HandshakeFailures = metricSum(reg, "ciragw_handshakes_total", "result", "!ok")
+	res.HandshakeFailures = metricSum(reg, "dm_manager_ciragw_handshakes_total", "result", "!ok")
 	say("%d/%d sessions up %.1fs after the first connection; handshakes: %s; refused logins: %s; gateway cpu %.1fs (%.2f ms per session) (load avg %s)",
-		res.Connected, o.N, res.Up.Seconds(), breakdown(reg, "ciragw_handshakes_total", "result"),
-		breakdown(reg, "ciragw_auth_failures_total", "reason"), rampCPU.Seconds(),
+		res.Connected, o.N, res.Up.Seconds(), breakdown(reg, "dm_manager_ciragw_handshakes_total", "result"),
+		breakdown(reg, "dm_manager_ciragw_auth_failures_total", "reason"), rampCPU.Seconds(),
 		float64(rampCPU.Microseconds())/1000/float64(max(res.Connected, 1)), loadAvg())
 
 	if err := sleep(ctx, o.Settle); err != nil {
@@ -217,7 +217,7 @@ func waitRamp(ctx context.Context, ln *firstAccept, reg prometheus.Gatherer, o O
 		case <-ctx.Done():
 			return ctx.Err()
 		case now := <-t.C:
-			n := int(metricSum(reg, "ciragw_sessions", "", ""))
+			n := int(metricSum(reg, "dm_manager_ciragw_sessions", "", ""))
 			first, started := ln.first()
 			res.Connected = n
 			if started {
@@ -237,14 +237,14 @@ func waitRamp(ctx context.Context, ln *firstAccept, reg prometheus.Gatherer, o O
 // idleWindow measures the process CPU while the sessions only keep alive.
 func idleWindow(ctx context.Context, reg prometheus.Gatherer, o Options, res *Result) error {
 	stopProf := o.cpuProfile("cpu-idle.pprof")
-	hs0 := metricSum(reg, "ciragw_handshakes_total", "", "")
-	ka0, cpu0, t0 := metricSum(reg, "ciragw_keepalives_total", "", ""), cpuTime(), time.Now()
+	hs0 := metricSum(reg, "dm_manager_ciragw_handshakes_total", "", "")
+	ka0, cpu0, t0 := metricSum(reg, "dm_manager_ciragw_keepalives_total", "", ""), cpuTime(), time.Now()
 	err := sleep(ctx, o.IdleWindow)
 	res.IdleCPU, res.IdleWindow = cpuTime()-cpu0, time.Since(t0)
-	res.Keepalives = metricSum(reg, "ciragw_keepalives_total", "", "") - ka0
-	res.IdleHandshakes = metricSum(reg, "ciragw_handshakes_total", "", "") - hs0
+	res.Keepalives = metricSum(reg, "dm_manager_ciragw_keepalives_total", "", "") - ka0
+	res.IdleHandshakes = metricSum(reg, "dm_manager_ciragw_handshakes_total", "", "") - hs0
 	stopProf()
-	res.Lost = max(0, res.Connected-int(metricSum(reg, "ciragw_sessions", "", "")))
+	res.Lost = max(0, res.Connected-int(metricSum(reg, "dm_manager_ciragw_sessions", "", "")))
 	return err
 }
 
