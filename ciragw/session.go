@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dmrm/dm-manager/ciragw/apf"
+	dmmetrics "github.com/dmrm/dm-manager/internal/metrics"
 )
 
 // disconnectWriteTimeout bounds the courtesy DISCONNECT written before a
@@ -52,6 +53,7 @@ type session struct {
 	kaOptsSent bool
 	pending    bool   // holds a MaxPendingHandshakes slot
 	hsResult   string // handshake metric label when the handshake fails
+	slowed     bool   // the login failed over its GUID's budget and was answered late
 	guid       string // set before registration, immutable after
 	tenant     string
 
@@ -101,9 +103,19 @@ func (s *session) start(ctx context.Context, wg *sync.WaitGroup, done func()) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		s.end(s.serve(ctx))
+		s.end(s.serveRecovered(ctx))
 		done()
 	}()
+}
+
+// serveRecovered is serve with a panic costing this session only: it ends
+// as a protocol error (DISCONNECT, channels failed, deregistered) and the
+// gateway serves on.
+func (s *session) serveRecovered(ctx context.Context) (err error) {
+	defer dmmetrics.RecoverPanic("cira_session", *s.logger(), func(v any) {
+		err = &ProtocolError{Reason: apf.DisconnectProtocolError, Msg: fmt.Sprintf("internal error: %v", v)}
+	})
+	return s.serve(ctx)
 }
 
 func (s *session) tlsHandshake(ctx context.Context) error {
