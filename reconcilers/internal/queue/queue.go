@@ -12,10 +12,14 @@ package queue
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
 	controller "github.com/open-edge-platform/orch-library/go/pkg/controller/v2"
+	"github.com/rs/zerolog"
+
+	"github.com/dmrm/dm-manager/internal/metrics"
 )
 
 // Result is what a reconcile asks for next.
@@ -38,6 +42,9 @@ type Options struct {
 	Timeout     time.Duration // per reconcile; default 30s
 	BackoffMin  time.Duration // first error retry; default 1s
 	BackoffMax  time.Duration // cap; default 1m
+	// Log receives the error line of a reconcile that panicked; such a reconcile is retried with backoff, the
+	// other IDs and the process go on.
+	Log zerolog.Logger
 }
 
 // Queue feeds IDs to a reconcile function.
@@ -156,7 +163,7 @@ func (q *Queue[I]) reconcile(ctx context.Context, req controller.Request[I]) con
 	defer cancel()
 	defer context.AfterFunc(q.stopCtx, cancel)()
 
-	res := q.fn(ctx, req.ID)
+	res := q.call(ctx, req.ID)
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	switch {
@@ -174,6 +181,14 @@ func (q *Queue[I]) reconcile(ctx context.Context, req controller.Request[I]) con
 		}
 	}
 	return req.Ack()
+}
+
+// call runs fn; a panic costs this reconcile only and counts as an error, so the ID is retried with backoff.
+func (q *Queue[I]) call(ctx context.Context, id I) (res Result) {
+	defer metrics.RecoverPanic("reconcile", q.opts.Log.With().Str("id", fmt.Sprint(id)).Logger(), func(v any) {
+		res = Result{Err: fmt.Errorf("reconcile panicked: %v", v)}
+	})
+	return q.fn(ctx, id)
 }
 
 func (q *Queue[I]) backoff(attempt int) time.Duration {
