@@ -77,7 +77,7 @@ func New(cfg Config) (*Server, error) {
 	return &Server{
 		hosts: cfg.Hosts, domains: cfg.Domains, passwords: cfg.Passwords, verifier: cfg.Verifier,
 		onReport: cfg.OnActivationReport, limits: cfg.Limits.withDefaults(),
-		log:      cfg.Log.With().Str("component", "southbound").Logger(),
+		log: cfg.Log.With().Str("component", "southbound").Logger(),
 	}, nil
 }
 
