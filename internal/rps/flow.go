@@ -126,6 +126,7 @@ func (o *op) connect(user, password string) error {
 		return err
 	}
 	o.ws, o.amt = c, amt.New(c)
+	o.res.known = true // from here on AMT may be changed: the host reconciler must look again
 	return nil
 }
 
