@@ -101,7 +101,7 @@ func (a *app) startGateway(ctx context.Context) error {
 	}
 	a.gateway = gw
 	a.amtClients = devices.NewAMTClients(a.store, a.secrets, gw, devices.ClientOptions{
-		Replica: a.cfg.ReplicaID, RequestTimeout: a.cfg.RequestTimeout,
+		Replica: a.cfg.ReplicaID, RequestTimeout: a.cfg.AMTRequestTimeout,
 	}, a.log)
 	a.onStop("AMT clients", a.amtClients.Close)
 
