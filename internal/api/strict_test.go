@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
@@ -175,4 +177,28 @@ func mustJSON(t *testing.T, v any) []byte {
 	b, err := json.Marshal(v)
 	require.NoError(t, err)
 	return b
+}
+
+// FuzzDecodeBody: any body and Content-Type is either one JSON object taken, or refused with 400, 413 or 415;
+// an echo is never longer than the clip allows.
+func FuzzDecodeBody(f *testing.F) {
+	f.Add("application/json", []byte(`{"profileName":"a"}`))
+	f.Add("application/json; charset=utf-8", []byte(`{"profileName":"a"} {}`))
+	f.Add("text/plain", []byte(`{}`))
+	f.Add("application/json", []byte(`{"profileName":1}`))
+	f.Add("", []byte(``))
+	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
+		r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+		r.Header.Set("Content-Type", contentType)
+		w := httptest.NewRecorder()
+		r.Body = http.MaxBytesReader(w, r.Body, 1024)
+		var v domainBody
+		if decodeBody(w, r, &v) {
+			require.True(t, json.Valid(bytes.TrimSpace(body)), "%q", body)
+			return
+		}
+		require.Contains(t, []int{http.StatusBadRequest, http.StatusRequestEntityTooLarge,
+			http.StatusUnsupportedMediaType}, w.Code)
+		require.LessOrEqual(t, utf8.RuneCount(w.Body.Bytes()), 1000, "echo not clipped: %s", w.Body.String())
+	})
 }
