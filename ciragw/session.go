@@ -95,7 +95,7 @@ func newSession(g *Gateway, raw net.Conn) *session {
 // shrink only by halves at GC: a fresh goroutine for the long idle life of the
 // session settles on a smaller stack (the read path needs under 4 KiB).
 func (s *session) start(ctx context.Context, wg *sync.WaitGroup, done func()) {
-	if err := s.tlsHandshake(ctx); err != nil {
+	if err := s.recovered(func() error { return s.tlsHandshake(ctx) }); err != nil {
 		s.end(err)
 		done()
 		return
@@ -103,19 +103,19 @@ func (s *session) start(ctx context.Context, wg *sync.WaitGroup, done func()) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		s.end(s.serveRecovered(ctx))
+		s.end(s.recovered(func() error { return s.serve(ctx) }))
 		done()
 	}()
 }
 
-// serveRecovered is serve with a panic costing this session only: it ends
-// as a protocol error (DISCONNECT, channels failed, deregistered) and the
-// gateway serves on.
-func (s *session) serveRecovered(ctx context.Context) (err error) {
+// recovered runs fn (the TLS handshake, then serve) so that a panic costs
+// this session only: it ends as a protocol error (DISCONNECT, channels
+// failed, deregistered) and the gateway serves on.
+func (s *session) recovered(fn func() error) (err error) {
 	defer dmmetrics.RecoverPanic("cira_session", *s.logger(), func(v any) {
 		err = &ProtocolError{Reason: apf.DisconnectProtocolError, Msg: fmt.Sprintf("internal error: %v", v)}
 	})
-	return s.serve(ctx)
+	return fn()
 }
 
 func (s *session) tlsHandshake(ctx context.Context) error {
