@@ -89,11 +89,16 @@ type Config struct {
 	// SubscriberBuffer is the channel capacity of each Subscribe (default 256).
 	SubscriberBuffer int
 
-	// LoginFailuresPerIP and LoginFailuresPerGUID rate-limit failed logins
-	// (defaults 20 then 1/3s per IP, since sites NAT many devices behind one
-	// address; 5 then 1/min per GUID).
-	LoginFailuresPerIP   RateLimit
+	// LoginFailuresPerIP rate-limits failed logins per source IP: over it,
+	// logins from that address are refused unchecked (default 20 then 1/3s,
+	// since sites NAT many devices behind one address).
+	LoginFailuresPerIP RateLimit
+	// LoginFailuresPerGUID is the failure budget of one device GUID (default
+	// 5 then 1/min). Over it, logins for that GUID are still checked (the
+	// right password always gets in) but a refused one is answered only after
+	// LoginFailureDelay (default 3s), which slows guessing at one device.
 	LoginFailuresPerGUID RateLimit
+	LoginFailureDelay    time.Duration
 	// LoginsInFlightPerIP caps the logins from one source IP being checked by
 	// the Authenticator at once; more wait within HandshakeTimeout. It bounds
 	// how many guesses one address can have in flight past its failure budget
@@ -135,6 +140,7 @@ func (c *Config) setDefaults() error {
 	def(&c.KeepaliveInterval, 30*time.Second)
 	def(&c.PresenceFlushInterval, 5*time.Second)
 	def(&c.LastSeenInterval, time.Minute)
+	def(&c.LoginFailureDelay, 3*time.Second)
 	if c.ChannelWindow == 0 {
 		c.ChannelWindow = 32768
 	}

@@ -92,9 +92,9 @@ func (s *session) serviceRequest(name string) error {
 }
 
 // userAuth checks the password login of §3 step 4. Failed logins are
-// rate-limited per source IP and per GUID; over the limit the session ends
-// before credentials are looked at. The device never learns which part of a
-// refused login was wrong.
+// rate-limited per source IP (over the limit the session ends before
+// credentials are looked at) and slowed per GUID (see authenticate). The
+// device never learns which part of a refused login was wrong.
 func (s *session) userAuth(ctx context.Context, m apf.UserAuthRequest) error {
 	if m.Service != apf.ServicePortForward {
 		return protocolErrorf("USERAUTH_REQUEST for service %q, want %s", m.Service, apf.ServicePortForward)
@@ -113,7 +113,10 @@ func (s *session) userAuth(ctx context.Context, m apf.UserAuthRequest) error {
 		return s.refuseRateLimited(string(rl))
 	case errors.Is(err, ErrUnknownDevice) || errors.Is(err, ErrBadCredentials):
 		reason := reasonBadCredentials
-		if errors.Is(err, ErrUnknownDevice) {
+		switch {
+		case s.slowed:
+			reason = reasonRateLimitGUID
+		case errors.Is(err, ErrUnknownDevice):
 			reason = reasonUnknownDevice
 		}
 		s.g.m.authFailures.WithLabelValues(reason).Inc()
@@ -145,41 +148,46 @@ type rateLimited string
 
 func (r rateLimited) Error() string { return "login refused: " + string(r) }
 
-// authenticate runs the Authenticator under the login limits: refused at once
-// while the source IP or the GUID has no failure budget left, else queued for
-// one of the source IP's turns, checked again (logins that ended meanwhile may
-// have spent the budget) and charged to both budgets only if the Authenticator
-// refuses the credentials.
+// authenticate runs the Authenticator under the login limits. The source IP's
+// failure budget refuses at once (a guesser's address loses its turns, the
+// device's own address keeps them). The GUID's budget never refuses: anyone
+// who knows a GUID could otherwise keep that device out by failing on purpose,
+// and a GUID is no secret (it is in PROTOCOLVERSION and on the host's label).
+// Instead every login is checked, and once the GUID is over its budget a
+// refused one is answered only after LoginFailureDelay, holding its source's
+// login turn meanwhile: guesses at one device slow down to what the sources'
+// own budgets and turns allow, while the right password is let in at once.
+// The budgets are charged only when the Authenticator refuses the credentials.
 func (s *session) authenticate(ctx context.Context, user, pass string) (string, error) {
 	g := s.g
-	if err := s.loginBudget(); err != nil {
-		return "", err
+	if !g.ipLimit.allow(s.ip, time.Now()) {
+		return "", rateLimited(reasonRateLimitIP)
 	}
 	if err := g.logins.enter(ctx, s.ip); err != nil {
 		return "", err
 	}
 	defer g.logins.leave(s.ip)
-	if err := s.loginBudget(); err != nil {
-		return "", err
+	// Logins that ended while this one waited may have spent the budget.
+	if !g.ipLimit.allow(s.ip, time.Now()) {
+		return "", rateLimited(reasonRateLimitIP)
 	}
 	tenant, err := g.cfg.Authenticator.Authenticate(ctx, s.guid, user, pass)
 	if errors.Is(err, ErrUnknownDevice) || errors.Is(err, ErrBadCredentials) {
 		now := time.Now()
 		g.ipLimit.charge(s.ip, now)
+		over := !g.guidLimit.allow(s.guid, now)
 		g.guidLimit.charge(s.guid, now)
+		if over {
+			s.slowed = true
+			t := time.NewTimer(g.cfg.LoginFailureDelay)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+			}
+		}
 	}
 	return tenant, err
-}
-
-func (s *session) loginBudget() error {
-	now := time.Now()
-	switch {
-	case !s.g.ipLimit.allow(s.ip, now):
-		return rateLimited(reasonRateLimitIP)
-	case !s.g.guidLimit.allow(s.guid, now):
-		return rateLimited(reasonRateLimitGUID)
-	}
-	return nil
 }
 
 func (s *session) refuseRateLimited(reason string) error {

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dmrm/dm-manager/ciragw/apf"
+	dmmetrics "github.com/dmrm/dm-manager/internal/metrics"
 )
 
 // disconnectWriteTimeout bounds the courtesy DISCONNECT written before a
@@ -52,6 +53,7 @@ type session struct {
 	kaOptsSent bool
 	pending    bool   // holds a MaxPendingHandshakes slot
 	hsResult   string // handshake metric label when the handshake fails
+	slowed     bool   // the login failed over its GUID's budget and was answered late
 	guid       string // set before registration, immutable after
 	tenant     string
 
@@ -93,7 +95,7 @@ func newSession(g *Gateway, raw net.Conn) *session {
 // shrink only by halves at GC: a fresh goroutine for the long idle life of the
 // session settles on a smaller stack (the read path needs under 4 KiB).
 func (s *session) start(ctx context.Context, wg *sync.WaitGroup, done func()) {
-	if err := s.tlsHandshake(ctx); err != nil {
+	if err := s.recovered(func() error { return s.tlsHandshake(ctx) }); err != nil {
 		s.end(err)
 		done()
 		return
@@ -101,9 +103,19 @@ func (s *session) start(ctx context.Context, wg *sync.WaitGroup, done func()) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		s.end(s.serve(ctx))
+		s.end(s.recovered(func() error { return s.serve(ctx) }))
 		done()
 	}()
+}
+
+// recovered runs fn (the TLS handshake, then serve) so that a panic costs
+// this session only: it ends as a protocol error (DISCONNECT, channels
+// failed, deregistered) and the gateway serves on.
+func (s *session) recovered(fn func() error) (err error) {
+	defer dmmetrics.RecoverPanic("cira_session", *s.logger(), func(v any) {
+		err = &ProtocolError{Reason: apf.DisconnectProtocolError, Msg: fmt.Sprintf("internal error: %v", v)}
+	})
+	return fn()
 }
 
 func (s *session) tlsHandshake(ctx context.Context) error {

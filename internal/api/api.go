@@ -118,10 +118,10 @@ func noRoute(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
 	}
 	if len(allow) > 0 {
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		writeError(w, http.StatusMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path)
+		writeError(w, http.StatusMethodNotAllowed, clip(r.Method)+" is not allowed on "+clip(r.URL.Path))
 		return
 	}
-	writeError(w, http.StatusNotFound, "no route for "+r.Method+" "+r.URL.Path+"; see /openapi.yaml")
+	writeError(w, http.StatusNotFound, "no route for "+clip(r.Method)+" "+clip(r.URL.Path)+"; see /openapi.yaml")
 }
 
 // routeTable lists every tenant route; openapi_test.go checks it against openapi.yaml.
@@ -162,9 +162,10 @@ func NewServer(addr string, h http.Handler, requestTimeout time.Duration) *http.
 }
 
 // wrap runs the checks every tenant route shares, in the order that leaks least: token (401), tenant (400/404),
-// role in that tenant (403), then the handler with the request timeout and a body limit.
+// role in that tenant (403), then the handler with the request timeout and a body limit. A panic anywhere in it
+// costs this request only (recoverRequest).
 func (s *server) wrap(rt route) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.recoverRequest(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), s.RequestTimeout)
 		defer cancel()
 		r = r.WithContext(ctx)
@@ -183,5 +184,5 @@ func (s *server) wrap(rt route) http.Handler {
 		}
 		c := &call{tenant: tenant, log: s.Log.With().Str("tenant", tenant).Logger()}
 		rt.handle(w, r, c)
-	})
+	}))
 }

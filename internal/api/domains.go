@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -68,7 +67,7 @@ func (s *server) listDomains(w http.ResponseWriter, r *http.Request, c *call) {
 		return
 	}
 	out := make([]domainJSON, 0, len(ds))
-	for i := skip; i < len(ds) && i < skip+top; i++ {
+	for i := skip; i < len(ds) && i-skip < top; i++ { // i-skip: skip+top may overflow
 		out = append(out, renderDomain(ds[i]))
 	}
 	if count {
@@ -94,6 +93,10 @@ func pageParams(r *http.Request) (top, skip int, count bool, errs []fieldError) 
 		return n
 	}
 	top, skip = num("$top", 25), num("$skip", 0)
+	if top > MaxTop {
+		errs = append(errs, fieldError{Type: "field", Value: q.Get("$top"), Path: "$top", Location: "query",
+			Msg: fmt.Sprintf("$top should be at most %d; page through longer lists with $skip", MaxTop)})
+	}
 	switch v := strings.ToLower(q.Get("$count")); v {
 	case "", "false", "0":
 	case "true", "1":
@@ -173,23 +176,6 @@ func (s *server) deleteDomain(w http.ResponseWriter, r *http.Request, c *call) {
 	}
 }
 
-// decodeBody reads a JSON object, answering 413 for an oversized body and 400 for anything unreadable.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
-	err := json.NewDecoder(r.Body).Decode(v)
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("The request body is larger than %d bytes; "+
-			"a provisioning certificate PFX should be a few KiB.", tooBig.Limit))
-		return false
-	case err != nil:
-		// json's messages name offsets and types, never values.
-		writeValidation(w, bodyField("", "The request body is not a valid JSON object: "+err.Error()))
-		return false
-	}
-	return true
-}
-
 func checkName(name string) []fieldError {
 	switch {
 	case name == "":
@@ -237,7 +223,7 @@ func checkFormat(f string) *fieldError {
 }
 
 func suffixError(suffix string, err error) fieldError {
-	e := bodyField("domainSuffix", err.Error())
+	e := bodyField("domainSuffix", clipIn(err.Error(), suffix))
 	e.Value = suffix
 	return e
 }
@@ -295,7 +281,7 @@ func secretData(pfx []byte, password string) map[string]string {
 }
 
 func domainNotFound(w http.ResponseWriter, name string) {
-	writeError(w, http.StatusNotFound, fmt.Sprintf("Domain profile %s Not Found", name))
+	writeError(w, http.StatusNotFound, fmt.Sprintf("Domain profile %s Not Found", clip(name)))
 }
 
 // writeStoreError maps a failed domain write to its answer.

@@ -38,7 +38,11 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": http.StatusText(status), "message": msg})
 }
 
+// writeValidation writes express-validator errors, the echoed values clipped to maxEcho characters.
 func writeValidation(w http.ResponseWriter, errs ...fieldError) {
+	for i := range errs {
+		errs[i].Value = clip(errs[i].Value)
+	}
 	writeJSON(w, http.StatusBadRequest, map[string][]fieldError{"errors": errs})
 }
 

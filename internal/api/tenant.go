@@ -32,19 +32,25 @@ func (s *server) authenticate(w http.ResponseWriter, r *http.Request) (*auth.Cla
 func (s *server) tenant(w http.ResponseWriter, r *http.Request) (string, bool) {
 	project := r.PathValue("project")
 	header := strings.TrimSpace(r.Header.Get(auth.HeaderActiveProjectID))
-	if id, err := uuid.Parse(project); err == nil {
-		if header != "" && !strings.EqualFold(header, id.String()) {
+	if id, err := uuid.Parse(project); err == nil && id.String() != project {
+		// {uuid}, urn:uuid:… and upper case name the same project in another spelling: one path per resource.
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("Project %q is not a UUID in canonical form; use %s "+
+			"(lower-case, 8-4-4-4-12) in the path.", clip(project), id))
+		return "", false
+	}
+	if canonicalUUID(project) {
+		if header != "" && !strings.EqualFold(header, project) {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("The %s header (%s) names a different project than the "+
-				"path (%s); send one project.", auth.HeaderActiveProjectID, header, id))
+				"path (%s); send one project.", auth.HeaderActiveProjectID, clip(header), project))
 			return "", false
 		}
-		return id.String(), true
+		return project, true
 	}
 	if header != "" {
 		id, err := uuid.Parse(header)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("The %s header %q is not a project UUID.",
-				auth.HeaderActiveProjectID, header))
+				auth.HeaderActiveProjectID, clip(header)))
 			return "", false
 		}
 		return id.String(), true
@@ -52,18 +58,18 @@ func (s *server) tenant(w http.ResponseWriter, r *http.Request) (string, bool) {
 	if s.Projects == nil {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("Project %q not found: it is not a project UUID and dm-manager "+
 			"has no Tenant Manager to resolve names; use the project UUID or send the %s header.",
-			project, auth.HeaderActiveProjectID))
+			clip(project), auth.HeaderActiveProjectID))
 		return "", false
 	}
 	id, err := s.Projects.ResolveProject(r.Context(), project, r.Header.Get("Authorization"))
 	switch {
 	case errors.Is(err, ErrProjectNotFound):
-		writeError(w, http.StatusNotFound, fmt.Sprintf("Project %q not found.", project))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("Project %q not found.", clip(project)))
 		return "", false
 	case err != nil:
-		s.Log.Warn().Err(err).Str("project", project).Msg("resolving project name failed")
+		s.Log.Warn().Err(err).Str("project", clip(project)).Msg("resolving project name failed")
 		writeError(w, http.StatusBadGateway, fmt.Sprintf("Project %q could not be resolved: the Tenant Manager did "+
-			"not answer; retry, or use the project UUID.", project))
+			"not answer; retry, or use the project UUID.", clip(project)))
 		return "", false
 	}
 	return id, true

@@ -105,7 +105,7 @@ func (a *app) startGateway(ctx context.Context) error {
 	}
 	a.gateway = gw
 	a.amtClients = devices.NewAMTClients(a.store, a.secrets, gw, devices.ClientOptions{
-		Replica: a.cfg.ReplicaID, RequestTimeout: a.cfg.RequestTimeout, Forward: a.forwarder(),
+		Replica: a.cfg.ReplicaID, RequestTimeout: a.cfg.AMTRequestTimeout, Forward: a.forwarder(),
 		ObserveWSMan: gw.ObserveWSManLatency,
 	}, a.log)
 	a.onStop("AMT clients", a.amtClients.Close)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -25,6 +26,7 @@ type jwks struct {
 	minInterval time.Duration
 
 	mu        sync.Mutex
+	announced string // the issuer named by the discovery document
 	jwksURI   string
 	keys      map[string]*rsa.PublicKey
 	lastFetch time.Time
@@ -54,10 +56,24 @@ func (j *jwks) key(ctx context.Context, kid string) (*rsa.PublicKey, error) {
 	return nil, fmt.Errorf("unknown signing key %q", kid)
 }
 
+// isIssuer reports whether iss names this OIDC server: its URL as configured, or the issuer its discovery
+// document announces (Keycloak reached through an in-cluster address announces its public URL). The discovery
+// document has been read by the time a token's key was found.
+func (j *jwks) isIssuer(iss string) bool {
+	if j == nil || iss == "" {
+		return false
+	}
+	iss = strings.TrimSuffix(iss, "/")
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return iss == j.issuer || iss == j.announced
+}
+
 func (j *jwks) refresh(ctx context.Context) error {
 	j.lastFetch = time.Now()
 	if j.jwksURI == "" {
 		var disc struct {
+			Issuer  string `json:"issuer"`
 			JWKSURI string `json:"jwks_uri"`
 		}
 		if err := j.getJSON(ctx, j.issuer+"/.well-known/openid-configuration", &disc); err != nil {
@@ -66,7 +82,7 @@ func (j *jwks) refresh(ctx context.Context) error {
 		if disc.JWKSURI == "" {
 			return fmt.Errorf("OIDC discovery at %s: no jwks_uri", j.issuer)
 		}
-		j.jwksURI = disc.JWKSURI
+		j.jwksURI, j.announced = disc.JWKSURI, strings.TrimSuffix(disc.Issuer, "/")
 	}
 	var set struct {
 		Keys []jwk `json:"keys"`

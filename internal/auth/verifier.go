@@ -3,7 +3,8 @@
 //
 // Tokens are accepted when their signature and time claims check out: HS256/384/512 against a shared secret
 // (EMF tests sign with env SHARED_SECRET_KEY) or RS*/PS* against the OIDC server's JWKS, chosen by `kid`.
-// Like EMF, issuer and audience are not checked. Tokens never appear in logs or errors.
+// RS*/PS* tokens must name the OIDC server as issuer; an `iat` in the future and a lifetime (exp - iat) over
+// MaxTokenLifetime are refused. Like EMF, the audience is not checked. Tokens never appear in logs or errors.
 package auth
 
 import (
@@ -50,8 +51,12 @@ type Config struct {
 	HTTPClient *http.Client
 	// MinRefreshInterval bounds how often an unknown `kid` may trigger a JWKS refetch (default 30s).
 	MinRefreshInterval time.Duration
-	// Leeway tolerates clock skew on exp/nbf (default 0).
+	// Leeway tolerates clock skew on exp, nbf and iat (default 30s; negative means none).
 	Leeway time.Duration
+	// MaxTokenLifetime refuses tokens valid for longer than this from their iat (from now when they carry no
+	// iat), so a leaked long-lived token cannot be used for days (default 24h; Keycloak's access tokens live
+	// minutes).
+	MaxTokenLifetime time.Duration
 	// Now replaces the clock in tests.
 	Now func() time.Time
 }
@@ -67,10 +72,13 @@ func ConfigFromEnv() Config {
 
 // Verifier checks bearer tokens. It is safe for concurrent use.
 type Verifier struct {
-	secret  []byte
-	keys    *jwks
-	parser  *jwt.Parser
-	methods map[string]bool
+	secret      []byte
+	keys        *jwks
+	parser      *jwt.Parser
+	methods     map[string]bool
+	leeway      time.Duration
+	maxLifetime time.Duration
+	now         func() time.Time
 }
 
 // NewVerifier builds a Verifier. The JWKS is fetched lazily, on the first RS*/PS* token.
@@ -100,11 +108,21 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	for _, m := range valid {
 		v.methods[m] = true
 	}
-	opts := []jwt.ParserOption{jwt.WithValidMethods(valid), jwt.WithExpirationRequired(), jwt.WithLeeway(cfg.Leeway)}
-	if cfg.Now != nil {
-		opts = append(opts, jwt.WithTimeFunc(cfg.Now))
+	v.leeway, v.maxLifetime, v.now = cfg.Leeway, cfg.MaxTokenLifetime, cfg.Now
+	switch {
+	case v.leeway == 0:
+		v.leeway = 30 * time.Second
+	case v.leeway < 0:
+		v.leeway = 0
 	}
-	v.parser = jwt.NewParser(opts...)
+	if v.maxLifetime <= 0 {
+		v.maxLifetime = 24 * time.Hour
+	}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	v.parser = jwt.NewParser(jwt.WithValidMethods(valid), jwt.WithExpirationRequired(), jwt.WithIssuedAt(),
+		jwt.WithLeeway(v.leeway), jwt.WithTimeFunc(v.now))
 	return v, nil
 }
 
@@ -115,11 +133,43 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 		return nil, fmt.Errorf("%w: %w", ErrUnauthenticated, errNoToken)
 	}
 	var tc tokenClaims
-	_, err := v.parser.ParseWithClaims(raw, &tc, func(t *jwt.Token) (any, error) { return v.key(ctx, t) })
+	tok, err := v.parser.ParseWithClaims(raw, &tc, func(t *jwt.Token) (any, error) { return v.key(ctx, t) })
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrUnauthenticated, reason(err))
 	}
+	if err := v.checkLifetime(&tc); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+	}
+	// An HS token is signed by whoever holds the shared secret, which no iss claim can narrow; an RS/PS token
+	// must come from the OIDC server whose keys verified it (another realm of the same Keycloak has other keys,
+	// but a JWKS shared between issuers would not).
+	if _, hmac := tok.Method.(*jwt.SigningMethodHMAC); !hmac && !v.keys.isIssuer(tc.Issuer) {
+		return nil, fmt.Errorf("%w: token issuer %q is not the OIDC server (%s)", ErrUnauthenticated,
+			clipClaim(tc.Issuer), v.keys.issuer)
+	}
 	return tc.claims(), nil
+}
+
+// checkLifetime refuses a token valid for longer than maxLifetime, counted from its iat (jwt has refused an iat
+// in the future already) or, without one, from now.
+func (v *Verifier) checkLifetime(tc *tokenClaims) error {
+	from := v.now()
+	if tc.IssuedAt != nil {
+		from = tc.IssuedAt.Time
+	}
+	if life := tc.ExpiresAt.Sub(from); life > v.maxLifetime+v.leeway {
+		return fmt.Errorf("token lifetime %s exceeds the maximum of %s; use a shorter-lived token",
+			life.Round(time.Second), v.maxLifetime)
+	}
+	return nil
+}
+
+// clipClaim shortens a claim value for an error message.
+func clipClaim(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
 }
 
 // key picks the verification key by algorithm family, so an HS token can never be checked against a public key
@@ -154,6 +204,8 @@ func reason(err error) string {
 		return "token expired"
 	case errors.Is(err, jwt.ErrTokenNotValidYet):
 		return "token not valid yet"
+	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return "token issued in the future (iat); check the clocks of the issuer and of dm-manager"
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
 		return "token has no expiry"
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):

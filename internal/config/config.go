@@ -70,6 +70,7 @@ type Config struct {
 	// Reconciliation.
 	ReconcilePeriod         time.Duration
 	RequestTimeout          time.Duration
+	AMTRequestTimeout       time.Duration // one WS-Man exchange over CIRA; at most RequestTimeout
 	StatusChangeGracePeriod time.Duration // how long a CIRA disconnection is tolerated before it is reported
 	SoftPowerTimeout        time.Duration // ORDERED policy: wait this long for a soft action before the hard one
 	Parallelism             int

@@ -39,6 +39,7 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, "/rego/authz.rego", c.RBACRules)
 	require.Equal(t, time.Minute, c.ReconcilePeriod)
 	require.Equal(t, 30*time.Second, c.RequestTimeout)
+	require.Equal(t, 10*time.Second, c.AMTRequestTimeout)
 	require.Equal(t, time.Minute, c.StatusChangeGracePeriod)
 	require.Equal(t, 30*time.Second, c.SoftPowerTimeout)
 	require.Equal(t, 10, c.Parallelism)
@@ -103,6 +104,8 @@ func TestErrorsNameTheFlag(t *testing.T) {
 		{[]string{"-apiAddress=:http"}, nil, "-apiAddress: port must be a number"},
 		{[]string{"-insecureGRPC=false"}, nil, "-caCertPath: required when -insecureGRPC=false"},
 		{[]string{"-reconcilePeriod=0s"}, nil, "-reconcilePeriod: must be positive"},
+		{[]string{"-amtRequestTimeout=0s"}, nil, "-amtRequestTimeout: must be positive"},
+		{[]string{"-requestTimeout=5s"}, nil, "-amtRequestTimeout (10s) exceeds -requestTimeout (5s)"},
 		{[]string{"-globalLogLevel=loud"}, nil, "-globalLogLevel: must be one of"},
 		{[]string{"-databaseURL=postgres://u:secretpw@h:notaport/db"}, nil, "-databaseURL: not a valid Postgres URL"},
 		{[]string{"-databaseConnectMaxBackoff=1ms"}, nil, "-databaseConnectMaxBackoff"},

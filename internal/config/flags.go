@@ -83,7 +83,8 @@ func newFlagSet(c *Config) *flagSet {
 			"empty: a project name needs an ActiveProjectID header")
 
 	d(&c.ReconcilePeriod, "reconcilePeriod", time.Minute, "period of the full reconcile of hosts and tenants")
-	d(&c.RequestTimeout, "requestTimeout", 30*time.Second, "timeout of one reconcile or one outgoing request")
+	d(&c.RequestTimeout, "requestTimeout", 30*time.Second, "budget of one reconcile (all its Inventory and AMT calls), "+
+		"one REST request or one activation step; see -amtRequestTimeout for a single AMT exchange")
 	d(&c.StatusChangeGracePeriod, "statusChangeGracePeriod", time.Minute,
 		"how long a CIRA disconnection is tolerated before the host is reported disconnected")
 	d(&c.SoftPowerTimeout, "softPowerTimeout", 30*time.Second,
@@ -118,6 +119,10 @@ func newFlagSet(c *Config) *flagSet {
 		"required: websocket URL rpc-go activates against (e.g. wss://rps.<domain>/activate; EMF orchRPSHost)")
 	s(&c.InfraConfigPath, "infraConfigPath", "/etc/infra-config/config.yaml",
 		"optional EMF infra-config YAML (orchMPSHost, orchRPSHost); flags win")
+
+	d(&c.AMTRequestTimeout, "amtRequestTimeout", 10*time.Second, "timeout of one WS-Man exchange with a device "+
+		"over its CIRA session (one request and AMT's answer); a reconcile makes several within -requestTimeout, "+
+		"so a device that stops answering costs this much, not the whole reconcile budget; at most -requestTimeout")
 
 	s(&c.ReplicaID, "replicaID", "", "this replica's id, recorded as owner of its CIRA sessions")
 	s(&c.ReplicaAddress, "replicaAddress", "", "internal host:port other replicas use to reach this one")

@@ -95,10 +95,15 @@ func (c *Config) validateReconcile() error {
 		{"requestTimeout", c.RequestTimeout},
 		{"statusChangeGracePeriod", c.StatusChangeGracePeriod},
 		{"softPowerTimeout", c.SoftPowerTimeout},
+		{"amtRequestTimeout", c.AMTRequestTimeout},
 	} {
 		if d.v <= 0 {
 			return fmt.Errorf("-%s: must be positive, got %s", d.flag, d.v)
 		}
+	}
+	if c.AMTRequestTimeout > c.RequestTimeout {
+		return fmt.Errorf("-amtRequestTimeout (%s) exceeds -requestTimeout (%s): one AMT exchange runs within one "+
+			"reconcile; lower -amtRequestTimeout or raise -requestTimeout", c.AMTRequestTimeout, c.RequestTimeout)
 	}
 	if c.Parallelism < 1 || c.Parallelism > 1000 {
 		return fmt.Errorf("-parallelism: must be between 1 and 1000, got %d", c.Parallelism)

@@ -31,7 +31,7 @@ type Gateway interface {
 type ClientOptions struct {
 	// Replica is this replica's id (-replicaID), to tell a session held elsewhere from a stale record.
 	Replica string
-	// RequestTimeout bounds one WS-Man exchange (default 30s, -requestTimeout).
+	// RequestTimeout bounds one WS-Man exchange (default 30s; the app passes -amtRequestTimeout).
 	RequestTimeout time.Duration
 	// OpenTimeout bounds one channel open (default dmtclient.DefaultCIRAOpenTimeout).
 	OpenTimeout time.Duration

@@ -20,13 +20,24 @@ var dmHostFilter = filters.NewBuilderWith(
 	Or(filters.ValNotEq(computev1.HostResourceFieldAmtSku, computev1.AmtSku_AMT_SKU_UNSPECIFIED)).
 	Build()
 
-// GetHostByUUID returns the tenant's host with the given UUID; ErrNotFound if there is none.
+// GetHostByUUID returns the tenant's host with the given UUID; ErrNotFound if there is none. It lists with the
+// filter itself instead of calling the Inventory client's GetHostByUUID, which logs every miss at error level: a
+// miss is an ordinary answer here (an agent or rpc-go naming a host that is not registered), logged by the caller
+// as it deserves.
 func (c *Client) GetHostByUUID(ctx context.Context, tenant, uuid string) (*computev1.HostResource, error) {
-	h, err := c.inv.GetHostByUUID(ctx, tenant, uuid)
+	resp, err := c.inv.List(ctx, &inv_v1.ResourceFilter{
+		Resource: &inv_v1.Resource{Resource: &inv_v1.Resource_Host{}},
+		Filter: filters.NewBuilder().And(filters.ValEq(computev1.HostResourceFieldUuid, uuid)).
+			And(filters.ValEq(computev1.HostResourceFieldTenantId, tenant)).Build(),
+		Limit: 1,
+	})
 	if err != nil {
 		return nil, readErr(err, "host with UUID "+uuid, tenant)
 	}
-	return h, nil
+	if len(resp.GetResources()) == 0 || resp.GetResources()[0].GetResource().GetHost() == nil {
+		return nil, fmt.Errorf("%w: host with UUID %s in tenant %s", ErrNotFound, uuid, tenant)
+	}
+	return resp.GetResources()[0].GetResource().GetHost(), nil
 }
 
 // GetHost returns the tenant's host with the given resource ID; ErrNotFound if there is none.

@@ -79,6 +79,7 @@ func tenantFromProfile(profile string) (string, bool) {
 // checkHost requires an Inventory host with the device's UUID in the tenant that wants AMT provisioned.
 func (o *op) checkHost(ctx context.Context) error {
 	h, err := o.e.cfg.Hosts.Get(ctx, o.tenant, o.p.UUID)
+	o.res.known = err == nil
 	switch {
 	case errors.Is(err, ErrHostNotFound):
 		return refuse("Device %s activation failed. No host with this UUID is registered in tenant %s; register the "+

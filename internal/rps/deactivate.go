@@ -18,6 +18,7 @@ func (o *op) deviceTenant(ctx context.Context) (bool, error) {
 	}
 	d, err := o.e.cfg.Store.GetDevice(ctx, o.p.UUID)
 	found := err == nil
+	o.res.known = found
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:

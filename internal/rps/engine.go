@@ -115,6 +115,11 @@ type Config struct {
 	// enterprise network and always opens CIRA (§2.9 step 13); default "<random uuid>.com" per device.
 	CIRADetectionDomain string
 	Now                 func() time.Time
+	// MaxWaitingFirst and MaxWaitingFirstPerIP cap the websockets that have not sent their first message yet, in
+	// all and per source address; more are answered 503 before the upgrade (defaults DefaultMaxWaitingFirst,
+	// DefaultMaxWaitingFirstPerIP). Each waits at most FirstMessageTimeout.
+	MaxWaitingFirst      int
+	MaxWaitingFirstPerIP int
 }
 
 func (c *Config) defaults() {
@@ -135,6 +140,12 @@ func (c *Config) defaults() {
 	if c.AppVersion == "" {
 		c.AppVersion = "dm-manager"
 	}
+	if c.MaxWaitingFirst <= 0 {
+		c.MaxWaitingFirst = DefaultMaxWaitingFirst
+	}
+	if c.MaxWaitingFirstPerIP <= 0 {
+		c.MaxWaitingFirstPerIP = DefaultMaxWaitingFirstPerIP
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -146,6 +157,9 @@ type Engine struct {
 	log      zerolog.Logger
 	m        *metrics
 	upgrader websocket.Upgrader
+	waiting  *waitingRoom
+	// refusedLog logs refused sessions at info, at most refusalLogBurst a minute.
+	refusedLog zerolog.Logger
 
 	base   context.Context
 	cancel context.CancelCauseFunc
@@ -172,8 +186,10 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	base, cancel := context.WithCancelCause(context.Background())
+	log := cfg.Log.With().Str("component", "rps").Logger()
 	return &Engine{
-		cfg: cfg, log: cfg.Log.With().Str("component", "rps").Logger(), m: m,
+		cfg: cfg, log: log, m: m, refusedLog: newRefusedLog(log),
+		waiting: newWaitingRoom(cfg.MaxWaitingFirst, cfg.MaxWaitingFirstPerIP),
 		// rpc-go sends no Origin and no subprotocol (§1.1); the socket carries no ambient credentials.
 		upgrader: websocket.Upgrader{
 			ReadBufferSize: 4096, WriteBufferSize: 4096, HandshakeTimeout: 10 * time.Second,
@@ -195,6 +211,11 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.mu.Unlock()
 	defer e.wg.Done()
 
+	leave, ok := e.admit(w, r)
+	if !ok {
+		return
+	}
+	defer leave()
 	ws, err := e.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		e.log.Debug().Err(err).Str("remote", r.RemoteAddr).Msg("websocket upgrade failed")
@@ -204,7 +225,9 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if token == r.Header.Get("Authorization") {
 		token = ""
 	}
-	newSession(e, ws, r.RemoteAddr).run(strings.TrimSpace(token))
+	s := newSession(e, ws, r.RemoteAddr)
+	s.firstArrived = leave
+	s.run(strings.TrimSpace(token))
 }
 
 // Close stops accepting sessions, ends the running ones with an `error` telling rpc-go to run again, and waits

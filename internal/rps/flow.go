@@ -141,7 +141,12 @@ func (o *op) connect(user, password string) error {
 	return nil
 }
 
-func (o *op) setClient(c *wsman.Client) { o.ws, o.amt = c, amt.New(c) }
+// setClient installs the WS-Man client; from here on AMT may be changed, so the host reconciler must look again
+// whatever the outcome (result.known).
+func (o *op) setClient(c *wsman.Client) {
+	o.ws, o.amt = c, amt.New(c)
+	o.res.known = true
+}
 
 // digestRealm reads AMT_GeneralSettings, the first authenticated call, and checks the realm (§2.3 steps 2–3).
 func (o *op) digestRealm(ctx context.Context) (string, error) {

@@ -28,6 +28,7 @@ type session struct {
 	e        *Engine
 	ws       *websocket.Conn
 	clientID string // RPS's per-socket id (§1.1), prefixes some reference texts
+	remote   string
 	log      zerolog.Logger
 
 	in      chan clientMessage
@@ -35,6 +36,8 @@ type session struct {
 	bg      sync.WaitGroup
 	readEnd chan struct{} // closed when the reader has returned
 	cancel  context.CancelCauseFunc
+
+	firstArrived func() // gives back the place in the engine's waiting room; nil in none
 
 	relayMu     sync.Mutex  // exactly one outstanding relay (§1.6)
 	pending     atomic.Bool // a relay is waiting; a `response` at any other time is dropped (§1.3)
@@ -46,7 +49,7 @@ type session struct {
 func newSession(e *Engine, ws *websocket.Conn, remote string) *session {
 	id := uuid.NewString()
 	return &session{
-		e: e, ws: ws, clientID: id,
+		e: e, ws: ws, clientID: id, remote: remote,
 		log: e.log.With().Str("client_id", id).Str("remote", remote).Logger(),
 		in:  make(chan clientMessage), done: make(chan struct{}), readEnd: make(chan struct{}),
 	}
@@ -60,6 +63,10 @@ type result struct {
 	mode   string
 	status Status // success status, or the fields gathered before a failure
 	err    error
+	// known: the device is known in the tenant (a host in Inventory, a device record) or was reached. Only then
+	// is a failure reported to Outcomes, so a message naming a guessed tenant and GUID costs one lookup, not a
+	// host reconcile as well.
+	known bool
 }
 
 func (s *session) run(token string) {
@@ -79,12 +86,15 @@ func (s *session) run(token string) {
 		go s.pingLoop()
 	}
 
-	res := s.serve(ctx, token)
+	res := s.serveRecovered(ctx, token)
 	s.finish(res)
 }
 
 func (s *session) serve(ctx context.Context, token string) result {
 	first, err := s.first(ctx)
+	if s.firstArrived != nil {
+		s.firstArrived()
+	}
 	if err != nil {
 		return result{op: "invalid", err: err}
 	}
@@ -296,12 +306,16 @@ func (s *session) finish(res result) {
 	s.e.m.sessions.WithLabelValues(res.op).Inc()
 	s.e.m.outcomes.WithLabelValues(res.op, outcome).Inc()
 	ev := s.log.Info()
-	if res.err != nil {
+	switch {
+	case outcome == "refused":
+		// Anyone who can open the websocket can be refused: info, and only refusalLogBurst a minute.
+		ev = s.e.refusedLog.Info().Str("client_id", s.clientID).Str("remote", s.remote)
+	case res.err != nil:
 		ev = s.log.Warn()
 	}
 	ev.Str("op", res.op).Str("tenant", res.tenant).Str("guid", res.guid).Str("result", outcome).
 		Int("exchanges", s.exchanges).Int("heartbeats", s.heartbeats).Str("status", text).Msg("rpc session ended")
-	if s.e.cfg.Outcomes != nil && res.tenant != "" && res.guid != "" {
+	if s.e.cfg.Outcomes != nil && res.tenant != "" && res.guid != "" && (res.err == nil || res.known) {
 		s.e.cfg.Outcomes.Notify(Outcome{
 			Tenant: res.tenant, GUID: res.guid, Op: res.op, Mode: res.mode, OK: res.err == nil, Message: text,
 			At: s.e.cfg.Now(),

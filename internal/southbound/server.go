@@ -52,7 +52,9 @@ type Config struct {
 	// the host reconciler re-reads the host at once: it does not see its own client's writes as events, and its
 	// "AMT connected" may have been overwritten by a report that raced with it. It must not block.
 	OnActivationReport func(tenant, hostUUID string)
-	Log                zerolog.Logger
+	// Limits bound each agent connection (keepalive enforcement, idle close, calls in flight).
+	Limits Limits
+	Log    zerolog.Logger
 }
 
 // Server implements pb.DeviceManagementServer.
@@ -63,6 +65,7 @@ type Server struct {
 	passwords Passwords
 	verifier  *auth.Verifier
 	onReport  func(tenant, hostUUID string)
+	limits    Limits
 	log       zerolog.Logger
 }
 
@@ -73,15 +76,17 @@ func New(cfg Config) (*Server, error) {
 	}
 	return &Server{
 		hosts: cfg.Hosts, domains: cfg.Domains, passwords: cfg.Passwords, verifier: cfg.Verifier,
-		onReport: cfg.OnActivationReport,
-		log:      cfg.Log.With().Str("component", "southbound").Logger(),
+		onReport: cfg.OnActivationReport, limits: cfg.Limits.withDefaults(),
+		log: cfg.Log.With().Str("component", "southbound").Logger(),
 	}, nil
 }
 
-// NewGRPCServer returns a gRPC server with the service registered and, when auth is on, every call
-// authenticated before it reaches a handler. TLS is terminated in front of it (Traefik, h2c backend) in EMF;
-// pass grpc.Creds in opts to serve TLS directly.
+// NewGRPCServer returns a gRPC server with the service registered, the connection Limits applied, a panic in
+// any call costing that call only and, when auth is on, every call authenticated before it reaches a handler.
+// TLS is terminated in front of it (Traefik, h2c backend) in EMF; pass grpc.Creds in opts to serve TLS directly.
 func (s *Server) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
+	opts = append(s.limits.serverOptions(), opts...)
+	opts = append(opts, grpc.ChainUnaryInterceptor(RecoverUnary(s.log)), grpc.ChainStreamInterceptor(RecoverStream(s.log)))
 	if s.verifier != nil {
 		opts = append(opts, grpc.ChainUnaryInterceptor(auth.UnaryServerInterceptor(s.verifier)))
 	}

@@ -46,7 +46,8 @@ func New(cfg Config, deps Deps) (*Reconciler, error) {
 		cfg: cfg, deps: deps, log: cfg.Log.With().Str("component", "host-reconciler").Logger(),
 		started: cfg.Clock(), lastDisc: map[string]time.Time{}, synced: map[string]time.Time{},
 	}
-	r.q = queue.New(r.reconcile, queue.Options{Parallelism: cfg.Parallelism, Timeout: cfg.RequestTimeout, Name: "host"})
+	r.q = queue.New(r.reconcile, queue.Options{Parallelism: cfg.Parallelism, Timeout: cfg.RequestTimeout,
+		Name: "host", Log: r.log})
 	return r, nil
 }
 

@@ -130,7 +130,8 @@ func New(cfg Config, deps Deps) (*Reconciler, error) {
 		cfg.DrainRetry = 30 * time.Second
 	}
 	r := &Reconciler{cfg: cfg, deps: deps, log: cfg.Log.With().Str("component", "tenant-reconciler").Logger()}
-	r.q = queue.New(r.reconcile, queue.Options{Parallelism: cfg.Parallelism, Timeout: cfg.RequestTimeout, Name: "tenant"})
+	r.q = queue.New(r.reconcile, queue.Options{Parallelism: cfg.Parallelism, Timeout: cfg.RequestTimeout,
+		Name: "tenant", Log: r.log})
 	return r, nil
 }
 

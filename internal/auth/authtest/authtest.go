@@ -31,10 +31,13 @@ func ENRoles(tenants ...string) []string {
 	return roles
 }
 
+// DefaultIssuer is the iss of Claims; Issuer.Sign replaces it with the issuer's own URL.
+const DefaultIssuer = "https://keycloak.test/realms/master"
+
 // Claims returns Keycloak-shaped claims with realm roles, valid for an hour.
 func Claims(roles ...string) jwt.MapClaims {
 	return jwt.MapClaims{
-		"iss":          "https://keycloak.test/realms/master",
+		"iss":          DefaultIssuer,
 		"sub":          "test-subject",
 		"exp":          time.Now().Add(time.Hour).Unix(),
 		"typ":          "Bearer",
@@ -55,6 +58,9 @@ type Issuer struct {
 	Server *httptest.Server
 	// JWKSFetches counts requests to the JWKS endpoint.
 	JWKSFetches atomic.Int64
+	// Announce, when set before the first discovery request, is the issuer the discovery document names
+	// instead of URL (as Keycloak reached at an in-cluster address announces its public URL).
+	Announce string
 
 	mu   sync.Mutex
 	keys map[string]*rsa.PrivateKey
@@ -67,7 +73,11 @@ func NewIssuer(t testing.TB) *Issuer {
 	iss.AddKey(t, "k1")
 	mux := http.NewServeMux()
 	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
-		_ = json.NewEncoder(w).Encode(map[string]string{"issuer": iss.URL(), "jwks_uri": iss.URL() + "/jwks"})
+		announced := iss.URL()
+		if iss.Announce != "" {
+			announced = iss.Announce
+		}
+		_ = json.NewEncoder(w).Encode(map[string]string{"issuer": announced, "jwks_uri": iss.URL() + "/jwks"})
 	})
 	mux.HandleFunc("/jwks", func(w http.ResponseWriter, _ *http.Request) {
 		iss.JWKSFetches.Add(1)
@@ -92,8 +102,20 @@ func (i *Issuer) AddKey(t testing.TB, kid string) {
 }
 
 // Sign signs claims with the key under kid using method (jwt.SigningMethodRS256, jwt.SigningMethodPS256...).
+// MapClaims whose iss is DefaultIssuer are issued by this issuer: iss becomes URL (or Announce when set).
 func (i *Issuer) Sign(t testing.TB, method jwt.SigningMethod, kid string, claims jwt.Claims) string {
 	t.Helper()
+	if mc, ok := claims.(jwt.MapClaims); ok && mc["iss"] == DefaultIssuer {
+		own := jwt.MapClaims{}
+		for k, v := range mc {
+			own[k] = v
+		}
+		own["iss"] = i.URL()
+		if i.Announce != "" {
+			own["iss"] = i.Announce
+		}
+		claims = own
+	}
 	i.mu.Lock()
 	k := i.keys[kid]
 	i.mu.Unlock()

@@ -12,10 +12,12 @@ package queue
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
 	controller "github.com/open-edge-platform/orch-library/go/pkg/controller/v2"
+	"github.com/rs/zerolog"
 
 	"github.com/dmrm/dm-manager/internal/metrics"
 )
@@ -55,6 +57,9 @@ type Options struct {
 	BackoffMax  time.Duration // cap; default 1m
 	// Name labels the queue's metrics (dm_manager_reconciles_total and friends: "host", "tenant"); default "unnamed".
 	Name string
+	// Log receives the error line of a reconcile that panicked; such a reconcile is retried with backoff, the
+	// other IDs and the process go on.
+	Log zerolog.Logger
 }
 
 // Queue feeds IDs to a reconcile function.
@@ -197,7 +202,7 @@ func (q *Queue[I]) reconcile(ctx context.Context, req controller.Request[I]) con
 	defer context.AfterFunc(q.stopCtx, cancel)()
 
 	start := time.Now()
-	res := q.fn(ctx, req.ID)
+	res := q.call(ctx, req.ID)
 	metrics.ObserveReconcile(q.opts.Name, res.label(), time.Since(start))
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -216,6 +221,14 @@ func (q *Queue[I]) reconcile(ctx context.Context, req controller.Request[I]) con
 		}
 	}
 	return req.Ack()
+}
+
+// call runs fn; a panic costs this reconcile only and counts as an error, so the ID is retried with backoff.
+func (q *Queue[I]) call(ctx context.Context, id I) (res Result) {
+	defer metrics.RecoverPanic("reconcile", q.opts.Log.With().Str("id", fmt.Sprint(id)).Logger(), func(v any) {
+		res = Result{Err: fmt.Errorf("reconcile panicked: %v", v)}
+	})
+	return q.fn(ctx, id)
 }
 
 func (q *Queue[I]) backoff(attempt int) time.Duration {

@@ -1,12 +1,14 @@
 package queue
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
@@ -100,4 +102,30 @@ func TestStopIsSafe(t *testing.T) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	require.Empty(t, q.timers, "no timer may outlive Stop: it would enqueue into the closed controller")
+}
+
+// A panicking reconcile costs that reconcile only: other IDs go on, and the ID is retried with backoff.
+func TestPanicIsRecoveredAndRetried(t *testing.T) {
+	var calls atomic.Int32
+	other, retried := make(chan struct{}), make(chan struct{})
+	var log bytes.Buffer
+	q := New(func(_ context.Context, i id) Result {
+		switch {
+		case i == "b":
+			close(other)
+		case calls.Add(1) == 1:
+			panic("injected: reconcile bug")
+		default:
+			close(retried)
+		}
+		return Result{}
+	}, Options{Parallelism: 1, BackoffMin: time.Millisecond, Log: zerolog.New(&log)})
+	q.Enqueue("a")
+	q.Enqueue("b")
+	<-other
+	<-retried
+	q.Stop()
+	require.Contains(t, log.String(), `"level":"error"`)
+	require.Contains(t, log.String(), "injected: reconcile bug")
+	require.Contains(t, log.String(), `"id":"a"`)
 }
