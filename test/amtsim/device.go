@@ -129,6 +129,8 @@ type Device struct {
 	cira      ciraStore
 	settings  map[string]settingsObj
 	power     powerModel
+	boot      bootModel
+	alarms    alarmClock
 	audit     auditLog
 	reachable bool
 	conns     map[net.Conn]struct{}
@@ -269,6 +271,7 @@ type State struct {
 	CIRAConfigured bool        `json:"ciraConfigured"`
 	DNSSuffix      string      `json:"dnsSuffix"`
 	Version        uint64      `json:"version"`
+	Recovery                   // boot override, last boot, erase, alarms (classes_boot.go)
 }
 
 // State returns a consistent snapshot.
@@ -283,7 +286,7 @@ func (d *Device) stateLocked() State {
 		GUID: d.guid.String(), Mode: d.mode, ModeName: d.mode.String(),
 		PowerState: d.power.state, OSRunning: d.power.osUp, OSHung: d.power.hung,
 		Reachable: d.reachable, CIRAConfigured: d.ciraLocked().Configured(),
-		DNSSuffix: d.suffix, Version: d.ver,
+		DNSSuffix: d.suffix, Version: d.ver, Recovery: d.recoveryLocked(),
 	}
 }
 

@@ -91,7 +91,9 @@ func (d *Device) powerOnLocked() {
 		return // S3 resume: the OS was never stopped
 	}
 	d.power.osUp = false
-	d.schedule(d.cfg.OSBootDelay, func() { d.power.osUp = true })
+	if d.bootLocked("power-on") {
+		d.schedule(d.cfg.OSBootDelay, func() { d.power.osUp = true })
+	}
 }
 
 func (d *Device) powerOffLocked() {
@@ -102,7 +104,9 @@ func (d *Device) powerOffLocked() {
 func (d *Device) rebootLocked() {
 	d.power.osUp = false
 	d.changed()
-	d.schedule(d.cfg.OSBootDelay, func() { d.power.osUp = true })
+	if d.bootLocked("reset") {
+		d.schedule(d.cfg.OSBootDelay, func() { d.power.osUp = true })
+	}
 }
 
 // requestPowerStateChange is CIM_PowerManagementService.RequestPowerStateChange; it

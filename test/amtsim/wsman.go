@@ -38,7 +38,8 @@ type class struct {
 // registry maps resource URI to class.
 var registry = func() map[string]*class {
 	m := map[string]*class{}
-	for _, group := range [][]*class{powerClasses(), infoClasses(), setupClasses(), ciraClasses(), configClasses()} {
+	for _, group := range [][]*class{powerClasses(), infoClasses(), setupClasses(), ciraClasses(), configClasses(),
+		bootClasses(), alarmClasses()} {
 		for _, c := range group {
 			m[c.uri] = c
 		}
