@@ -67,13 +67,13 @@ type bootModel struct {
 
 // Recovery is the recovery part of State (control API: GET /devices/{guid}).
 type Recovery struct {
-	BootOverride   string         `json:"bootOverride"`            // armed one-time target, "" when none
-	LastBootTarget string         `json:"lastBootTarget"`          // target of the last boot ("default" without override)
-	LastBootCause  string         `json:"lastBootCause,omitempty"` // "reset", "power-on"
-	Boots          int            `json:"boots"`
-	HTTPSBootURL   string         `json:"httpsBootURL,omitempty"` // URL of the last HTTPS boot
-	Erase          *EraseStatus   `json:"erase,omitempty"`
-	Alarms         []AlarmStatus  `json:"alarms"`
+	BootOverride   string        `json:"bootOverride"`            // armed one-time target, "" when none
+	LastBootTarget string        `json:"lastBootTarget"`          // target of the last boot ("default" without override)
+	LastBootCause  string        `json:"lastBootCause,omitempty"` // "reset", "power-on"
+	Boots          int           `json:"boots"`
+	HTTPSBootURL   string        `json:"httpsBootURL,omitempty"` // URL of the last HTTPS boot
+	Erase          *EraseStatus  `json:"erase,omitempty"`
+	Alarms         []AlarmStatus `json:"alarms"`
 }
 
 func (d *Device) recoveryLocked() Recovery {
