@@ -256,3 +256,16 @@ func (c *Client) RecoveryInfo(ctx context.Context) (RecoveryInfo, error) {
 	r.Setup, err = c.SetupAndConfigurationService(ctx)
 	return r, err
 }
+
+// ClearBoot removes any one-time override: boot source cleared and every flag written false, as MPS does before a
+// plain power action (protocol-cira-wsman §10.5), so a reset is a plain reset.
+func (c *Client) ClearBoot(ctx context.Context) error {
+	cur, err := c.BootSettingData(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.ChangeBootOrder(ctx, ""); err != nil {
+		return err
+	}
+	return c.PutBootSettingData(ctx, cur, BootOptions{})
+}

@@ -35,6 +35,10 @@ type Options struct {
 	Devices  DeviceDirectory // required; *store.Store
 	AMT      DeviceAMT       // required; implemented by cmd over the CIRA gateway
 	Projects ProjectResolver // optional; without it project names must come with an ActiveProjectID header
+	// Journal records recovery power actions (recovery.go); without it those routes answer 503.
+	Journal RecoveryJournal
+	// Audit receives recovery actions as device events; nil logs them.
+	Audit Auditor
 
 	// Verifier checks bearer tokens; required unless AuthDisabled.
 	Verifier TokenVerifier
@@ -124,7 +128,7 @@ func noRoute(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
 
 // routeTable lists every tenant route; openapi_test.go checks it against openapi.yaml.
 func (s *server) routeTable() []route {
-	return []route{
+	return append([]route{
 		{http.MethodGet, "/amt/admin/domains", permRead, s.listDomains},
 		{http.MethodPost, "/amt/admin/domains", permWrite, s.createDomain},
 		{http.MethodPatch, "/amt/admin/domains", permWrite, s.updateDomain},
@@ -136,7 +140,7 @@ func (s *server) routeTable() []route {
 		{http.MethodGet, "/amt/hardwareInfo/{guid}", permRead, s.hardwareInfo},
 		{http.MethodGet, "/amt/log/audit/{guid}", permRead, s.auditLog},
 		{http.MethodGet, "/amt/power/capabilities/{guid}", permRead, s.powerCapabilities},
-	}
+	}, s.recoveryRoutes()...)
 }
 
 // NewServer returns an http.Server for h with timeouts that bound slow clients; device calls are bounded by

@@ -53,6 +53,18 @@ type DeviceAMT interface {
 	// ReadAuditLog is one AMT_AuditLog.ReadRecords from startIndex (1-based, oldest first).
 	ReadAuditLog(ctx context.Context, tenant, guid string, startIndex int) (amt.AuditLogPage, error)
 	BootCapabilities(ctx context.Context, tenant, guid string) (amt.BootCapabilities, error)
+
+	// Recovery (recovery.go). Writes return ErrNotConnected only when the request certainly did not reach AMT.
+	RecoveryInfo(ctx context.Context, tenant, guid string) (amt.RecoveryInfo, error)
+	PowerState(ctx context.Context, tenant, guid string) (amt.PowerState, error)
+	ArmBoot(ctx context.Context, tenant, guid, source string, o amt.BootOptions) error
+	ClearBoot(ctx context.Context, tenant, guid string) error
+	RequestPowerStateChange(ctx context.Context, tenant, guid string, state amt.PowerState) error
+	ArmPlatformErase(ctx context.Context, tenant, guid string, mask uint32, ssdPassword string) error
+	EraseProgress(ctx context.Context, tenant, guid string) (amt.EraseState, amt.BootSettingData, error)
+	Alarms(ctx context.Context, tenant, guid string) ([]amt.AlarmOccurrence, error)
+	AddAlarm(ctx context.Context, tenant, guid string, a amt.AlarmOccurrence) error
+	DeleteAlarm(ctx context.Context, tenant, guid, instanceID string) error
 }
 
 // TokenVerifier validates a request's bearer token (*auth.Verifier satisfies it). Errors wrap
