@@ -126,5 +126,11 @@ func ParseAlarmInterval(s string) (time.Duration, error) {
 			d += time.Duration(n) * unit
 		}
 	}
+	if d > maxAlarmInterval {
+		return 0, fmt.Errorf("interval %q is longer than ten years", s)
+	}
 	return d, nil
 }
+
+// maxAlarmInterval bounds intervals read from AMT, so that they render back in the same form.
+const maxAlarmInterval = 10 * 365 * 24 * time.Hour

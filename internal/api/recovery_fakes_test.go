@@ -51,7 +51,9 @@ func (f *fakeAMT) ArmBoot(ctx context.Context, _, guid, _ string, _ amt.BootOpti
 	return f.wrote(ctx, guid, "ArmBoot")
 }
 
-func (f *fakeAMT) ClearBoot(ctx context.Context, _, guid string) error { return f.wrote(ctx, guid, "ClearBoot") }
+func (f *fakeAMT) ClearBoot(ctx context.Context, _, guid string) error {
+	return f.wrote(ctx, guid, "ClearBoot")
+}
 
 func (f *fakeAMT) RequestPowerStateChange(ctx context.Context, _, guid string, _ amt.PowerState) error {
 	return f.wrote(ctx, guid, "RequestPowerStateChange")

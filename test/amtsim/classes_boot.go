@@ -379,3 +379,23 @@ func bootServiceStateChange(c *call, p *params) ([]soap.Prop, int, func()) {
 	c.d.changed()
 	return nil, 0, nil
 }
+
+// RequestCounts counts the WS-Man requests the firmware dispatched (after authentication): reads (Get,
+// Enumerate, Pull) and everything else (Put, Create, Delete, methods).
+type RequestCounts struct{ Reads, Writes int }
+
+func (d *Device) countRequest(action string) {
+	switch action {
+	case soap.ActionGet, soap.ActionEnumerate, soap.ActionPull:
+		d.requests.Reads++
+	default:
+		d.requests.Writes++
+	}
+}
+
+// Requests returns the request counts so far (tests assert that a refused REST call sent nothing).
+func (d *Device) Requests() RequestCounts {
+	d.lock()
+	defer d.unlock()
+	return d.requests
+}

@@ -131,6 +131,7 @@ type Device struct {
 	power     powerModel
 	boot      bootModel
 	alarms    alarmClock
+	requests  RequestCounts
 	audit     auditLog
 	reachable bool
 	conns     map[net.Conn]struct{}

@@ -54,6 +54,7 @@ func ipsClass(name string) *class { return &class{name: name, uri: soap.IPSPrefi
 // dispatch runs the request against the class table (protocol-cira-wsman §9–10).
 func (d *Device) dispatch(c *call) (soap.Reply, *soap.Fault, func()) {
 	req := c.req
+	d.countRequest(req.Action)
 	cl := registry[req.ResourceURI]
 	if cl == nil {
 		return soap.Reply{}, soap.DestinationUnreachable(soap.DetailInvalidResourceURI), nil
