@@ -249,3 +249,50 @@ func jsonField(t *testing.T, body, field string) string {
 	require.NoError(t, json.Unmarshal([]byte(body), &m), body)
 	return string(m[field])
 }
+
+// TestRecoveryLostReset: the answer to a REST reset is lost (AMT's network drops right after it accepted), and
+// dm-manager restarts. The journal says the reset was possibly sent, so a retry of the same call after the
+// restart is refused (409) and the device sees one reset only.
+func TestRecoveryLostReset(t *testing.T) {
+	d := startDM(t, "dmm_e2e_recovery_lost_test")
+	tenant := d.newTenant(t)
+	var armed, fired atomic.Bool
+	var dev *simDevice
+	dev = newDevice(t, amtsim.Config{OnChange: func(_ *amtsim.Device, _ amtsim.State) {
+		// Runs in the WS-Man handler right after AMT accepted the request, before the answer is written.
+		if n, _ := auditCounts(dev); armed.Load() && n[auditReset] == 1 && fired.CompareAndSwap(false, true) {
+			dev.SetReachable(false)
+		}
+	}})
+	d.createHost(t, tenant, dev.guid, func(h *computev1.HostResource) {
+		h.DesiredAmtState = amtProvisioned
+		h.DesiredPowerState = computev1.PowerState_POWER_STATE_UNSPECIFIED
+	})
+	d.activated(t, dev, tenant)
+	d.connect(dev)
+	dev.waitLink(t, true)
+	tok := userToken(t, tenant)
+	pxe := map[string]any{"action": 400, "useSOL": false}
+
+	armed.Store(true)
+	code, body := d.rest(t, http.MethodPost, tenant, "amt/power/bootOptions/"+dev.guid, tok, pxe)
+	require.Equal(t, http.StatusBadGateway, code, body)
+	require.Contains(t, body, "may or may not have reached AMT")
+	dev.waitLink(t, false)
+
+	d.stopRun(t)
+	d.run(t)
+	dev.SetReachable(true)
+	dev.waitLink(t, true)
+	dev.waitState(t, "the PXE boot happened", func(s amtsim.State) bool { return s.LastBootTarget == "pxe" })
+	eventually(t, waitLong, "device reachable through REST again", func() (bool, string) {
+		code, body := d.rest(t, http.MethodGet, tenant, "amt/power/capabilities/"+dev.guid, tok, nil)
+		return code == http.StatusOK, body
+	})
+	requireNothingWritten(t, []*simDevice{dev}, func() {
+		code, body = d.rest(t, http.MethodPost, tenant, "amt/power/bootOptions/"+dev.guid, tok, pxe)
+		require.Equal(t, http.StatusConflict, code, body)
+		require.Contains(t, body, "outcome is unknown")
+	})
+	require.Equal(t, 1, powerRequests(t, dev)[auditReset], "the reset is never sent twice")
+}
