@@ -13,7 +13,8 @@ import (
 type recoveryFake struct {
 	info     amt.RecoveryInfo
 	power    amt.PowerState
-	writeErr error
+	writeErr error // every write
+	powerErr error // RequestPowerStateChange only
 	writes   []string
 }
 
@@ -56,7 +57,10 @@ func (f *fakeAMT) ClearBoot(ctx context.Context, _, guid string) error {
 }
 
 func (f *fakeAMT) RequestPowerStateChange(ctx context.Context, _, guid string, _ amt.PowerState) error {
-	return f.wrote(ctx, guid, "RequestPowerStateChange")
+	if err := f.wrote(ctx, guid, "RequestPowerStateChange"); err != nil {
+		return err
+	}
+	return f.rec().powerErr
 }
 
 func (f *fakeAMT) ArmPlatformErase(ctx context.Context, _, guid string, _ uint32, _ string) error {

@@ -132,7 +132,7 @@ func TestBootOrderRules(t *testing.T) {
 	r.activateCCM(ctx)
 	c := r.admin(false)
 	requireRV(t, c.ChangeBootOrder(ctx, "Intel(r) AMT: Force Floppy Boot"), 4) // InvalidReference
-	requireRV(t, c.ChangeBootOrder(ctx, amt.BootSourceHTTPS), 6)                    // AccessDenied: OCR is off
+	requireRV(t, c.ChangeBootOrder(ctx, amt.BootSourceHTTPS), 6)               // AccessDenied: OCR is off
 	// BIOSSetup needs the source cleared first.
 	require.NoError(t, c.ChangeBootOrder(ctx, amt.BootSourcePXE))
 	cur, err := c.BootSettingData(ctx)
