@@ -21,6 +21,8 @@ type TLV struct {
 // never travel together).
 const (
 	TLVNetworkDevicePath = 1  // OCR: URI of the HTTPS boot image
+	TLVFileDevicePath    = 2  // OCR: path of the .efi to start (PBA, WinRE)
+	TLVDevicePathLen     = 3  // OCR: length of the type-2 value (u16)
 	TLVSyncRootCA        = 20 // OCR: verify the HTTPS server against AMT's root CAs
 	TLVServerNameVerify  = 22 // OCR: how to check the server name (u16: 1 full name, 2 domain suffix)
 	TLVCertHashSHA256    = 23 // OCR: SHA-256 of the HTTPS server certificate
@@ -31,7 +33,7 @@ const (
 )
 
 // tlvMax is the largest value per OCR type (§1.4).
-var tlvMax = map[uint16]int{TLVNetworkDevicePath: 300, TLVSyncRootCA: 1, TLVServerNameVerify: 2,
+var tlvMax = map[uint16]int{TLVNetworkDevicePath: 300, TLVFileDevicePath: 300, TLVSyncRootCA: 1, TLVServerNameVerify: 2,
 	TLVCertHashSHA256: 32, TLVRequestTimeout: 2}
 
 // EncodeTLVs renders params as the base64 array; an empty list is "".
@@ -119,4 +121,13 @@ func (h HTTPSBoot) Params() ([]TLV, error) {
 		ps = append(ps, TLV{Type: TLVRequestTimeout, Value: binary.LittleEndian.AppendUint16(nil, uint16(h.TimeoutSeconds))})
 	}
 	return ps, nil
+}
+
+// EFIFileParams are the parameters of a PBA or WinRE boot (actions 107–110): the .efi path and its byte length.
+func EFIFileParams(path string) ([]TLV, error) {
+	if path == "" || len(path) > tlvMax[TLVFileDevicePath] {
+		return nil, fmt.Errorf("%w: boot path must be 1 to %d bytes", ErrInvalidBootParameter, tlvMax[TLVFileDevicePath])
+	}
+	return []TLV{{Type: TLVFileDevicePath, Value: []byte(path)},
+		{Type: TLVDevicePathLen, Value: binary.LittleEndian.AppendUint16(nil, uint16(len(path)))}}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/dmrm/dm-manager/dmtclient/amt"
 	"github.com/dmrm/dm-manager/internal/store"
@@ -15,13 +16,15 @@ import (
 // bootAction is one MPS bootOptions action code (protocol-recovery §1.1).
 type bootAction struct {
 	name   string
-	target string // "bios", "https", "ider-floppy", "ider-cd", "pxe"
+	target string // "bios", "https", "pba", "winre", "ider-floppy", "ider-cd", "pxe"
 	reset  bool   // CIM PowerState 10 (reset) rather than 2 (power on)
 }
 
 var bootActions = map[int]bootAction{
 	100: {"Power up to BIOS setup", "bios", false}, 101: {"Reset to BIOS setup", "bios", true},
 	105: {"Reset to UEFI HTTPS boot", "https", true}, 106: {"Power on to UEFI HTTPS boot", "https", false},
+	107: {"Reset to PBA", "pba", true}, 108: {"Power on to PBA", "pba", false},
+	109: {"Reset to WinRE", "winre", true}, 110: {"Power on to WinRE", "winre", false},
 	200: {"Reset to IDE-R floppy", "ider-floppy", true}, 201: {"Power on to IDE-R floppy", "ider-floppy", false},
 	202: {"Reset to IDE-R CD-ROM", "ider-cd", true}, 203: {"Power on to IDE-R CD-ROM", "ider-cd", false},
 	400: {"Reset to PXE", "pxe", true}, 401: {"Power on to PXE", "pxe", false},
@@ -30,10 +33,6 @@ var bootActions = map[int]bootAction{
 // refusedActions are MPS codes dm-manager does not send, with the reason (§1.1, §1.3).
 var refusedActions = map[int]string{
 	104: "action 104 never erased anything in MPS (SecureErase stays false); use POST amt/boot/remoteErase/{guid}",
-	107: "PBA boot (107/108) is not offered by dm-manager; use UEFI HTTPS boot (105/106)",
-	108: "PBA boot (107/108) is not offered by dm-manager; use UEFI HTTPS boot (105/106)",
-	109: "WinRE boot (109/110) is not offered by dm-manager; use UEFI HTTPS boot (105/106)",
-	110: "WinRE boot (109/110) is not offered by dm-manager; use UEFI HTTPS boot (105/106)",
 	300: "AMT has no diagnostic boot source since AMT 7.0, so this would be a plain power on; use power/action",
 	301: "AMT has no diagnostic boot source since AMT 7.0, so this would be a plain reset; use power/action",
 	500: "OS power-saving states are not boot targets; use power/action",
@@ -44,7 +43,7 @@ type bootDetails struct {
 	URL               string `json:"url"`
 	Username          string `json:"username"`
 	Password          string `json:"password"`
-	BootPath          string `json:"bootPath"`
+	BootPath          string `json:"bootPath"` // PBA/WinRE: the BIOS boot option's .efi path
 	EnforceSecureBoot *bool  `json:"enforceSecureBoot"`
 	// dm-manager additions (protocol-recovery §1.4 types 20, 23, 30); verifyServer defaults to true.
 	VerifyServer   *bool  `json:"verifyServer"`
@@ -64,10 +63,11 @@ type powerActionRequest struct {
 
 // bootPlan is a validated bootOptions request.
 type bootPlan struct {
-	code   int
-	act    bootAction
-	source string
-	opts   amt.BootOptions
+	code     int
+	act      bootAction
+	source   string
+	bootPath string // PBA/WinRE, resolved against the device's boot options
+	opts     amt.BootOptions
 }
 
 func parseBootOptions(req bootOptionsRequest) (bootPlan, []fieldError) {
@@ -85,7 +85,7 @@ func parseBootOptions(req bootOptionsRequest) (bootPlan, []fieldError) {
 	act, ok := bootActions[p.code]
 	if !ok {
 		return p, append(errs, bodyField("action", "action "+strconv.Itoa(p.code)+
-			" is not a boot action: use 100, 101, 105, 106, 200-203, 400 or 401 (power/action takes plain power actions)"))
+			" is not a boot action: use 100, 101, 105-110, 200-203, 400 or 401 (power/action takes plain power actions)"))
 	}
 	p.act = act
 	if req.UseSOL != nil {
@@ -104,8 +104,42 @@ func parseBootOptions(req bootOptionsRequest) (bootPlan, []fieldError) {
 	case "https":
 		p.source = amt.BootSourceHTTPS
 		errs = append(errs, httpsParams(req.BootDetails, &p.opts)...)
+	case "pba", "winre":
+		if req.BootDetails != nil {
+			p.bootPath = req.BootDetails.BootPath
+		}
+		if act.target == "pba" && p.bootPath == "" {
+			errs = append(errs, bodyField("bootDetails.bootPath", "a PBA boot needs bootDetails.bootPath, the .efi path of "+
+				"the BIOS's PBA boot option (GET amt/boot/remoteErase lists no paths; see the device's BIOS)"))
+		}
+		p.opts.ForcedProgressEvents, p.opts.UseSOL = true, false
+		p.opts.EnforceSecureBoot = req.BootDetails == nil || req.BootDetails.EnforceSecureBoot == nil || *req.BootDetails.EnforceSecureBoot
 	}
 	return p, errs
+}
+
+// resolveOCRFile picks the BIOS boot option of a PBA or WinRE boot (protocol-recovery §1.5): the one whose
+// BootString is the requested path, or for WinRE without a path the first whose BIOSBootString names WinRe. It
+// sets the source and the parameters and says why not, "" when found.
+func resolveOCRFile(p *bootPlan, info amt.RecoveryInfo) string {
+	for _, s := range info.Sources {
+		if !strings.HasPrefix(s.InstanceID, amt.BootSourceOCRPrefix) {
+			continue
+		}
+		winre := strings.Contains(s.BIOSBootString, "WinRe")
+		if (p.bootPath != "" && s.BootString == p.bootPath) || (p.bootPath == "" && p.act.target == "winre" && winre) {
+			ps, err := amt.EFIFileParams(s.BootString)
+			if err != nil {
+				return err.Error()
+			}
+			p.source, p.opts.UEFIParams = s.InstanceID, ps
+			return ""
+		}
+	}
+	if p.bootPath != "" {
+		return "the device's BIOS lists no boot option with bootPath " + strconv.Quote(p.bootPath)
+	}
+	return "the device's BIOS lists no WinRE boot option"
 }
 
 // httpsParams validates bootDetails for an HTTPS boot (§1.1 rows 105/106, §1.4).
@@ -137,7 +171,7 @@ func httpsParams(d *bootDetails, o *amt.BootOptions) []fieldError {
 }
 
 // bootSupport says why the firmware cannot do the plan's boot, "" when it can (§1.3).
-func bootSupport(p bootPlan, info amt.RecoveryInfo, mode store.ControlMode) string {
+func bootSupport(p *bootPlan, info amt.RecoveryInfo, mode store.ControlMode) string {
 	caps := info.Capabilities
 	switch p.act.target {
 	case "bios":
@@ -161,6 +195,16 @@ func bootSupport(p bootPlan, info amt.RecoveryInfo, mode store.ControlMode) stri
 		case !p.opts.EnforceSecureBoot && (mode == store.ControlModeCCM || info.Setup.ProvisioningMode == 4):
 			return "EnforceSecureBoot cannot be turned off in CCM"
 		}
+	case "pba", "winre":
+		switch {
+		case p.act.target == "pba" && (!caps.ForceUEFILocalPBABoot || !info.Settings.UEFILocalPBABootEnabled):
+			return "this device does not offer a PBA boot (firmware without One-Click Recovery, or disabled in BIOS setup)"
+		case p.act.target == "winre" && (!caps.ForceWinREBoot || !info.Settings.WinREBootEnabled):
+			return "this device does not offer a WinRE boot (firmware without One-Click Recovery, or disabled in BIOS setup)"
+		case !p.opts.EnforceSecureBoot && (mode == store.ControlModeCCM || info.Setup.ProvisioningMode == 4):
+			return "EnforceSecureBoot cannot be turned off in CCM"
+		}
+		return resolveOCRFile(p, info)
 	}
 	return ""
 }
@@ -184,7 +228,7 @@ func (s *server) bootOptions(w http.ResponseWriter, r *http.Request, c *call) {
 	if !ok {
 		return
 	}
-	if why := bootSupport(plan, info, d.ControlMode); why != "" {
+	if why := bootSupport(&plan, info, d.ControlMode); why != "" {
 		writeMPSError(w, http.StatusBadRequest, "Incorrect URI or Bad Request", why)
 		return
 	}

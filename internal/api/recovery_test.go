@@ -35,7 +35,9 @@ func recoveryEnv(t *testing.T) (*env, *memJournal) {
 	return e, j
 }
 
-func recoveryPath(route, guid string) string { return "/v1/projects/" + tenantA + "/dm/amt/" + route + "/" + guid }
+func recoveryPath(route, guid string) string {
+	return "/v1/projects/" + tenantA + "/dm/amt/" + route + "/" + guid
+}
 
 // Requests that are refused before anything is written to the device, with the answer's status and a text it
 // must contain.
@@ -64,6 +66,12 @@ func TestRecoveryRefusals(t *testing.T) {
 			func(r *recoveryFake) { r.info.Settings.UEFIHTTPSBootEnabled, r.power = false, amt.PowerOffSoft }, 400, "disabled in this device's BIOS"},
 		{"secure boot off in CCM", "POST", "power/bootOptions", guidCCM, map[string]any{"action": 105, "useSOL": false,
 			"bootDetails": map[string]any{"url": "https://x.example/b.efi", "enforceSecureBoot": false}}, nil, 400, "cannot be turned off in CCM"},
+		{"PBA without path", "POST", "power/bootOptions", guidA, map[string]any{"action": 107, "useSOL": false}, nil, 400, "bootDetails.bootPath"},
+		{"PBA unknown path", "POST", "power/bootOptions", guidA, map[string]any{"action": 107, "useSOL": false,
+			"bootDetails": map[string]any{"bootPath": `\EFI\x.efi`}}, func(r *recoveryFake) {
+			r.info.Capabilities.ForceUEFILocalPBABoot, r.info.Settings.UEFILocalPBABootEnabled = true, true
+		}, 400, "lists no boot option"},
+		{"WinRE not offered", "POST", "power/bootOptions", guidA, map[string]any{"action": 109, "useSOL": false}, nil, 400, "does not offer a WinRE boot"},
 		{"reset while off", "POST", "power/bootOptions", guidA, map[string]any{"action": 400, "useSOL": false},
 			func(r *recoveryFake) { r.power = amt.PowerOffSoft }, 409, "action 401"},
 		{"power on while on", "POST", "power/bootOptions", guidA, map[string]any{"action": 401, "useSOL": false}, nil, 409, "action 400"},

@@ -62,6 +62,7 @@ type bootModel struct {
 	lastCause    string
 	boots        int
 	httpsURL     string
+	efiPath      string
 	erase        *EraseStatus
 }
 
@@ -72,13 +73,14 @@ type Recovery struct {
 	LastBootCause  string        `json:"lastBootCause,omitempty"` // "reset", "power-on"
 	Boots          int           `json:"boots"`
 	HTTPSBootURL   string        `json:"httpsBootURL,omitempty"` // URL of the last HTTPS boot
+	EFIBootPath    string        `json:"efiBootPath,omitempty"`  // .efi of the last PBA or WinRE boot
 	Erase          *EraseStatus  `json:"erase,omitempty"`
 	Alarms         []AlarmStatus `json:"alarms"`
 }
 
 func (d *Device) recoveryLocked() Recovery {
 	r := Recovery{BootOverride: d.overrideLocked(), LastBootTarget: d.boot.lastTarget, LastBootCause: d.boot.lastCause,
-		Boots: d.boot.boots, HTTPSBootURL: d.boot.httpsURL, Alarms: d.alarmsLocked()}
+		Boots: d.boot.boots, HTTPSBootURL: d.boot.httpsURL, EFIBootPath: d.boot.efiPath, Alarms: d.alarmsLocked()}
 	if d.boot.erase != nil {
 		e := *d.boot.erase
 		e.Devices = append([]string(nil), e.Devices...)
@@ -137,8 +139,10 @@ func (d *Device) overrideLocked() string {
 	case d.boot.source == srcHardDrive:
 		return targetDisk
 	case strings.HasPrefix(d.boot.source, srcOCROption):
-		if strings.Contains(d.boot.source, " 2") {
-			return targetWinRE
+		for _, s := range bootSources(d) {
+			if s.Prop("InstanceID").Values[0] == d.boot.source && strings.HasPrefix(s.Prop("BIOSBootString").Values[0], "WinRe") {
+				return targetWinRE
+			}
 		}
 		return targetPBA
 	case d.bootFlag("PlatformErase"):
@@ -169,6 +173,8 @@ func (d *Device) bootLocked(cause string) bool {
 	switch target {
 	case targetHTTPS:
 		b.httpsURL = string(tlvValue(b.uefiParams, 1))
+	case targetPBA, targetWinRE:
+		b.efiPath = string(tlvValue(b.uefiParams, 2))
 	case targetErase:
 		osBoots = false
 		status = d.startEraseLocked()

@@ -172,9 +172,22 @@ func httpsAndBIOS(t *testing.T, d *dm, tenant, tok string, dev *simDevice) {
 	dev.waitState(t, "HTTPS boot", func(s amtsim.State) bool {
 		return s.Boots > before && s.LastBootTarget == "https" && s.HTTPSBootURL == url
 	})
+	// WinRE without a path: the BIOS's WinRE option is found; PBA by its path.
+	code, body = d.rest(t, http.MethodPost, tenant, "amt/power/bootOptions/"+dev.guid, tok, map[string]any{"action": 109, "useSOL": false})
+	require.Equal(t, http.StatusOK, code, body)
+	dev.waitState(t, "WinRE boot", func(s amtsim.State) bool {
+		return s.LastBootTarget == "winre" && s.EFIBootPath == `\EFI\Microsoft\Boot\winre.efi`
+	})
+	code, body = d.rest(t, http.MethodPost, tenant, "amt/power/bootOptions/"+dev.guid, tok, map[string]any{"action": 107,
+		"useSOL": false, "bootDetails": map[string]any{"bootPath": `\EFI\Vendor\PBA.efi`}})
+	require.Equal(t, http.StatusOK, code, body)
+	dev.waitState(t, "PBA boot", func(s amtsim.State) bool {
+		return s.LastBootTarget == "pba" && s.EFIBootPath == `\EFI\Vendor\PBA.efi`
+	})
+	before = dev.State().Boots
 	code, body = d.rest(t, http.MethodPost, tenant, "amt/power/bootOptions/"+dev.guid, tok, map[string]any{"action": 101, "useSOL": false})
 	require.Equal(t, http.StatusOK, code, body)
-	s := dev.waitState(t, "BIOS setup", func(s amtsim.State) bool { return s.Boots > before+1 && s.LastBootTarget == "bios" })
+	s := dev.waitState(t, "BIOS setup", func(s amtsim.State) bool { return s.Boots > before && s.LastBootTarget == "bios" })
 	require.False(t, s.OSRunning)
 	code, body = d.rest(t, http.MethodPost, tenant, "amt/power/action/"+dev.guid, tok, map[string]any{"action": 10})
 	require.Equal(t, http.StatusOK, code, body)
