@@ -24,7 +24,6 @@ const (
 	TLVFileDevicePath    = 2  // OCR: path of the .efi to start (PBA, WinRE)
 	TLVDevicePathLen     = 3  // OCR: length of the type-2 value (u16)
 	TLVSyncRootCA        = 20 // OCR: verify the HTTPS server against AMT's root CAs
-	TLVServerNameVerify  = 22 // OCR: how to check the server name (u16: 1 full name, 2 domain suffix)
 	TLVCertHashSHA256    = 23 // OCR: SHA-256 of the HTTPS server certificate
 	TLVRequestTimeout    = 30 // OCR: HTTPS request timeout, seconds (u16)
 	TLVRPEDeviceBitmask  = 1  // RPE: devices to erase, PlatformErase bit layout (u32)
@@ -33,7 +32,7 @@ const (
 )
 
 // tlvMax is the largest value per OCR type (§1.4).
-var tlvMax = map[uint16]int{TLVNetworkDevicePath: 300, TLVFileDevicePath: 300, TLVSyncRootCA: 1, TLVServerNameVerify: 2,
+var tlvMax = map[uint16]int{TLVNetworkDevicePath: 300, TLVFileDevicePath: 300, TLVSyncRootCA: 1,
 	TLVCertHashSHA256: 32, TLVRequestTimeout: 2}
 
 // EncodeTLVs renders params as the base64 array; an empty list is "".
