@@ -23,8 +23,12 @@ import (
 // write and the answer), a new power action on the device is refused until recoverySettle has passed, so neither a
 // client's retry nor a restart repeats a reset that may have happened.
 
-// recoverySettle is how long an edge of unknown outcome blocks the next one.
-const recoverySettle = 2 * time.Minute
+// recoverySettle is how long an edge of unknown outcome blocks the next one; eraseWindow how long an erase that has
+// not reported completion blocks power actions and other erases (a reset would interrupt the BIOS).
+const (
+	recoverySettle = 2 * time.Minute
+	eraseWindow    = time.Hour
+)
 
 // Journal steps of the boot and erase kinds.
 const (
@@ -151,6 +155,13 @@ func (s *server) edgeBlocked(w http.ResponseWriter, r *http.Request, c *call, gu
 		case err != nil:
 			c.log.Error().Err(err).Str("guid", guid).Msg("reading the recovery journal failed")
 			writeMPSError(w, http.StatusInternalServerError, "Internal Server Error", "Exception during journal read")
+			return true
+		}
+		if k == store.OpErase && e.Step == stepSent && s.Now().Before(e.StepStartedAt.Add(eraseWindow)) {
+			writeMPSError(w, http.StatusConflict, "Conflict", fmt.Sprintf("a Remote Platform Erase started at %s has "+
+				"not reported completion; a power action or another erase would interrupt it. See GET "+
+				"amt/boot/remoteErase/%s/status (this guard ends at %s)", e.StepStartedAt.UTC().Format(time.RFC3339),
+				guid, e.StepStartedAt.Add(eraseWindow).UTC().Format(time.RFC3339)))
 			return true
 		}
 		until := e.StepStartedAt.Add(recoverySettle)

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -105,7 +104,7 @@ func (s *server) startErase(w http.ResponseWriter, r *http.Request, c *call) {
 			"this device is in client control mode (CCM)")
 		return
 	}
-	if s.edgeBlocked(w, r, c, d.GUID, store.OpBoot, store.OpErase) || s.eraseRunning(w, r, c, d.GUID) {
+	if s.edgeBlocked(w, r, c, d.GUID, store.OpBoot, store.OpErase) {
 		return
 	}
 	info, ok := readDevice(s, w, r, c, d.GUID, "Boot Capabilities", s.AMT.RecoveryInfo)
@@ -163,17 +162,6 @@ func missing(caps, mask uint32) []string {
 		}
 	}
 	return out
-}
-
-// eraseRunning answers 409 when an earlier erase has not finished.
-func (s *server) eraseRunning(w http.ResponseWriter, r *http.Request, c *call, guid string) bool {
-	e, err := s.Journal.GetJournal(r.Context(), guid, store.OpErase)
-	if err == nil && e.Step == stepSent {
-		writeMPSError(w, http.StatusConflict, "Conflict", fmt.Sprintf("an erase started at %s has not reported "+
-			"completion yet; see GET amt/boot/remoteErase/%s/status", e.StepStartedAt.UTC().Format(time.RFC3339), guid))
-		return true
-	}
-	return false
 }
 
 type eraseStatusJSON struct {

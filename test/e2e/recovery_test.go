@@ -243,6 +243,8 @@ func platformErase(t *testing.T, d *dm, tenant, tok string, dev *simDevice) {
 	secretSeen("SSD password", "Ssd-Passw0rd")
 	code, body = d.rest(t, http.MethodPost, tenant, path, tok, map[string]any{"tpmClear": true, "confirm": dev.guid})
 	require.Equal(t, http.StatusConflict, code, "a second erase while the first runs: %s", body)
+	code, body = d.rest(t, http.MethodPost, tenant, "amt/power/action/"+dev.guid, tok, map[string]any{"action": 10})
+	require.Equal(t, http.StatusConflict, code, "a reset would interrupt the erase: %s", body)
 
 	eventually(t, waitLong, "erase reported completed", func() (bool, string) {
 		code, body := d.rest(t, http.MethodGet, tenant, path+"/status", tok, nil)
@@ -254,6 +256,8 @@ func platformErase(t *testing.T, d *dm, tenant, tok string, dev *simDevice) {
 	code, body = d.rest(t, http.MethodGet, tenant, path+"/status", tok, nil)
 	require.Equal(t, http.StatusOK, code, body)
 	require.Contains(t, body, `"devices":["secureEraseAllSSDs","tpmClear"]`)
+	code, body = d.rest(t, http.MethodPost, tenant, "amt/power/action/"+dev.guid, tok, map[string]any{"action": 10})
+	require.Equal(t, http.StatusOK, code, "power actions again once the erase completed: %s", body)
 }
 
 func jsonField(t *testing.T, body, field string) string {
