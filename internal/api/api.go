@@ -128,7 +128,7 @@ func noRoute(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
 
 // routeTable lists every tenant route; openapi_test.go checks it against openapi.yaml.
 func (s *server) routeTable() []route {
-	return append([]route{
+	routes := []route{
 		{http.MethodGet, "/amt/admin/domains", permRead, s.listDomains},
 		{http.MethodPost, "/amt/admin/domains", permWrite, s.createDomain},
 		{http.MethodPatch, "/amt/admin/domains", permWrite, s.updateDomain},
@@ -140,7 +140,10 @@ func (s *server) routeTable() []route {
 		{http.MethodGet, "/amt/hardwareInfo/{guid}", permRead, s.hardwareInfo},
 		{http.MethodGet, "/amt/log/audit/{guid}", permRead, s.auditLog},
 		{http.MethodGet, "/amt/power/capabilities/{guid}", permRead, s.powerCapabilities},
-	}, s.recoveryRoutes()...)
+	}
+	routes = append(routes, s.eventLogRoutes()...)
+	routes = append(routes, s.recoveryRoutes()...)
+	return routes
 }
 
 // NewServer returns an http.Server for h with timeouts that bound slow clients; device calls are bounded by

@@ -91,6 +91,7 @@ func (d *Device) powerOnLocked() {
 		return // S3 resume: the OS was never stopped
 	}
 	d.power.osUp = false
+	d.logBootLocked(d.cfg.Clock())
 	if d.bootLocked("power-on") {
 		d.schedule(d.cfg.OSBootDelay, func() { d.power.osUp = true })
 	}
@@ -103,6 +104,7 @@ func (d *Device) powerOffLocked() {
 
 func (d *Device) rebootLocked() {
 	d.power.osUp = false
+	d.logBootLocked(d.cfg.Clock())
 	d.changed()
 	if d.bootLocked("reset") {
 		d.schedule(d.cfg.OSBootDelay, func() { d.power.osUp = true })
