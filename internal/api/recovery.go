@@ -39,6 +39,10 @@ const (
 	stepFailed    = "failed"    // erase: the BIOS reported a failure
 )
 
+// ErrNotSent marks a device write that certainly did not reach AMT for a reason other than a missing session
+// (no credentials, a store failure before the request).
+var ErrNotSent = errors.New("the request was not sent to AMT")
+
 // RecoveryJournal is the part of the operation journal the recovery routes use (*store.Store satisfies it).
 type RecoveryJournal interface {
 	GetJournal(ctx context.Context, guid string, kind store.OpKind) (store.JournalEntry, error)
@@ -106,7 +110,7 @@ func classify(err error) outcome {
 	switch {
 	case err == nil:
 		return outcomeOK
-	case errors.Is(err, ErrNotConnected):
+	case errors.Is(err, ErrNotConnected), errors.Is(err, ErrNotSent):
 		return outcomeNotSent
 	case errors.As(err, &rv), errors.As(err, &fault), errors.As(err, &hs), errors.Is(err, wsman.ErrAuthFailed):
 		return outcomeRefused

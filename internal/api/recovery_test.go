@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -165,6 +166,15 @@ func TestRecoveryJournal(t *testing.T) {
 	_, _ = j.PutJournal(t.Context(), got)
 	code, body, _ = e.do(http.MethodPost, path, rw(t, tenantA), pxe)
 	require.Equal(t, http.StatusOK, code, "after the settle time: %s", body)
+
+	// Certainly not sent (no credentials): 500, and the entry does not block the next request.
+	e, j = recoveryEnv(t)
+	e.amt.rec().powerErr = fmt.Errorf("%w: device has no stored AMT credentials", ErrNotSent)
+	code, body, _ = e.do(http.MethodPost, path, rw(t, tenantA), pxe)
+	require.Equal(t, http.StatusInternalServerError, code, string(body))
+	got, err = j.GetJournal(t.Context(), guidA, store.OpBoot)
+	require.NoError(t, err)
+	require.Equal(t, stepRefused, got.Step)
 
 	// Without a journal the routes refuse rather than risk a repeat.
 	e = newEnv(t)

@@ -65,7 +65,7 @@ func (d deviceAMT) DeleteAlarm(ctx context.Context, tenantID, guid, instanceID s
 func (d deviceAMT) write(ctx context.Context, tenantID, guid string, call func(*amt.Client) error) error {
 	c, err := d.clients.For(ctx, tenantID, guid)
 	if err != nil {
-		return notConnected(err) // nothing was sent
+		return fmt.Errorf("%w: %w", api.ErrNotSent, notConnected(err)) // nothing was sent
 	}
 	err = call(c)
 	if errors.Is(err, devices.ErrNotConnected) && !errors.Is(err, devices.ErrSessionLost) {
