@@ -43,7 +43,7 @@ type class struct {
 var registry = func() map[string]*class {
 	m := map[string]*class{}
 	for _, group := range [][]*class{powerClasses(), infoClasses(), setupClasses(), ciraClasses(), configClasses(),
-		bootClasses(), alarmClasses()} {
+		timeClasses(), bootClasses(), alarmClasses()} {
 		for _, c := range group {
 			m[c.uri] = c
 		}
