@@ -68,7 +68,8 @@ func (r *runner) importRows() []importRow {
 // serveControl runs the loopback control API until ctx ends:
 //
 //	GET  /devices                       all devices with state and activation outcome
-//	GET  /devices/{guid}                one device, with its CIRA settings (no passwords)
+//	GET  /devices/{guid}                one device, with its CIRA settings (no passwords) and recovery state
+//	                                    (bootOverride, lastBootTarget, lastBootCause, boots, httpsBootURL, erase, alarms)
 //	POST /devices/{guid}/power-button   ?long=true holds the button (forced off)
 //	POST /devices/{guid}/network        ?up=false cuts AMT's network, ?up=true restores it
 //	POST /devices/{guid}/os             ?hung=true hangs the OS, ?hung=false revives it

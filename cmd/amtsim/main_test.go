@@ -147,6 +147,11 @@ func TestFleetActivatesAndKeepsCIRA(t *testing.T) {
 	require.True(t, one.OSHung)
 	require.NotNil(t, one.CIRA)
 	require.Len(t, one.CIRA.Servers, 1)
+	var raw map[string]any // the recovery view (boot override, last boot, erase when one ran, alarms)
+	getJSON(t, base+"/devices/"+rows[1].GUID, &raw)
+	for _, k := range []string{"bootOverride", "lastBootTarget", "boots", "alarms"} {
+		require.Contains(t, raw, k)
+	}
 
 	var summary strings.Builder
 	r.summary(&summary, time.Second)

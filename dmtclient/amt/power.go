@@ -122,7 +122,7 @@ type BootCapabilities struct {
 	BIOSSecureBoot                     bool
 	SecureErase                        bool
 	ForceWinREBoot                     bool
-	ForceUEFILocalPBABoot              bool
+	ForceUEFILocalPBABoot              bool `xml:"ForceUEFIPBABoot"` // the wire name (protocol-recovery §0.4)
 	ForceUEFIHTTPSBoot                 bool
 	AMTSecureBootControl               bool
 	UEFIWiFiCoExistenceAndProfileShare bool

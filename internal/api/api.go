@@ -36,6 +36,10 @@ type Options struct {
 	AMT      DeviceAMT       // required; implemented by cmd over the CIRA gateway
 	Projects ProjectResolver // optional; without it project names must come with an ActiveProjectID header
 	Events   EventLog        // optional: the audit trail (GET /dm/events answers 503 without it)
+	// Journal records recovery power actions (recovery.go); without it those routes answer 503.
+	Journal RecoveryJournal
+	// Audit receives recovery actions as device events; nil logs them.
+	Audit Auditor
 
 	// Verifier checks bearer tokens; required unless AuthDisabled.
 	Verifier TokenVerifier
@@ -141,6 +145,7 @@ func (s *server) routeTable() []route {
 	}
 	routes = append(routes, s.eventLogRoutes()...)
 	routes = append(routes, s.eventRoutes()...)
+	routes = append(routes, s.recoveryRoutes()...)
 	return routes
 }
 

@@ -205,6 +205,7 @@ type fakeAMT struct {
 	audit     int
 	block     bool  // wait for the request context instead of answering
 	fail      error // every call fails with this
+	recovery  *recoveryFake
 
 	mu    sync.Mutex
 	reads []int // audit log start indexes asked for

@@ -55,6 +55,18 @@ type DeviceAMT interface {
 	BootCapabilities(ctx context.Context, tenant, guid string) (amt.BootCapabilities, error)
 	// EventLog is the whole AMT_MessageLog, oldest first.
 	EventLog(ctx context.Context, tenant, guid string) ([]amt.EventRecord, error)
+
+	// Recovery (recovery.go). Writes return ErrNotConnected only when the request certainly did not reach AMT.
+	RecoveryInfo(ctx context.Context, tenant, guid string) (amt.RecoveryInfo, error)
+	PowerState(ctx context.Context, tenant, guid string) (amt.PowerState, error)
+	ArmBoot(ctx context.Context, tenant, guid, source string, o amt.BootOptions) error
+	ClearBoot(ctx context.Context, tenant, guid string) error
+	RequestPowerStateChange(ctx context.Context, tenant, guid string, state amt.PowerState) error
+	ArmPlatformErase(ctx context.Context, tenant, guid string, mask uint32, ssdPassword string) error
+	EraseProgress(ctx context.Context, tenant, guid string) (amt.EraseState, amt.BootSettingData, error)
+	Alarms(ctx context.Context, tenant, guid string) ([]amt.AlarmOccurrence, error)
+	AddAlarm(ctx context.Context, tenant, guid string, a amt.AlarmOccurrence) error
+	DeleteAlarm(ctx context.Context, tenant, guid, instanceID string) error
 }
 
 // TokenVerifier validates a request's bearer token (*auth.Verifier satisfies it). Errors wrap

@@ -86,6 +86,7 @@ func (a *app) startAPI(context.Context) error {
 		Secrets:        a.secrets,
 		Devices:        a.store,
 		AMT:            deviceAMT{a.amtClients},
+		Journal:        a.store,
 		AuthDisabled:   a.verifier == nil,
 		RequestTimeout: a.cfg.RequestTimeout,
 		Now:            a.opts.Clock,

@@ -68,34 +68,10 @@ func powerClasses() []*class {
 		}}}
 	}
 
-	bootCaps := amtClass("AMT_BootCapabilities")
-	bootCaps.list = func(*Device) []*soap.Instance {
-		return []*soap.Instance{{Class: "AMT_BootCapabilities", Props: []soap.Prop{
-			soap.P("BIOSPause", "false"), soap.P("BIOSReflash", "true"), soap.P("BIOSSecureBoot", "true"),
-			soap.P("BIOSSetup", "true"), soap.P("ConfigurationDataReset", "false"),
-			soap.P("ElementName", "Intel(r) AMT: Boot Capabilities"),
-			soap.P("ForceCDorDVDBoot", "true"), soap.P("ForceDiagnosticBoot", "false"),
-			soap.P("ForceHardDriveBoot", "true"), soap.P("ForceHardDriveSafeModeBoot", "false"),
-			soap.P("ForcePXEBoot", "true"), soap.P("ForcedProgressEvents", "true"), soap.P("IDER", "true"),
-			soap.P("InstanceID", "Intel(r) AMT:BootCapabilities 0"), soap.P("KeyboardLock", "true"),
-			soap.P("PowerButtonLock", "false"), soap.P("ResetButtonLock", "false"), soap.P("SOL", "true"),
-			soap.P("SecureErase", "false"), soap.P("SleepButtonLock", "false"), soap.P("UserPasswordBypass", "true"),
-		}}}
-	}
-
-	boot := amtClass("AMT_BootSettingData")
-	boot.list = func(d *Device) []*soap.Instance { return []*soap.Instance{d.settingsInstance(bootSettings)} }
-	boot.put = func(c *call, _ *soap.Instance, body *soap.Node) (*soap.Instance, *soap.Fault) {
-		if f := c.d.putSettings(bootSettings, body); f != nil {
-			return nil, f
-		}
-		return c.d.settingsInstance(bootSettings), nil
-	}
-
 	ipsPower := ipsClass("IPS_PowerManagementService")
 	ipsPower.list = func(d *Device) []*soap.Instance {
 		return []*soap.Instance{service("IPS_PowerManagementService", "Intel(r) AMT Power Management Service",
 			soap.P("OSPowerSavingState", strconv.Itoa(d.power.osPowerSavingState())))}
 	}
-	return []*class{sate, apms, pms, caps, bootCaps, boot, ipsPower}
+	return []*class{sate, apms, pms, caps, ipsPower}
 }

@@ -141,6 +141,9 @@ type Device struct {
 	settings  map[string]settingsObj
 	power     powerModel
 	requests  []int // every RequestPowerStateChange received, accepted or not (requests.go)
+	boot      bootModel
+	alarms    alarmClock
+	reqCounts RequestCounts
 	audit     auditLog
 	events    messageLog
 	reachable bool
@@ -285,6 +288,7 @@ type State struct {
 	CIRAConfigured bool        `json:"ciraConfigured"`
 	DNSSuffix      string      `json:"dnsSuffix"`
 	Version        uint64      `json:"version"`
+	Recovery                   // boot override, last boot, erase, alarms (classes_boot.go)
 }
 
 // State returns a consistent snapshot.
@@ -299,7 +303,7 @@ func (d *Device) stateLocked() State {
 		GUID: d.guid.String(), Mode: d.mode, ModeName: d.mode.String(),
 		PowerState: d.power.state, OSRunning: d.power.osUp, OSHung: d.power.hung,
 		Reachable: d.reachable, CIRAConfigured: d.ciraLocked().Configured(),
-		DNSSuffix: d.suffix, Version: d.ver,
+		DNSSuffix: d.suffix, Version: d.ver, Recovery: d.recoveryLocked(),
 	}
 }
 

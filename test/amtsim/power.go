@@ -92,7 +92,9 @@ func (d *Device) powerOnLocked() {
 	}
 	d.power.osUp = false
 	d.logBootLocked(d.cfg.Clock())
-	d.schedule(d.cfg.OSBootDelay, func() { d.power.osUp = true })
+	if d.bootLocked("power-on") {
+		d.schedule(d.cfg.OSBootDelay, func() { d.power.osUp = true })
+	}
 }
 
 func (d *Device) powerOffLocked() {
@@ -104,7 +106,9 @@ func (d *Device) rebootLocked() {
 	d.power.osUp = false
 	d.logBootLocked(d.cfg.Clock())
 	d.changed()
-	d.schedule(d.cfg.OSBootDelay, func() { d.power.osUp = true })
+	if d.bootLocked("reset") {
+		d.schedule(d.cfg.OSBootDelay, func() { d.power.osUp = true })
+	}
 }
 
 // requestPowerStateChange is CIM_PowerManagementService.RequestPowerStateChange; it

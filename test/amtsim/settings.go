@@ -91,13 +91,21 @@ var (
 		{name: "LockSleepButton", kind: kindBool, writable: true, def: str("false")},
 		{name: "OptionsCleared", kind: kindBool, def: str("false")},
 		{name: "OwningEntity", kind: kindString, def: str("Intel(r) AMT")},
+		{name: "PlatformErase", kind: kindBool, writable: true, def: str("false")},
+		{name: "RPEEnabled", kind: kindBool, def: fromVersion(16)},
 		{name: "RSEPassword", kind: kindString, writable: true, max: 32, def: str("")},
 		{name: "ReflashBIOS", kind: kindBool, writable: true, def: str("false")},
+		{name: "SecureBootControlEnabled", kind: kindBool, def: fromVersion(15)},
 		{name: "SecureErase", kind: kindBool, writable: true, def: str("false")},
+		{name: "UEFIHTTPSBootEnabled", kind: kindBool, def: fromVersion(15)},
+		{name: "UEFILocalPBABootEnabled", kind: kindBool, def: fromVersion(15)},
+		{name: "UefiBootNumberOfParams", kind: kindUint, writable: true, max: 64, def: str("0")},
+		{name: "UefiBootParametersArray", kind: kindString, writable: true, max: 8192, def: str("")},
 		{name: "UseIDER", kind: kindBool, writable: true, def: str("false")},
 		{name: "UseSOL", kind: kindBool, writable: true, def: str("false")},
 		{name: "UseSafeMode", kind: kindBool, writable: true, def: str("false")},
 		{name: "UserPasswordBypass", kind: kindBool, writable: true, def: str("false")},
+		{name: "WinREBootEnabled", kind: kindBool, def: fromVersion(15)},
 	}}
 )
 

@@ -42,7 +42,8 @@ type class struct {
 // registry maps resource URI to class.
 var registry = func() map[string]*class {
 	m := map[string]*class{}
-	for _, group := range [][]*class{powerClasses(), infoClasses(), setupClasses(), ciraClasses(), configClasses(), timeClasses()} {
+	for _, group := range [][]*class{powerClasses(), infoClasses(), setupClasses(), ciraClasses(), configClasses(),
+		timeClasses(), bootClasses(), alarmClasses()} {
 		for _, c := range group {
 			m[c.uri] = c
 		}
@@ -57,6 +58,7 @@ func ipsClass(name string) *class { return &class{name: name, uri: soap.IPSPrefi
 // dispatch runs the request against the class table (protocol-cira-wsman §9–10).
 func (d *Device) dispatch(c *call) (soap.Reply, *soap.Fault, func()) {
 	req := c.req
+	d.countRequest(req.Action)
 	cl := registry[req.ResourceURI]
 	if cl == nil {
 		return soap.Reply{}, soap.DestinationUnreachable(soap.DetailInvalidResourceURI), nil

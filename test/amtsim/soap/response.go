@@ -13,6 +13,8 @@ type Prop struct {
 	Ref    *EPR
 	// Datetime wraps each value in a cim-common Datetime element (e.g. ReleaseDate).
 	Datetime bool
+	// Wrap, when set, wraps each value in a cim-common element of that name (e.g. Interval).
+	Wrap string
 }
 
 // P builds a scalar or multi-valued property.
@@ -174,10 +176,14 @@ func appendElement(dst []byte, prefix, name string, props []Prop) []byte {
 		}
 		for _, v := range p.Values {
 			dst = openTag(dst, prefix, p.Name)
+			wrap := p.Wrap
 			if p.Datetime {
-				dst = openTag(dst, commonPrefix(prefix), "Datetime")
+				wrap = "Datetime"
+			}
+			if wrap != "" {
+				dst = openTag(dst, commonPrefix(prefix), wrap)
 				dst = AppendEscaped(dst, v)
-				dst = closeTag(dst, commonPrefix(prefix), "Datetime")
+				dst = closeTag(dst, commonPrefix(prefix), wrap)
 			} else {
 				dst = AppendEscaped(dst, v)
 			}
