@@ -173,7 +173,7 @@ func (s *server) wrap(rt route) http.Handler {
 		if !ok {
 			return
 		}
-		if !s.authorize(w, claims, tenant, rt.perm) {
+		if !s.authorize(r.Context(), w, claims, tenant, rt.perm) {
 			return
 		}
 		c := &call{tenant: tenant, log: s.Log.With().Str("tenant", tenant).Logger()}

@@ -54,6 +54,8 @@ type Config struct {
 	Leeway time.Duration
 	// Now replaces the clock in tests.
 	Now func() time.Time
+	// Policy decides what a verified token may do (-rbacRules); nil compiles DefaultPolicy.
+	Policy *Policy
 }
 
 // ConfigFromEnv reads SHARED_SECRET_KEY and OIDC_SERVER_URL. OIDC_TLS_INSECURE_SKIP_VERIFY is deliberately not
@@ -71,6 +73,7 @@ type Verifier struct {
 	keys    *jwks
 	parser  *jwt.Parser
 	methods map[string]bool
+	policy  *Policy
 }
 
 // NewVerifier builds a Verifier. The JWKS is fetched lazily, on the first RS*/PS* token.
@@ -79,7 +82,15 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		return nil, fmt.Errorf("auth: neither a shared secret (%s) nor an OIDC server URL (%s / -oidcServerURL) "+
 			"is configured; set one or disable auth with -enableAuth=false", EnvSharedSecret, EnvOIDCServerURL)
 	}
-	v := &Verifier{methods: map[string]bool{}}
+	policy := cfg.Policy
+	if policy == nil {
+		p, err := ParsePolicy(context.Background(), "default authz.rego", DefaultPolicy)
+		if err != nil {
+			return nil, fmt.Errorf("auth: %w", err)
+		}
+		policy = p
+	}
+	v := &Verifier{methods: map[string]bool{}, policy: policy}
 	var valid []string
 	if cfg.SharedSecret != "" {
 		v.secret = []byte(cfg.SharedSecret)
@@ -119,7 +130,9 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrUnauthenticated, reason(err))
 	}
-	return tc.claims(), nil
+	c := tc.claims()
+	c.policy = v.policy
+	return c, nil
 }
 
 // key picks the verification key by algorithm family, so an HS token can never be checked against a public key
