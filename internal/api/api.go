@@ -33,7 +33,7 @@ type Options struct {
 	Domains  DomainStore     // required; StoreDomains(*store.Store)
 	Secrets  SecretStore     // required; secrets.Store
 	Devices  DeviceDirectory // required; *store.Store
-	AMT      DeviceAMT       // required; implemented by cmd over the CIRA gateway
+	AMT      DeviceAMT       // required; implemented by internal/app over the CIRA gateway
 	Projects ProjectResolver // optional; without it project names must come with an ActiveProjectID header
 
 	// Verifier checks bearer tokens; required unless AuthDisabled.
