@@ -42,7 +42,6 @@ type deviceInfoJSON struct {
 	FWSku       string    `json:"fwSku"`
 	CurrentMode string    `json:"currentMode"`
 	Features    string    `json:"features"`
-	IPAddress   string    `json:"ipAddress"`
 	LastUpdated time.Time `json:"lastUpdated"`
 }
 
@@ -54,10 +53,10 @@ func renderDevice(d store.Device) deviceJSON {
 		u := t.UTC()
 		return &u
 	}
-	// Facts are the cached AMT information; these two keys, when the reconcilers record them, fill MPS's fields.
+	// Facts are the cached AMT information; activation records "features" (the SKU text rpc-go sends). MPS's
+	// ipAddress is not served: nothing here reads the device's address.
 	var facts struct {
-		Features  string `json:"features"`
-		IPAddress string `json:"ipAddress"`
+		Features string `json:"features"`
 	}
 	_ = json.Unmarshal(d.Facts, &facts) // best effort: facts of another shape leave the fields empty
 	return deviceJSON{
@@ -67,7 +66,7 @@ func renderDevice(d store.Device) deviceJSON {
 		LastConnected: opt(d.ConnectedAt), LastSeen: opt(d.LastSeenAt), LastDisconnected: opt(d.DisconnectedAt),
 		DeviceInfo: deviceInfoJSON{
 			FWVersion: d.AMTVersion, FWBuild: d.AMTBuild, FWSku: d.AMTSKU,
-			CurrentMode: strconv.Itoa(int(d.ControlMode)), Features: facts.Features, IPAddress: facts.IPAddress,
+			CurrentMode: strconv.Itoa(int(d.ControlMode)), Features: facts.Features,
 			LastUpdated: d.UpdatedAt.UTC(),
 		},
 	}

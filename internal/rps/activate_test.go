@@ -66,6 +66,7 @@ func TestCCMActivation(t *testing.T) {
 	require.Equal(t, store.StateActivated, rec.ActivationState)
 	require.Equal(t, store.ControlModeCCM, rec.ControlMode)
 	require.Equal(t, "host-"+guid[:8], rec.HostResourceID)
+	require.JSONEq(t, `{"features":"AMT Pro Corporate"}`, string(rec.Facts), "the SKU text rpc-go sent")
 	sec := deviceSecrets(t, tenant, guid)
 	require.Equal(t, tenantPassword, sec[secrets.KeyAMTPassword])
 	require.Empty(t, sec[secrets.KeyMEBxPassword], "CCM has no MEBx password")

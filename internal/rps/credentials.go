@@ -3,6 +3,7 @@ package rps
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -138,7 +139,7 @@ func randomAlnum(n int) (string, error) {
 	return string(b), nil
 }
 
-// saveDevice records the device in the store.
+// saveDevice records the device in the store, with its facts (features).
 func (o *op) saveDevice(ctx context.Context, ds *deviceSecrets, state store.ActivationState, mode store.ControlMode) error {
 	d := store.Device{
 		GUID: o.p.UUID, TenantID: o.tenant, HostResourceID: o.host.ResourceID, CIRAUsername: ds.CIRAUsername,
@@ -147,6 +148,11 @@ func (o *op) saveDevice(ctx context.Context, ds *deviceSecrets, state store.Acti
 	}
 	return o.step(ctx, "save_device", func(ctx context.Context) error {
 		if _, err := o.e.cfg.Store.UpsertDevice(ctx, d); err != nil {
+			return fail("Failed to save the device record", err)
+		}
+		// The SKU text rpc-go decoded is the device API's deviceInfo.features.
+		facts, _ := json.Marshal(map[string]string{"features": o.p.Features}) // a string map: cannot fail
+		if err := o.e.cfg.Store.SetDeviceFacts(ctx, d.GUID, facts); err != nil {
 			return fail("Failed to save the device record", err)
 		}
 		return nil

@@ -2,6 +2,7 @@ package rps
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -23,6 +24,7 @@ type Store interface {
 	GetDomainBySuffix(ctx context.Context, tenantID, suffix string) (store.Domain, error)
 	GetDevice(ctx context.Context, guid string) (store.Device, error)
 	UpsertDevice(ctx context.Context, d store.Device) (store.Device, error)
+	SetDeviceFacts(ctx context.Context, guid string, facts json.RawMessage) error
 	DeleteDevice(ctx context.Context, guid string) error
 }
 

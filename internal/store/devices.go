@@ -41,7 +41,7 @@ const (
 // Device is one AMT device (GUID = host UUID, lower-case canonical).
 //
 // Presence fields (ConnectionState, Owner*, RemoteAddress, *At times) are written only by ApplyPresence and
-// facts only by SetDeviceFacts, so the gateway's and the reconcilers' writes never overwrite each other.
+// facts only by SetDeviceFacts (activation), so the gateway's and activation's writes never overwrite each other.
 // Zero times mean "never".
 type Device struct {
 	GUID            string

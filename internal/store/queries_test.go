@@ -267,7 +267,7 @@ func TestJournal(t *testing.T) {
 	require.Equal(t, put, got)
 	require.JSONEq(t, `["soft_off","hard_off"]`, string(got.Sequence))
 
-	_, err = s.PutJournal(ctx, JournalEntry{GUID: guid2, TenantID: tenantA, Kind: OpActivation})
+	_, err = s.PutJournal(ctx, JournalEntry{GUID: guid2, TenantID: tenantA, Kind: OpPower})
 	require.NoError(t, err, "no deadline")
 	_, err = s.PutJournal(ctx, JournalEntry{GUID: guid2, TenantID: tenantA, Kind: OpDeactivation,
 		DeadlineAt: now.Add(-time.Minute)})
