@@ -47,6 +47,7 @@ func (a *app) startReconcilers(ctx context.Context) error {
 		RequestTimeout:    a.cfg.RequestTimeout,
 		ResyncPeriod:      a.cfg.ReconcilePeriod,
 		Log:               a.log,
+		Registerer:        a.reg,
 	}, tenant.Deps{Tenants: a.inv, Store: a.store, Secrets: a.secrets, CA: a.ca, Leader: leader})
 	if err != nil {
 		return err
@@ -69,6 +70,7 @@ func (a *app) startReconcilers(ctx context.Context) error {
 		ResyncPeriod:   a.cfg.ReconcilePeriod,
 		Log:            a.log,
 		Clock:          a.opts.Clock,
+		Registerer:     a.reg,
 	}, host.Deps{
 		Hosts: a.inv, Status: a.inv, Devices: a.store, Journal: a.store, Secrets: a.secrets,
 		Power: host.AMTPower{
