@@ -145,8 +145,10 @@ func (q *Queue[I]) take(id I) {
 	q.running[id] = struct{}{}
 }
 
-// finish ends id's run; a request that came meanwhile is pushed now. Called with q.mu held.
-func (q *Queue[I]) finishLocked(id I) {
+// finish ends id's run, however it ended (a panic too); a request that came meanwhile is pushed now.
+func (q *Queue[I]) finish(id I) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	delete(q.running, id)
 	if _, ok := q.waiting[id]; ok && !q.stopped {
 		q.push(id)
@@ -205,6 +207,7 @@ func (q *Queue[I]) Stop() {
 func (q *Queue[I]) reconcile(ctx context.Context, req controller.Request[I]) controller.Directive[I] {
 	defer q.inflight.Done()
 	q.take(req.ID)
+	defer q.finish(req.ID)
 	if q.stopCtx.Err() != nil {
 		return nil
 	}
@@ -215,7 +218,6 @@ func (q *Queue[I]) reconcile(ctx context.Context, req controller.Request[I]) con
 	res := q.fn(ctx, req.ID)
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	defer q.finishLocked(req.ID)
 	switch {
 	case res.Err != nil:
 		n := q.attempts[req.ID]
