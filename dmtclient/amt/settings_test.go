@@ -13,7 +13,8 @@ const generalSettingsXML = `<g:AMT_GeneralSettings><g:AMTNetworkEnabled>1</g:AMT
 
 func TestGeneralSettings(t *testing.T) {
 	uri := wsman.AMT("AMT_GeneralSettings")
-	c, d := newDevice(t, getResp(uri, generalSettingsXML))
+	c, d := newDevice(t, getResp(uri, generalSettingsXML),
+		amtResp(wsman.ActionPut+"Response", uri, generalSettingsXML))
 	gs, err := c.GeneralSettings(t.Context())
 	require.NoError(t, err)
 	d.requireRequest(0, wsman.ActionGet, uri, "", "")
@@ -24,6 +25,19 @@ func TestGeneralSettings(t *testing.T) {
 	require.Equal(t, "Intel(r) AMT: General Settings", gs.InstanceID)
 	require.Equal(t, 65535, gs.IdleWakeTimeout)
 
+	gs.HostName, gs.DomainName = "edge-01", "example.com"
+	echo, err := c.PutGeneralSettings(t.Context(), gs)
+	require.NoError(t, err)
+	require.Equal(t, "Digest:F3EB554784E729164447A89F60B641C5", echo.DigestRealm)
+	d.requireRequest(1, wsman.ActionPut, uri, "",
+		`<h:AMT_GeneralSettings xmlns:h="http://intel.com/wbem/wscim/1/amt-schema/1/AMT_GeneralSettings">`+
+			`<h:ElementName>Intel(r) AMT: General Settings</h:ElementName><h:InstanceID>Intel(r) AMT: General Settings</h:InstanceID>`+
+			`<h:IdleWakeTimeout>65535</h:IdleWakeTimeout><h:HostName>edge-01</h:HostName><h:DomainName>example.com</h:DomainName>`+
+			`<h:PingResponseEnabled>true</h:PingResponseEnabled><h:WsmanOnlyMode>false</h:WsmanOnlyMode>`+
+			`<h:DDNSUpdateEnabled>false</h:DDNSUpdateEnabled><h:DDNSUpdateByDHCPServerEnabled>true</h:DDNSUpdateByDHCPServerEnabled>`+
+			`<h:SharedFQDN>true</h:SharedFQDN><h:DDNSTTL>900</h:DDNSTTL><h:AMTNetworkEnabled>1</h:AMTNetworkEnabled>`+
+			`<h:RmcpPingResponseEnabled>true</h:RmcpPingResponseEnabled><h:DDNSPeriodicUpdateInterval>1440</h:DDNSPeriodicUpdateInterval>`+
+			`</h:AMT_GeneralSettings>`)
 }
 
 func TestEnvironmentDetection(t *testing.T) {

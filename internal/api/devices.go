@@ -53,16 +53,18 @@ func renderDevice(d store.Device) deviceJSON {
 		u := t.UTC()
 		return &u
 	}
-	// Facts are the cached AMT information; activation records "features" (the SKU text rpc-go sends). MPS's
-	// ipAddress is not served: nothing here reads the device's address.
+	// Facts are the cached AMT information; these keys, recorded by the activation (name, host name, SKU text),
+	// fill MPS's fields. MPS's ipAddress is not served: nothing here records the device's address.
 	var facts struct {
-		Features string `json:"features"`
+		Features     string `json:"features"`
+		FriendlyName string `json:"friendlyName"`
+		Hostname     string `json:"hostname"`
 	}
 	_ = json.Unmarshal(d.Facts, &facts) // best effort: facts of another shape leave the fields empty
 	return deviceJSON{
 		GUID: d.GUID, Tags: []string{}, MPSInstance: d.OwnerReplica,
 		ConnectionStatus: d.ConnectionState == store.ConnectionConnected, MPSUsername: d.CIRAUsername,
-		TenantID: d.TenantID, DNSSuffix: d.DNSSuffix,
+		TenantID: d.TenantID, DNSSuffix: d.DNSSuffix, FriendlyName: facts.FriendlyName, Hostname: facts.Hostname,
 		LastConnected: opt(d.ConnectedAt), LastSeen: opt(d.LastSeenAt), LastDisconnected: opt(d.DisconnectedAt),
 		DeviceInfo: deviceInfoJSON{
 			FWVersion: d.AMTVersion, FWBuild: d.AMTBuild, FWSku: d.AMTSKU,

@@ -2,6 +2,7 @@ package rps_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -56,6 +57,8 @@ func TestCCMActivation(t *testing.T) {
 	require.True(t, res.OK(), res.Message)
 	require.Equal(t, "Client control mode.", res.StatusObject.Status)
 	require.Equal(t, "Configured", res.StatusObject.CIRAConnection)
+	require.Equal(t, "Wired Network Configured", res.StatusObject.Network)
+	require.Equal(t, "unconfigured", res.StatusObject.TLSConfiguration)
 	require.Equal(t, amtsim.ClientControl, d.Mode())
 	require.True(t, d.AdminPasswordIs(tenantPassword))
 	requireCIRA(t, d, tenant)
@@ -66,7 +69,9 @@ func TestCCMActivation(t *testing.T) {
 	require.Equal(t, store.StateActivated, rec.ActivationState)
 	require.Equal(t, store.ControlModeCCM, rec.ControlMode)
 	require.Equal(t, "host-"+guid[:8], rec.HostResourceID)
-	require.JSONEq(t, `{"features":"AMT Pro Corporate"}`, string(rec.Facts), "the SKU text rpc-go sent")
+	var facts map[string]string
+	require.NoError(t, json.Unmarshal(rec.Facts, &facts))
+	require.Equal(t, "AMT Pro Corporate", facts["features"], "the SKU text rpc-go sent")
 	sec := deviceSecrets(t, tenant, guid)
 	require.Equal(t, tenantPassword, sec[secrets.KeyAMTPassword])
 	require.Empty(t, sec[secrets.KeyMEBxPassword], "CCM has no MEBx password")

@@ -31,8 +31,9 @@ func TestCapabilities(t *testing.T) {
 	require.NotEmpty(t, pm.PowerChangeCapabilities)
 }
 
-// TestGeneralSettingsGet reads AMT_GeneralSettings (§2.7 step 1).
-func TestGeneralSettingsGet(t *testing.T) {
+// TestGeneralSettingsGetPut reads AMT_GeneralSettings, writes it back changed and reads the change (§2.7 step 1,
+// §2.13 synchostname).
+func TestGeneralSettingsGetPut(t *testing.T) {
 	ctx := testContext(t)
 	r := newRig(t)
 	r.activateCCM(ctx)
@@ -45,6 +46,21 @@ func TestGeneralSettingsGet(t *testing.T) {
 	require.Equal(t, "conformance-host", gs.HostName)
 	require.Equal(t, 1, gs.AMTNetworkEnabled)
 
+	gs.HostName = "renamed-host"
+	gs.DomainName = "corp.example.com"
+	gs.SharedFQDN = false
+	gs.RmcpPingResponseEnabled = false
+	echoed, err := c.PutGeneralSettings(ctx, gs)
+	require.NoError(t, err)
+	require.Equal(t, "renamed-host", echoed.HostName)
+	require.Equal(t, "corp.example.com", echoed.DomainName)
+	require.False(t, echoed.SharedFQDN)
+	require.False(t, echoed.RmcpPingResponseEnabled)
+	require.Equal(t, gs.DigestRealm, echoed.DigestRealm, "read-only realm unchanged")
+
+	again, err := c.GeneralSettings(ctx)
+	require.NoError(t, err)
+	require.Equal(t, echoed, again)
 }
 
 // TestVersion reads CIM_SoftwareIdentity (the eleven InstanceIDs of §13) and AMT_SetupAndConfigurationService.
