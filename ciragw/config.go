@@ -29,8 +29,6 @@ type RateLimit struct {
 // Config configures a Gateway. Zero durations and sizes take the defaults
 // named in the field comments.
 type Config struct {
-	// Addr is the listen address of ListenAndServe (default ":4433", §1.1).
-	Addr string
 	// Certificate is the TLS server certificate AMT validates against the root
 	// it was given (see CA.ServerCertificate).
 	Certificate tls.Certificate
@@ -122,9 +120,6 @@ func (c *Config) setDefaults() error {
 		if *d <= 0 {
 			*d = v
 		}
-	}
-	if c.Addr == "" {
-		c.Addr = ":4433"
 	}
 	if c.MinTLSVersion == 0 {
 		c.MinTLSVersion = tls.VersionTLS12

@@ -55,7 +55,7 @@ type SessionInfo struct {
 	Channels    int
 }
 
-// New validates cfg and returns a Gateway; Serve or ListenAndServe runs it.
+// New validates cfg and returns a Gateway; Serve runs it.
 func New(cfg Config) (*Gateway, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
@@ -79,16 +79,6 @@ func New(cfg Config) (*Gateway, error) {
 	g.presence.pending = make(map[string]Presence)
 	g.presence.kick = make(chan struct{}, 1)
 	return g, nil
-}
-
-// ListenAndServe listens on Config.Addr and serves until ctx is done.
-func (g *Gateway) ListenAndServe(ctx context.Context) error {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", g.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("ciragw: listening for CIRA on %s (-ciraAddress): %w", g.cfg.Addr, err)
-	}
-	return g.Serve(ctx, ln)
 }
 
 // Serve accepts CIRA connections on ln (plain TCP; TLS is done here) until

@@ -132,7 +132,7 @@ func TestWrongLoginsDoNotLockOutTheDevice(t *testing.T) {
 	got := hammer(t, tg, sources(10, 4), 50, docGUID)
 	require.Equal(t, 200, got[refused]+got[byPolicy], "%v", got)
 	require.Positive(t, got[byPolicy], "sources over their budget are refused unchecked")
-	require.Positive(t, counter(t, tg.reg, "ciragw_auth_failures_total", "reason", reasonRateLimitGUID))
+	require.Positive(t, counter(t, tg.reg, "dm_manager_ciragw_auth_failures_total", "reason", reasonRateLimitGUID))
 
 	res, err := newSource("127.0.0.200").login(tg.addr, docGUID, docPass)
 	require.NoError(t, err)
@@ -191,7 +191,7 @@ func TestTenThousandWrongLoginsFromHundredSources(t *testing.T) {
 // heapInUse is the live heap once every refused connection has ended.
 func heapInUse(t *testing.T, tg *testGateway) uint64 {
 	t.Helper()
-	eventually(t, func() bool { return counter(t, tg.reg, "ciragw_pending_handshakes") == 0 }, "handshakes ended")
+	eventually(t, func() bool { return counter(t, tg.reg, "dm_manager_ciragw_pending_handshakes") == 0 }, "handshakes ended")
 	runtime.GC()
 	runtime.GC()
 	var ms runtime.MemStats
@@ -233,7 +233,7 @@ func TestPanicCostsOneSession(t *testing.T) {
 	up.send(apf.KeepaliveRequest{Cookie: 7})
 	require.Equal(t, apf.KeepaliveReply{Cookie: 7}, up.next())
 	dialRaw(t, tg).establish(testGUID(2))
-	eventually(t, func() bool { return counter(t, tg.reg, "ciragw_pending_handshakes") == 0 }, "no handshake left over")
+	eventually(t, func() bool { return counter(t, tg.reg, "dm_manager_ciragw_pending_handshakes") == 0 }, "no handshake left over")
 }
 
 func panicsRecovered(t *testing.T) float64 {

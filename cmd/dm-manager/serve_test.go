@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net"
 	"net/http"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,35 +20,18 @@ import (
 
 	"github.com/dmrm/dm-manager/internal/app"
 	"github.com/dmrm/dm-manager/internal/store/storetest"
+	"github.com/dmrm/dm-manager/internal/testlog"
 	"github.com/dmrm/dm-manager/test/invtest"
 )
 
 func TestMain(m *testing.M) { invtest.Main(m) }
-
-// syncBuffer is a log sink safe for the writer goroutines and the test reading it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // instance is one dm-manager started in-process against the in-process Inventory.
 type instance struct {
 	cancel context.CancelFunc
 	code   chan int
 	bound  app.Ready
-	logs   *syncBuffer
+	logs   *testlog.Buffer
 }
 
 func startInstance(t *testing.T, dsn string, h hooks) *instance {
@@ -59,7 +40,7 @@ func startInstance(t *testing.T, dsn string, h hooks) *instance {
 	ready := make(chan app.Ready, 1)
 	h.OnReady = func(b app.Ready) { ready <- b }
 	h.InventoryDialOptions = append(invtest.DialOptions(), h.InventoryDialOptions...)
-	in := &instance{cancel: cancel, code: make(chan int, 1), logs: &syncBuffer{}}
+	in := &instance{cancel: cancel, code: make(chan int, 1), logs: &testlog.Buffer{}}
 	args := append(localArgs(t), "-databaseURL="+dsn, "-inventoryAddress="+invtest.Address,
 		"-enableMetrics", "-globalLogLevel=debug")
 	go func() { in.code <- dispatch(ctx, args, io.Discard, in.logs, h) }()

@@ -33,7 +33,7 @@ type Options struct {
 	Domains  DomainStore     // required; StoreDomains(*store.Store)
 	Secrets  SecretStore     // required; secrets.Store
 	Devices  DeviceDirectory // required; *store.Store
-	AMT      DeviceAMT       // required; implemented by cmd over the CIRA gateway
+	AMT      DeviceAMT       // required; implemented by internal/app over the CIRA gateway
 	Projects ProjectResolver // optional; without it project names must come with an ActiveProjectID header
 	Events   EventLog        // optional: the audit trail (GET /dm/events answers 503 without it)
 	// Journal records recovery power actions (recovery.go); without it those routes answer 503.
@@ -184,7 +184,7 @@ func (s *server) wrap(rt route) http.Handler {
 		if !ok {
 			return
 		}
-		if !s.authorize(w, claims, tenant, rt.perm) {
+		if !s.authorize(r.Context(), w, claims, tenant, rt.perm) {
 			return
 		}
 		c := &call{tenant: tenant, log: s.Log.With().Str("tenant", tenant).Logger()}

@@ -1,9 +1,11 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -160,4 +162,22 @@ func TestUnknownRoute(t *testing.T) {
 	code, _, hdr := e.do(http.MethodPut, domainsPath(tenantA), rw(t, tenantA), nil)
 	require.Equal(t, http.StatusMethodNotAllowed, code)
 	require.Contains(t, hdr.Get("Allow"), http.MethodPatch)
+}
+
+// TestPolicyDecidesREST: the REST API answers as the RBAC policy (-rbacRules) says. A read-only user's domain
+// upload is refused under the shipped policy and accepted under one that grants im-r writes.
+func TestPolicyDecidesREST(t *testing.T) {
+	p := certtest.New(t)
+	code, body, _ := newEnv(t).do(http.MethodPost, domainsPath(tenantA), ro(t, tenantA), upload(t, "Corp", p))
+	require.Equal(t, http.StatusForbidden, code, "shipped policy: %s", body)
+
+	changed := strings.Replace(auth.DefaultPolicy, `"im-r": {"read"}`, `"im-r": {"read", "write"}`, 1)
+	require.NotEqual(t, auth.DefaultPolicy, changed)
+	policy, err := auth.ParsePolicy(context.Background(), "authz.rego", changed)
+	require.NoError(t, err)
+	v, err := auth.NewVerifier(auth.Config{SharedSecret: authtest.Secret, Policy: policy})
+	require.NoError(t, err)
+	e := newEnv(t, func(o *Options) { o.Verifier = v })
+	code, body, _ = e.do(http.MethodPost, domainsPath(tenantA), ro(t, tenantA), upload(t, "Corp", p))
+	require.Equal(t, http.StatusCreated, code, "policy granting im-r writes: %s", body)
 }

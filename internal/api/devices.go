@@ -42,7 +42,6 @@ type deviceInfoJSON struct {
 	FWSku       string    `json:"fwSku"`
 	CurrentMode string    `json:"currentMode"`
 	Features    string    `json:"features"`
-	IPAddress   string    `json:"ipAddress"`
 	LastUpdated time.Time `json:"lastUpdated"`
 }
 
@@ -54,11 +53,10 @@ func renderDevice(d store.Device) deviceJSON {
 		u := t.UTC()
 		return &u
 	}
-	// Facts are the cached AMT information; these keys, recorded by the activation (name, host name, SKU text)
-	// and the reconcilers, fill MPS's fields.
+	// Facts are the cached AMT information; these keys, recorded by the activation (name, host name, SKU text),
+	// fill MPS's fields. MPS's ipAddress is not served: nothing here records the device's address.
 	var facts struct {
 		Features     string `json:"features"`
-		IPAddress    string `json:"ipAddress"`
 		FriendlyName string `json:"friendlyName"`
 		Hostname     string `json:"hostname"`
 	}
@@ -70,7 +68,7 @@ func renderDevice(d store.Device) deviceJSON {
 		LastConnected: opt(d.ConnectedAt), LastSeen: opt(d.LastSeenAt), LastDisconnected: opt(d.DisconnectedAt),
 		DeviceInfo: deviceInfoJSON{
 			FWVersion: d.AMTVersion, FWBuild: d.AMTBuild, FWSku: d.AMTSKU,
-			CurrentMode: strconv.Itoa(int(d.ControlMode)), Features: facts.Features, IPAddress: facts.IPAddress,
+			CurrentMode: strconv.Itoa(int(d.ControlMode)), Features: facts.Features,
 			LastUpdated: d.UpdatedAt.UTC(),
 		},
 	}

@@ -34,7 +34,7 @@ func TestDeviceRecord(t *testing.T) {
 		"mpsusername": "dmUser01", "tenantId": "`+tenantA+`", "friendlyName": "", "dnsSuffix": "example.com",
 		"lastConnected": "2026-03-04T05:06:07Z", "lastSeen": "2026-03-04T05:06:07Z", "lastDisconnected": null,
 		"deviceInfo": {"fwVersion": "16.1.25", "fwBuild": "2049", "fwSku": "16392", "currentMode": "2",
-			"features": "AMT Pro Corporate", "ipAddress": "10.0.0.7", "lastUpdated": "2026-03-04T05:06:07Z"}
+			"features": "AMT Pro Corporate", "lastUpdated": "2026-03-04T05:06:07Z"}
 	}`, string(body))
 }
 

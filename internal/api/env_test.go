@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -17,6 +16,7 @@ import (
 	"github.com/dmrm/dm-manager/internal/auth/authtest"
 	"github.com/dmrm/dm-manager/internal/domaincert/certtest"
 	"github.com/dmrm/dm-manager/internal/store"
+	"github.com/dmrm/dm-manager/internal/testlog"
 )
 
 const (
@@ -27,31 +27,13 @@ const (
 	guidOff = "99999999-8888-4777-8666-555555555555" // tenant A, not connected
 )
 
-// syncBuffer collects log output written from handler goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type env struct {
 	t       *testing.T
 	srv     *httptest.Server
 	domains *memDomains
 	secrets *memSecrets
 	amt     *fakeAMT
-	logs    *syncBuffer
+	logs    *testlog.Buffer
 }
 
 // newEnv serves the API with in-memory parts, HS256 tokens, tenants A and B, device A connected, device B of
@@ -61,7 +43,7 @@ func newEnv(t *testing.T, edit ...func(*Options)) *env {
 	v, err := auth.NewVerifier(auth.Config{SharedSecret: authtest.Secret})
 	require.NoError(t, err)
 	e := &env{
-		t: t, domains: newMemDomains(tenantA, tenantB), secrets: newMemSecrets(), logs: &syncBuffer{},
+		t: t, domains: newMemDomains(tenantA, tenantB), secrets: newMemSecrets(), logs: &testlog.Buffer{},
 		amt: &fakeAMT{connected: map[string]bool{guidA: true, guidB: true}, version: "16.1.25", audit: 3},
 	}
 	opts := Options{

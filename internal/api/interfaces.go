@@ -43,7 +43,7 @@ type DeviceDirectory interface {
 // ErrNotConnected is what DeviceAMT returns (wrapped or not) when the device has no live CIRA session.
 var ErrNotConnected = errors.New("device is not connected over CIRA")
 
-// DeviceAMT reads live AMT data of a connected device through the CIRA gateway; cmd implements it with
+// DeviceAMT reads live AMT data of a connected device through the CIRA gateway; internal/app implements it with
 // dmtclient/amt (one *amt.Client call per method). The device has already been checked to belong to tenant.
 // A device without a live session gives ErrNotConnected; ctx carries the request timeout.
 type DeviceAMT interface {

@@ -2,19 +2,16 @@ package api
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"net/http"
 	"sync"
 	"testing"
 
-	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dmrm/dm-manager/internal/domaincert/certtest"
 	"github.com/dmrm/dm-manager/internal/secrets"
 	"github.com/dmrm/dm-manager/internal/store"
-	"github.com/dmrm/dm-manager/internal/store/storetest"
+	"github.com/dmrm/dm-manager/internal/testdb"
 )
 
 // flakySecrets is the real secret store with writes that can be made to fail.
@@ -53,26 +50,15 @@ func (f *flakySecrets) set(put, del bool) {
 // The domain routes over the real store (Postgres, its migrations) and the embedded secret backend, in the
 // throwaway database dmm_api_test.
 func TestWithRealStore(t *testing.T) {
-	dsn, drop, err := storetest.CreateDatabase("dmm_api_test")
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, drop()) })
+	st := testdb.Store(t, "dmm_api_test")
 	ctx := context.Background()
-	st, err := store.Open(ctx, dsn, store.ConnectOptions{}, zerolog.Nop())
-	require.NoError(t, err)
-	t.Cleanup(st.Close)
-	require.NoError(t, st.Migrate(ctx))
 	for _, id := range []string{tenantA, tenantB} {
 		_, err := st.UpsertTenant(ctx, store.Tenant{ID: id})
 		require.NoError(t, err)
 	}
-	_, err = st.UpsertDevice(ctx, store.Device{GUID: guidA, TenantID: tenantA, AMTVersion: "16.1.25"})
+	_, err := st.UpsertDevice(ctx, store.Device{GUID: guidA, TenantID: tenantA, AMTVersion: "16.1.25"})
 	require.NoError(t, err)
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	sealed, err := secrets.Open(ctx, secrets.Options{Backend: secrets.BackendEmbedded, Key: base64.StdEncoding.EncodeToString(key)},
-		st.Pool(), zerolog.Nop())
-	require.NoError(t, err)
-	t.Cleanup(sealed.Close)
+	sealed := testdb.Secrets(t, st)
 	sec := &flakySecrets{Store: sealed}
 	e := newEnv(t, func(o *Options) { o.Domains, o.Secrets, o.Devices = StoreDomains(st), sec, st })
 	tok := rw(t, tenantA)

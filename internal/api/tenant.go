@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -75,17 +76,19 @@ func (s *server) tenant(w http.ResponseWriter, r *http.Request) (string, bool) {
 	return id, true
 }
 
-// authorize checks the token's roles in tenant: im-rw for writes, im-r or im-rw for reads. A valid token of
-// another project is 403.
-func (s *server) authorize(w http.ResponseWriter, claims *auth.Claims, tenant string, perm permission) bool {
+// authorize asks the RBAC policy (-rbacRules) whether the token may read or write in tenant; the shipped policy
+// grants reads to im-r and im-rw and writes to im-rw. A valid token of another project is 403.
+func (s *server) authorize(ctx context.Context, w http.ResponseWriter, claims *auth.Claims, tenant string,
+	perm permission,
+) bool {
 	if s.AuthDisabled {
 		return true
 	}
-	roles := []string{auth.RoleIMR, auth.RoleIMRW}
+	access := auth.AccessRead
 	if perm == permWrite {
-		roles = []string{auth.RoleIMRW}
+		access = auth.AccessWrite
 	}
-	if err := claims.Authorize(tenant, roles...); err != nil {
+	if err := claims.Authorize(ctx, tenant, access); err != nil {
 		writeError(w, http.StatusForbidden, err.Error())
 		return false
 	}

@@ -2,35 +2,21 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dmrm/dm-manager/internal/secrets"
 	"github.com/dmrm/dm-manager/internal/store"
-	"github.com/dmrm/dm-manager/internal/store/storetest"
+	"github.com/dmrm/dm-manager/internal/testdb"
 	"github.com/dmrm/dm-manager/reconcilers/tenant"
 )
 
 func TestActivationPassword(t *testing.T) {
 	ctx := context.Background()
-	dsn, drop, err := storetest.CreateDatabase("dmm_appadapters_test")
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, drop()) })
-	st, err := store.Open(ctx, dsn, store.ConnectOptions{}, zerolog.Nop())
-	require.NoError(t, err)
-	t.Cleanup(st.Close)
-	require.NoError(t, st.Migrate(ctx))
-	key := make([]byte, secrets.KeySize)
-	_, _ = rand.Read(key)
-	sec, err := secrets.Open(ctx, secrets.Options{Backend: secrets.BackendEmbedded,
-		Key: base64.StdEncoding.EncodeToString(key)}, st.Pool(), zerolog.Nop())
-	require.NoError(t, err)
-	t.Cleanup(sec.Close)
+	st := testdb.Store(t, "dmm_appadapters_test")
+	sec := testdb.Secrets(t, st)
 
 	static, dynamic := uuid.NewString(), uuid.NewString()
 	for id, policy := range map[string]string{static: tenant.PolicyStatic, dynamic: tenant.PolicyDynamic} {

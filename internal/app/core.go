@@ -92,7 +92,6 @@ func (a *app) startGateway(ctx context.Context) error {
 	}
 	a.ciraAuth = devices.NewAuthenticator(a.store, a.secrets, devices.AuthOptions{}, a.log)
 	gw, err := ciragw.New(ciragw.Config{
-		Addr:                  a.cfg.CIRAAddress,
 		Certificate:           cert,
 		Authenticator:         a.ciraAuth,
 		Presence:              devices.NewPresenceWriter(a.store, a.cfg.ReplicaID, a.cfg.ReplicaAddress, a.log),

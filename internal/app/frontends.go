@@ -14,9 +14,9 @@ import (
 )
 
 // startAuth builds the token verifier (HS* with SHARED_SECRET_KEY, RS*/PS* from -oidcServerURL or
-// OIDC_SERVER_URL). With -enableAuth=false there is none: the REST API then lets every caller in, the southbound
+// OIDC_SERVER_URL) and compiles the RBAC policy (-rbacRules) that decides what a verified token may do. With -enableAuth=false there is none: the REST API then lets every caller in, the southbound
 // server takes the tenant from the agent's metadata or unverified token, and activation ignores bearer tokens.
-func (a *app) startAuth(context.Context) error {
+func (a *app) startAuth(ctx context.Context) error {
 	if !a.cfg.EnableAuth {
 		a.log.Warn().Msg("authentication is disabled (-enableAuth=false): tokens are not verified")
 		return nil
@@ -25,6 +25,11 @@ func (a *app) startAuth(context.Context) error {
 	if a.cfg.OIDCServerURL != "" {
 		ac.OIDCServerURL = a.cfg.OIDCServerURL
 	}
+	policy, err := auth.LoadPolicy(ctx, a.cfg.RBACRules)
+	if err != nil {
+		return &ConfigError{Flag: "rbacRules", Msg: err.Error()}
+	}
+	ac.Policy = policy
 	v, err := auth.NewVerifier(ac)
 	if err != nil {
 		return &ConfigError{Flag: "enableAuth", Msg: err.Error()}

@@ -47,6 +47,7 @@ func (a *app) startReconcilers(ctx context.Context) error {
 		RequestTimeout:    a.cfg.RequestTimeout,
 		ResyncPeriod:      a.cfg.ReconcilePeriod,
 		Log:               a.log,
+		Registerer:        a.reg,
 	}, tenant.Deps{Tenants: a.inv, Store: a.store, Secrets: a.secrets, CA: a.ca, Leader: leader})
 	if err != nil {
 		return err
@@ -70,6 +71,7 @@ func (a *app) startReconcilers(ctx context.Context) error {
 		ResyncPeriod:   a.cfg.ReconcilePeriod,
 		Log:            a.log,
 		Clock:          a.opts.Clock,
+		Registerer:     a.reg,
 	}, host.Deps{
 		Hosts: desired, Status: countedStatus{StatusWriter: a.inv, sink: a.events}, Devices: a.store, Journal: a.store, Secrets: a.secrets,
 		Power: observedPower{sink: a.events, desired: desired, PowerControl: host.AMTPower{

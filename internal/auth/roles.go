@@ -30,25 +30,24 @@ type Claims struct {
 	ExpiresAt time.Time
 	// Roles is the union of realm_access.roles and every resource_access.<client>.roles.
 	Roles []string
+	// policy decides Authorize; the Verifier sets it. Claims without one (never verified) are granted nothing.
+	policy *Policy
 }
 
-// HasRole reports whether the token grants role in tenant, i.e. holds "<tenant>_<role>".
-func (c *Claims) HasRole(tenant, role string) bool {
-	if c == nil || tenant == "" {
-		return false
+// Authorize returns nil when the RBAC policy (-rbacRules) grants the token access in tenant, else an error
+// wrapping ErrForbidden.
+func (c *Claims) Authorize(ctx context.Context, tenant string, access Access) error {
+	if c == nil || c.policy == nil {
+		return fmt.Errorf("%w: the token was not verified", ErrForbidden)
 	}
-	want := tenant + "_" + role
-	return slices.ContainsFunc(c.Roles, func(r string) bool { return strings.EqualFold(r, want) })
-}
-
-// Authorize returns nil when the token holds any of roles in tenant, else an error wrapping ErrForbidden.
-func (c *Claims) Authorize(tenant string, roles ...string) error {
-	for _, r := range roles {
-		if c.HasRole(tenant, r) {
-			return nil
-		}
+	ok, err := c.policy.Allows(ctx, access, tenant, c.Roles)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrForbidden, err)
 	}
-	return fmt.Errorf("%w: token has no %s role for project %s", ErrForbidden, strings.Join(roles, "/"), tenant)
+	if !ok {
+		return fmt.Errorf("%w: the token's roles grant no %s access to project %s", ErrForbidden, access, tenant)
+	}
+	return nil
 }
 
 // TenantFromRoles returns the project UUID carried by the roles ending in "_<suffix>". All such roles must name the
@@ -77,21 +76,28 @@ func TenantFromRoles(roles []string, suffix string) (string, error) {
 	return tenant, nil
 }
 
-// TenantFor resolves the tenant a request acts for. An explicit project (ActiveProjectID header or metadata) is
-// accepted only when the token holds role in it, so the header can select among the token's projects but never
-// widen them; without one, the token's roles must name exactly one project.
-func (c *Claims) TenantFor(activeProjectID, role string) (string, error) {
+// TenantFor resolves the tenant a node agent acts for and checks the policy grants it agent access there. An
+// explicit project (ActiveProjectID metadata) can select among the token's projects but never widen them; without
+// one, the token's en-agent-rw roles must name exactly one project.
+func (c *Claims) TenantFor(ctx context.Context, activeProjectID string) (string, error) {
+	tenant := ""
 	if activeProjectID == "" {
-		return TenantFromRoles(c.Roles, role)
+		t, err := TenantFromRoles(c.Roles, RoleENAgentRW)
+		if err != nil {
+			return "", err
+		}
+		tenant = t
+	} else {
+		id, err := uuid.Parse(activeProjectID)
+		if err != nil {
+			return "", fmt.Errorf("%w: active project ID %q is not a UUID", ErrForbidden, activeProjectID)
+		}
+		tenant = id.String()
 	}
-	id, err := uuid.Parse(activeProjectID)
-	if err != nil {
-		return "", fmt.Errorf("%w: active project ID %q is not a UUID", ErrForbidden, activeProjectID)
-	}
-	if err := c.Authorize(id.String(), role); err != nil {
+	if err := c.Authorize(ctx, tenant, AccessAgent); err != nil {
 		return "", err
 	}
-	return id.String(), nil
+	return tenant, nil
 }
 
 type claimsKey struct{}

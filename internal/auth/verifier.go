@@ -59,6 +59,8 @@ type Config struct {
 	MaxTokenLifetime time.Duration
 	// Now replaces the clock in tests.
 	Now func() time.Time
+	// Policy decides what a verified token may do (-rbacRules); nil compiles DefaultPolicy.
+	Policy *Policy
 }
 
 // ConfigFromEnv reads SHARED_SECRET_KEY and OIDC_SERVER_URL. OIDC_TLS_INSECURE_SKIP_VERIFY is deliberately not
@@ -79,6 +81,7 @@ type Verifier struct {
 	leeway      time.Duration
 	maxLifetime time.Duration
 	now         func() time.Time
+	policy      *Policy
 }
 
 // NewVerifier builds a Verifier. The JWKS is fetched lazily, on the first RS*/PS* token.
@@ -87,7 +90,15 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		return nil, fmt.Errorf("auth: neither a shared secret (%s) nor an OIDC server URL (%s / -oidcServerURL) "+
 			"is configured; set one or disable auth with -enableAuth=false", EnvSharedSecret, EnvOIDCServerURL)
 	}
-	v := &Verifier{methods: map[string]bool{}}
+	policy := cfg.Policy
+	if policy == nil {
+		p, err := ParsePolicy(context.Background(), "default authz.rego", DefaultPolicy)
+		if err != nil {
+			return nil, fmt.Errorf("auth: %w", err)
+		}
+		policy = p
+	}
+	v := &Verifier{methods: map[string]bool{}, policy: policy}
 	var valid []string
 	if cfg.SharedSecret != "" {
 		v.secret = []byte(cfg.SharedSecret)
@@ -147,7 +158,9 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 		return nil, fmt.Errorf("%w: token issuer %q is not the OIDC server (%s)", ErrUnauthenticated,
 			clipClaim(tc.Issuer), v.keys.issuer)
 	}
-	return tc.claims(), nil
+	c := tc.claims()
+	c.policy = v.policy
+	return c, nil
 }
 
 // checkLifetime refuses a token valid for longer than maxLifetime, counted from its iat (jwt has refused an iat

@@ -60,7 +60,7 @@ func TestVerifyHS256(t *testing.T) {
 			if tc.wantErr == "" {
 				require.NoError(t, err)
 				require.Equal(t, "test-subject", c.Subject)
-				require.True(t, c.HasRole(tenantA, auth.RoleENAgentRW))
+				require.NoError(t, c.Authorize(context.Background(), tenantA, auth.AccessAgent))
 				return
 			}
 			require.ErrorIs(t, err, auth.ErrUnauthenticated)
@@ -78,7 +78,7 @@ func TestVerifyRSAFromJWKS(t *testing.T) {
 	for _, m := range []jwt.SigningMethod{jwt.SigningMethodRS256, jwt.SigningMethodPS256} {
 		c, err := v.Verify(ctx, iss.Sign(t, m, "k1", authtest.Claims(tenantA+"_im-rw")))
 		require.NoError(t, err, m.Alg())
-		require.True(t, c.HasRole(tenantA, auth.RoleIMRW))
+		require.NoError(t, c.Authorize(context.Background(), tenantA, auth.AccessWrite))
 	}
 	require.EqualValues(t, 1, iss.JWKSFetches.Load(), "known kid must be served from cache")
 
@@ -131,6 +131,6 @@ func TestRolesFromRealmAndResourceAccess(t *testing.T) {
 	c, err := v.Verify(context.Background(), authtest.HS256(t, claims))
 	require.NoError(t, err)
 	require.Equal(t, []string{tenantA + "_im-r", "manage-account", tenantA + "_im-rw"}, c.Roles)
-	require.NoError(t, c.Authorize(tenantA, auth.RoleIMRW))
-	require.ErrorIs(t, c.Authorize(tenantA, auth.RoleENAgentRW), auth.ErrForbidden)
+	require.NoError(t, c.Authorize(context.Background(), tenantA, auth.AccessWrite))
+	require.ErrorIs(t, c.Authorize(context.Background(), tenantA, auth.AccessAgent), auth.ErrForbidden)
 }

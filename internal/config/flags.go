@@ -76,7 +76,8 @@ func newFlagSet(c *Config) *flagSet {
 
 	b(&c.EnableAuth, "enableAuth", true, "verify JWTs (HS* with env SHARED_SECRET_KEY, RS*/PS* from the OIDC server) "+
 		"on the southbound gRPC, REST API and activation websocket; false: no token is verified (tests, demo)")
-	s(&c.RBACRules, "rbacRules", "/rego/authz.rego", "Rego RBAC policy file")
+	s(&c.RBACRules, "rbacRules", "/rego/authz.rego", "Rego RBAC policy (data.dmmanager.authz.allow): what a verified token may read, write or do as a "+
+		"node agent; the chart mounts the shipped one")
 	s(&c.OIDCServerURL, "oidcServerURL", "", "OIDC issuer URL for JWT signing keys (EMF env OIDC_SERVER_URL also honoured)")
 	s(&c.TenantManagerURL, "tenantManagerURL", "",
 		"EMF Tenant Manager base URL resolving project names in REST paths (e.g. http://tenancy-manager.orch-iam:8080); "+

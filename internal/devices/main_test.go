@@ -2,7 +2,6 @@ package devices
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -10,12 +9,12 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dmrm/dm-manager/internal/secrets"
 	"github.com/dmrm/dm-manager/internal/store"
 	"github.com/dmrm/dm-manager/internal/store/storetest"
+	"github.com/dmrm/dm-manager/internal/testdb"
 )
 
 // The database is created on first use, so that fuzz workers, which need none, do not race to create it.
@@ -42,16 +41,8 @@ func backends(t testing.TB) (*store.Store, secrets.Store) {
 	t.Helper()
 	dbOnce.Do(func() { testDSN, dropDB, dbErr = storetest.CreateDatabase("dmm_devices_test") })
 	require.NoError(t, dbErr)
-	ctx := context.Background()
-	st, err := store.Open(ctx, testDSN, store.ConnectOptions{}, zerolog.Nop())
-	require.NoError(t, err)
-	t.Cleanup(st.Close)
-	require.NoError(t, st.Migrate(ctx))
-	key := base64.StdEncoding.EncodeToString(make([]byte, secrets.KeySize))
-	sec, err := secrets.Open(ctx, secrets.Options{Backend: secrets.BackendEmbedded, Key: key}, st.Pool(), zerolog.Nop())
-	require.NoError(t, err)
-	t.Cleanup(sec.Close)
-	return st, sec
+	st := testdb.Open(t, testDSN)
+	return st, testdb.Secrets(t, st)
 }
 
 // testDevice is one recorded device with CIRA credentials.

@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/md5" //nolint:gosec // AMT reports MD5 root hashes; used for matching, not for security
 	"crypto/rsa"
 	"crypto/sha1" //nolint:gosec // AMT reports SHA-1 root hashes; used for matching, not for security
 	"crypto/sha256"
@@ -62,7 +63,7 @@ type Cert struct {
 	NotAfter   time.Time // earliest notAfter in the chain (RPS expirationDate)
 
 	LeafSHA256 string // lower-case hex of SHA-256(leaf DER)
-	RootSHA1   string // lower-case hex; devices report root hashes as SHA-1, SHA-256 or SHA-384
+	RootSHA1   string // lower-case hex of the root's digests; MatchesRootHash compares every length devices report
 	RootSHA256 string
 	RootSHA384 string
 }
@@ -77,19 +78,37 @@ func (c *Cert) Chain() [][]byte {
 	return out
 }
 
-// MatchesRootHash reports whether a certificate hash reported by the device (hex, any case) is this root's:
-// 40 hex digits compare with SHA-1, 64 with SHA-256, 96 with SHA-384 (protocol-rps-activation §2.4 step 3).
+// MatchesRootHash reports whether a certificate hash reported by the device (hex, any case) is this root's digest
+// of the same length: 32 hex digits compare with MD5, 40 with SHA-1, 64 with SHA-256, 96 with SHA-384 and 128 with
+// SHA-512, every length AMT's GetCertificateHashes reports (protocol-rps-activation §1.5, §2.4 step 3).
 func (c *Cert) MatchesRootHash(h string) bool {
 	h = strings.ToLower(strings.TrimSpace(h))
+	var sum []byte
 	switch len(h) {
-	case 40:
-		return h == c.RootSHA1
-	case 64:
-		return h == c.RootSHA256
-	case 96:
-		return h == c.RootSHA384
+	case 2 * md5.Size:
+		d := md5.Sum(c.Root) //nolint:gosec // AMT reports MD5 root hashes; used for matching, not for security
+		sum = d[:]
+	case 2 * sha1.Size:
+		d := sha1.Sum(c.Root) //nolint:gosec // as above, SHA-1
+		sum = d[:]
+	case 2 * sha256.Size:
+		d := sha256.Sum256(c.Root)
+		sum = d[:]
+	case 2 * sha512.Size384:
+		d := sha512.Sum384(c.Root)
+		sum = d[:]
+	case 2 * sha512.Size:
+		d := sha512.Sum512(c.Root)
+		sum = d[:]
+	default:
+		return false
 	}
-	return false
+	return h == hex.EncodeToString(sum)
+}
+
+// TrustedBy reports whether any of the device's root hashes (certHashes) is this root's (MatchesRootHash).
+func (c *Cert) TrustedBy(hashes []string) bool {
+	return slices.ContainsFunc(hashes, c.MatchesRootHash)
 }
 
 // Validate decodes pfx with password and checks it can provision AMT devices whose DNS suffix is

@@ -1,6 +1,7 @@
 package domaincert_test
 
 import (
+	"crypto/md5"  //nolint:gosec // expected fingerprints
 	"crypto/sha1" //nolint:gosec // expected fingerprints
 	"crypto/sha256"
 	"crypto/sha512"
@@ -50,16 +51,23 @@ func TestValidateEncoders(t *testing.T) {
 	}
 }
 
+// TestMatchesRootHash: every digest length AMT reports (MD5, SHA-1, SHA-256, SHA-384, SHA-512) matches the root's,
+// in any case and with surrounding space; a truncated digest, the leaf's or an empty list does not.
 func TestMatchesRootHash(t *testing.T) {
 	p := certtest.New(t)
 	c, err := domaincert.Validate(p.PFX(t, certtest.Password), certtest.Password, certtest.Suffix, time.Now())
 	require.NoError(t, err)
-	for _, h := range []string{c.RootSHA1, c.RootSHA256, strings.ToUpper(c.RootSHA384), " " + c.RootSHA256 + " "} {
+	m5, s1, s512 := md5.Sum(c.Root), sha1.Sum(c.Root), sha512.Sum512(c.Root) //nolint:gosec // digests AMT reports
+	for _, h := range []string{hex.EncodeToString(m5[:]), c.RootSHA1, c.RootSHA256, strings.ToUpper(c.RootSHA384),
+		" " + c.RootSHA256 + " ", hex.EncodeToString(s1[:]), hex.EncodeToString(s512[:])} {
 		require.True(t, c.MatchesRootHash(h), h)
+		require.True(t, c.TrustedBy([]string{"00", h}), h)
 	}
-	for _, h := range []string{c.LeafSHA256, "", "00", c.RootSHA256[:40], c.RootSHA1 + "00"} {
+	for _, h := range []string{c.LeafSHA256, "", "00", c.RootSHA256[:40], c.RootSHA1 + "00", c.RootSHA256[:62]} {
 		require.False(t, c.MatchesRootHash(h), h)
 	}
+	require.False(t, c.TrustedBy(nil))
+	require.False(t, c.TrustedBy([]string{c.LeafSHA256}))
 }
 
 func TestValidateBagOrderDoesNotMatter(t *testing.T) {

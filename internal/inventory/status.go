@@ -34,30 +34,17 @@ type AMTReport struct {
 	Indicator statusv1.StatusIndication
 }
 
-// UpdatePowerStatus writes current_power_state and the power status triplet in one Update, unless Inventory
-// already holds the same state, text and indicator (and on-time); then it writes nothing. It reads the host to
-// compare; a caller that has just read it uses UpdatePowerStatusOf.
-func (c *Client) UpdatePowerStatus(ctx context.Context, tenant, resourceID string, r PowerReport) error {
-	_, err := c.updateHost(ctx, tenant, resourceID, nil, powerChange(r))
-	return err
-}
-
-// UpdatePowerStatusOf is UpdatePowerStatus for a caller holding the host as it just read it (the host reconciler):
-// cur is compared with instead of a fresh read. It returns the host with what was written applied (cur itself when
+// UpdatePowerStatusOf writes current_power_state and the power status triplet in one Update, unless cur (the host
+// as the caller, the host reconciler, just read it) already holds the same state, text and indicator (and on-time);
+// then it writes nothing. cur is compared with instead of a fresh read. It returns the host with what was written applied (cur itself when
 // nothing was), the cur of the caller's next write.
 func (c *Client) UpdatePowerStatusOf(ctx context.Context, tenant string, cur *computev1.HostResource, r PowerReport,
 ) (*computev1.HostResource, error) {
 	return c.updateHost(ctx, tenant, cur.GetResourceId(), cur, powerChange(r))
 }
 
-// UpdateAMTStatus writes current_amt_state and the AMT status triplet in one Update, unless Inventory already
-// holds the same state, text and indicator. It reads the host to compare; see UpdateAMTStatusOf.
-func (c *Client) UpdateAMTStatus(ctx context.Context, tenant, resourceID string, r AMTReport) error {
-	_, err := c.updateHost(ctx, tenant, resourceID, nil, amtChange(r))
-	return err
-}
-
-// UpdateAMTStatusOf is UpdateAMTStatus compared with the caller's cur, as UpdatePowerStatusOf.
+// UpdateAMTStatusOf writes current_amt_state and the AMT status triplet in one Update, unless cur already holds the
+// same state, text and indicator; it compares and returns as UpdatePowerStatusOf.
 func (c *Client) UpdateAMTStatusOf(ctx context.Context, tenant string, cur *computev1.HostResource, r AMTReport,
 ) (*computev1.HostResource, error) {
 	return c.updateHost(ctx, tenant, cur.GetResourceId(), cur, amtChange(r))

@@ -47,6 +47,9 @@ func TestStatusWriter(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	onTime := uint64(1700000000)
+	// cur is the host as last read, what the host reconciler hands the ...Of writers.
+	cur := host
+	of := func(_ *computev1.HostResource, err error) error { return err }
 
 	type step struct {
 		name      string
@@ -56,8 +59,8 @@ func TestStatusWriter(t *testing.T) {
 	}
 	steps := []step{
 		{"power report", func() error {
-			return c.UpdatePowerStatus(ctx, tenant, id, inventory.PowerReport{
-				Current: computev1.PowerState_POWER_STATE_ON, Status: "Powering off", Indicator: inProgress, OnTime: &onTime})
+			return of(c.UpdatePowerStatusOf(ctx, tenant, cur, inventory.PowerReport{
+				Current: computev1.PowerState_POWER_STATE_ON, Status: "Powering off", Indicator: inProgress, OnTime: &onTime}))
 		}, true, func(t *testing.T, h *computev1.HostResource) {
 			require.Equal(t, computev1.PowerState_POWER_STATE_ON, h.GetCurrentPowerState())
 			require.Equal(t, "Powering off", h.GetPowerStatus())
@@ -68,20 +71,20 @@ func TestStatusWriter(t *testing.T) {
 			require.Equal(t, host.GetAmtStatusTimestamp(), h.GetAmtStatusTimestamp())
 		}},
 		{"same power report", func() error {
-			return c.UpdatePowerStatus(ctx, tenant, id, inventory.PowerReport{
-				Current: computev1.PowerState_POWER_STATE_ON, Status: "Powering off", Indicator: inProgress})
+			return of(c.UpdatePowerStatusOf(ctx, tenant, cur, inventory.PowerReport{
+				Current: computev1.PowerState_POWER_STATE_ON, Status: "Powering off", Indicator: inProgress}))
 		}, false, nil},
 		{"power done", func() error {
-			return c.UpdatePowerStatus(ctx, tenant, id, inventory.PowerReport{
-				Current: computev1.PowerState_POWER_STATE_OFF, Status: "Powered off", Indicator: idle})
+			return of(c.UpdatePowerStatusOf(ctx, tenant, cur, inventory.PowerReport{
+				Current: computev1.PowerState_POWER_STATE_OFF, Status: "Powered off", Indicator: idle}))
 		}, true, func(t *testing.T, h *computev1.HostResource) {
 			require.Equal(t, computev1.PowerState_POWER_STATE_OFF, h.GetCurrentPowerState())
 			require.Equal(t, "Powered off", h.GetPowerStatus())
 			require.Equal(t, onTime, h.GetPowerOnTime(), "power_on_time untouched without OnTime")
 		}},
 		{"amt report", func() error {
-			return c.UpdateAMTStatus(ctx, tenant, id, inventory.AMTReport{
-				Current: computev1.AmtState_AMT_STATE_PROVISIONED, Status: "AMT Activation Done", Indicator: idle})
+			return of(c.UpdateAMTStatusOf(ctx, tenant, cur, inventory.AMTReport{
+				Current: computev1.AmtState_AMT_STATE_PROVISIONED, Status: "AMT Activation Done", Indicator: idle}))
 		}, true, func(t *testing.T, h *computev1.HostResource) {
 			require.Equal(t, computev1.AmtState_AMT_STATE_PROVISIONED, h.GetCurrentAmtState())
 			require.Equal(t, "AMT Activation Done", h.GetAmtStatus())
@@ -90,8 +93,8 @@ func TestStatusWriter(t *testing.T) {
 			require.Equal(t, "Powered off", h.GetPowerStatus(), "AMT writes leave the power triplet alone")
 		}},
 		{"same amt report", func() error {
-			return c.UpdateAMTStatus(ctx, tenant, id, inventory.AMTReport{
-				Current: computev1.AmtState_AMT_STATE_PROVISIONED, Status: "AMT Activation Done", Indicator: idle})
+			return of(c.UpdateAMTStatusOf(ctx, tenant, cur, inventory.AMTReport{
+				Current: computev1.AmtState_AMT_STATE_PROVISIONED, Status: "AMT Activation Done", Indicator: idle}))
 		}, false, nil},
 		{"amt status text only", func() error {
 			return c.UpdateAMTStatusText(ctx, tenant, id, "AMT Activation Failed", errorInd)
@@ -128,6 +131,7 @@ func TestStatusWriter(t *testing.T) {
 		if s.check != nil {
 			s.check(t, h)
 		}
+		cur = h
 	}
 }
 

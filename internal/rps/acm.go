@@ -2,12 +2,7 @@ package rps
 
 import (
 	"context"
-	"crypto/md5"  //nolint:gosec // AMT may report MD5 root hashes (§1.5); used for matching only
-	"crypto/sha1" //nolint:gosec // likewise SHA-1
-	"crypto/sha256"
-	"crypto/sha512"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"strings"
 
@@ -51,7 +46,7 @@ func (o *op) provisioningCert(ctx context.Context) (*domaincert.Cert, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !rootTrusted(cert.Root, p.CertHashes) {
+	if !cert.TrustedBy(p.CertHashes) {
 		return nil, refuse("Invalid domain certificate, hash does not exists in list of trusted root certificates on " +
 			"AMT")
 	}
@@ -91,23 +86,6 @@ func (o *op) loadDomainCert(ctx context.Context, dom store.Domain) (*domaincert.
 		return nil, refuse("%s: %s", extract, err.Error())
 	}
 	return cert, nil
-}
-
-// rootTrusted compares the device's hashes with the root's digest of the same length, any algorithm AMT reports
-// (MD5, SHA-1, SHA-256, SHA-384, SHA-512; §1.5, §2.4 step 3).
-func rootTrusted(root []byte, hashes []string) bool {
-	m5, s1, s256, s384, s512 := md5.Sum(root), sha1.Sum(root), sha256.Sum256(root), sha512.Sum384(root), sha512.Sum512(root) //nolint:gosec
-	byLen := map[int]string{}
-	for _, d := range [][]byte{m5[:], s1[:], s256[:], s384[:], s512[:]} {
-		byLen[2*len(d)] = hex.EncodeToString(d)
-	}
-	for _, h := range hashes {
-		h = strings.ToLower(strings.TrimSpace(h))
-		if want, ok := byLen[len(h)]; ok && h == want {
-			return true
-		}
-	}
-	return false
 }
 
 // sendChain sends the provisioning chain leaf first: the leaf with IsLeaf, the middle ones with neither flag, the

@@ -2,6 +2,7 @@ package rps_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -68,6 +69,9 @@ func TestCCMActivation(t *testing.T) {
 	require.Equal(t, store.StateActivated, rec.ActivationState)
 	require.Equal(t, store.ControlModeCCM, rec.ControlMode)
 	require.Equal(t, "host-"+guid[:8], rec.HostResourceID)
+	var facts map[string]string
+	require.NoError(t, json.Unmarshal(rec.Facts, &facts))
+	require.Equal(t, "AMT Pro Corporate", facts["features"], "the SKU text rpc-go sent")
 	sec := deviceSecrets(t, tenant, guid)
 	require.Equal(t, tenantPassword, sec[secrets.KeyAMTPassword])
 	require.Empty(t, sec[secrets.KeyMEBxPassword], "CCM has no MEBx password")

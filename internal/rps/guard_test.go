@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/dmrm/dm-manager/internal/metrics"
 	"github.com/dmrm/dm-manager/internal/rps"
+	"github.com/dmrm/dm-manager/internal/testlog"
 	"github.com/dmrm/dm-manager/test/amtsim"
 )
 
@@ -140,7 +140,7 @@ func TestFirstMessageDeadlineFreesPlaces(t *testing.T) {
 // at most refusalLogBurst (10) times a minute.
 func TestUnknownHostCostsOneLookup(t *testing.T) {
 	var l *lookups
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	e := newEnv(t, func(c *rps.Config) {
 		l = &lookups{HostLookup: c.Hosts}
 		c.Hosts = l
@@ -161,22 +161,5 @@ func TestUnknownHostCostsOneLookup(t *testing.T) {
 	require.NotContains(t, out, `"level":"error"`)
 	ended := strings.Count(out, "rpc session ended")
 	require.Equal(t, 10, ended, "rate-limited:\n%s", out)
-	require.Equal(t, float64(n), counter(t, e.reg, "rps_outcomes_total", "activate", "refused"), "all counted")
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	require.Equal(t, float64(n), counter(t, e.reg, "dm_manager_rps_outcomes_total", "activate", "refused"), "all counted")
 }

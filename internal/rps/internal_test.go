@@ -2,10 +2,6 @@ package rps
 
 import (
 	"bytes"
-	"crypto/md5"  //nolint:gosec // test vectors for every hash length AMT reports
-	"crypto/sha1" //nolint:gosec
-	"crypto/sha256"
-	"crypto/sha512"
 	"encoding/base64"
 	"encoding/hex"
 	"strings"
@@ -40,16 +36,6 @@ func TestRelatesToAcrossChunks(t *testing.T) {
 }
 
 func hexLen(s string) string { return strings.ToUpper(hex.EncodeToString([]byte{byte(len(s))})) }
-
-func TestRootTrusted(t *testing.T) {
-	root := []byte("root certificate DER")
-	m5, s1, s256, s384, s512 := md5.Sum(root), sha1.Sum(root), sha256.Sum256(root), sha512.Sum384(root), sha512.Sum512(root) //nolint:gosec
-	for _, h := range [][]byte{m5[:], s1[:], s256[:], s384[:], s512[:]} {
-		require.True(t, rootTrusted(root, []string{"00", strings.ToUpper(hex.EncodeToString(h))}))
-	}
-	require.False(t, rootTrusted(root, []string{hex.EncodeToString(s256[:31])}))
-	require.False(t, rootTrusted(root, nil))
-}
 
 func TestTenantFromProfile(t *testing.T) {
 	const id = "8e3f5a1c-5a0e-4c2e-9b7a-2d1f0c3b4a5e"

@@ -3,8 +3,6 @@ package secrets
 import (
 	"encoding/base64"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -65,28 +63,6 @@ func TestOptionsStringRedacts(t *testing.T) {
 	e := fmt.Sprint(Options{Backend: BackendEmbedded, Key: "key-material"})
 	require.Contains(t, e, "DM_SECRETS_KEY=<set>")
 	require.NotContains(t, e, "key-material")
-}
-
-func TestEnsureKeyFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "conf", "secrets.key")
-	created, err := EnsureKeyFile(path)
-	require.NoError(t, err)
-	require.True(t, created)
-	fi, err := os.Stat(path)
-	require.NoError(t, err)
-	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
-	first, err := os.ReadFile(path)
-	require.NoError(t, err)
-	key, err := loadKey(path, "")
-	require.NoError(t, err)
-	require.Len(t, key, KeySize)
-
-	created, err = EnsureKeyFile(path)
-	require.NoError(t, err)
-	require.False(t, created, "an existing key is never replaced")
-	again, err := os.ReadFile(path)
-	require.NoError(t, err)
-	require.Equal(t, first, again)
 }
 
 func TestKeyID(t *testing.T) {

@@ -1,12 +1,10 @@
 package secrets
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dmrm/dm-manager/internal/secrets/vaulttest"
+	"github.com/dmrm/dm-manager/internal/testlog"
 )
 
 // Credentials the stand-in accepts; the log tests look for them.
@@ -24,28 +23,10 @@ const (
 	testK8sRole  = "orch-svc"
 )
 
-// logBuffer collects zerolog output from the keeper's goroutine and the test's.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 type vaultEnv struct {
 	srv  *vaulttest.Server
 	opts Options
-	logs *logBuffer
+	logs *testlog.Buffer
 }
 
 // newVaultEnv starts a stand-in whose tokens for auth follow spec, and options that log in with auth.
@@ -66,7 +47,7 @@ func newVaultEnv(t *testing.T, auth string, spec vaulttest.TokenSpec) *vaultEnv 
 		o.VaultK8sTokenPath = filepath.Join(t.TempDir(), "token")
 		require.NoError(t, os.WriteFile(o.VaultK8sTokenPath, []byte(testJWT+"\n"), 0o600))
 	}
-	return &vaultEnv{srv: srv, opts: o, logs: &logBuffer{}}
+	return &vaultEnv{srv: srv, opts: o, logs: &testlog.Buffer{}}
 }
 
 func (e *vaultEnv) open(t *testing.T) Store {

@@ -90,7 +90,8 @@ func TestRetrieveActivationDetails(t *testing.T) {
 		disconnected: computev1.AmtState_AMT_STATE_DISCONNECTED,
 		ccm:          computev1.AmtState_AMT_STATE_UNPROVISIONED,
 	} {
-		require.NoError(t, e.inv.UpdateAMTStatus(ctx, tenant, h.GetResourceId(), inventory.AMTReport{Current: st, Status: "x"}))
+		_, err := e.inv.UpdateAMTStatusOf(ctx, tenant, h, inventory.AMTReport{Current: st, Status: "x"})
+		require.NoError(t, err)
 	}
 
 	tests := []struct {
@@ -216,10 +217,11 @@ func TestReportActivationResultsProvisioned(t *testing.T) {
 	host := invtest.DAO(t).CreateHost(t, tenant, wantVPro(computev1.AmtControlMode_AMT_CONTROL_MODE_CCM))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	require.NoError(t, e.inv.UpdateAMTStatus(ctx, tenant, host.GetResourceId(), inventory.AMTReport{
+	_, err := e.inv.UpdateAMTStatusOf(ctx, tenant, host, inventory.AMTReport{
 		Current: computev1.AmtState_AMT_STATE_PROVISIONED, Status: "AMT connected",
 		Indicator: statusv1.StatusIndication_STATUS_INDICATION_IDLE,
-	}))
+	})
+	require.NoError(t, err)
 	before := readHost(t, e, tenant, host.GetResourceId())
 	for _, st := range []pb.ActivationStatus{pb.ActivationStatus_ACTIVATING, pb.ActivationStatus_ACTIVATED,
 		pb.ActivationStatus_ACTIVATION_FAILED} {
@@ -235,6 +237,6 @@ func TestReportActivationResultsProvisioned(t *testing.T) {
 	require.Empty(t, e.reports.take(), "nothing written, the reconciler is not asked")
 
 	// Still validated first: a malformed report is refused even then.
-	_, err := e.client.ReportActivationResults(agentCtx(t, tok), &pb.ActivationResultRequest{HostId: host.GetUuid()})
+	_, err = e.client.ReportActivationResults(agentCtx(t, tok), &pb.ActivationResultRequest{HostId: host.GetUuid()})
 	require.Equal(t, codes.InvalidArgument, status.Code(err))
 }

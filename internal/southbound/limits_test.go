@@ -21,6 +21,7 @@ import (
 	"github.com/dmrm/dm-manager/internal/metrics"
 	"github.com/dmrm/dm-manager/internal/southbound"
 	"github.com/dmrm/dm-manager/internal/southbound/pb"
+	"github.com/dmrm/dm-manager/internal/testlog"
 )
 
 const panicHost = "00000000-0000-4000-8000-00000000dead"
@@ -41,7 +42,7 @@ func (panicHosts) UpdateAMTStatusText(context.Context, string, string, string, s
 }
 
 // serveBare serves a server without Inventory or auth on a loopback port.
-func serveBare(t *testing.T, limits southbound.Limits, logs *syncBuffer) string {
+func serveBare(t *testing.T, limits southbound.Limits, logs *testlog.Buffer) string {
 	t.Helper()
 	srv, err := southbound.New(southbound.Config{
 		Hosts: panicHosts{}, Domains: &domains{}, Passwords: &passwords{}, Limits: limits, Log: zerolog.New(logs),
@@ -70,7 +71,7 @@ func panics(t *testing.T) float64 {
 }
 
 func TestPanicCostsOneCall(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	addr := serveBare(t, southbound.Limits{}, logs)
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(t, err)
@@ -129,7 +130,7 @@ func goAway(t *testing.T, fr *http2.Framer) *http2.GoAwayFrame {
 }
 
 func TestConnectionLimits(t *testing.T) {
-	addr := serveBare(t, southbound.Limits{MaxConcurrentStreams: 7, MaxConnectionIdle: 300 * time.Millisecond}, &syncBuffer{})
+	addr := serveBare(t, southbound.Limits{MaxConcurrentStreams: 7, MaxConnectionIdle: 300 * time.Millisecond}, &testlog.Buffer{})
 
 	t.Run("max concurrent streams advertised", func(t *testing.T) {
 		fr := h2conn(t, addr)
@@ -151,7 +152,7 @@ func TestConnectionLimits(t *testing.T) {
 	})
 
 	t.Run("ping flood refused", func(t *testing.T) {
-		addr := serveBare(t, southbound.Limits{}, &syncBuffer{}) // default idle: only pings can end it
+		addr := serveBare(t, southbound.Limits{}, &testlog.Buffer{}) // default idle: only pings can end it
 		fr := h2conn(t, addr)
 		for i := range 5 {
 			require.NoError(t, fr.WritePing(false, [8]byte{byte(i)}))

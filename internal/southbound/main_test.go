@@ -1,7 +1,6 @@
 package southbound_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -20,6 +19,7 @@ import (
 	"github.com/dmrm/dm-manager/internal/inventory"
 	"github.com/dmrm/dm-manager/internal/southbound"
 	"github.com/dmrm/dm-manager/internal/southbound/pb"
+	"github.com/dmrm/dm-manager/internal/testlog"
 	"github.com/dmrm/dm-manager/test/invtest"
 )
 
@@ -63,7 +63,7 @@ type env struct {
 	domains   *domains
 	passwords *passwords
 	issuer    *authtest.Issuer
-	logs      *syncBuffer
+	logs      *testlog.Buffer
 	reports   *reportLog
 }
 
@@ -88,23 +88,6 @@ func (r *reportLog) take() []string {
 	return c
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // newEnv starts the southbound server on a loopback TCP port over the real Inventory. authOn selects a
 // Verifier accepting HS256 (authtest.Secret) and RS256/PS256 from an in-test OIDC issuer.
 func newEnv(t *testing.T, authOn bool) *env {
@@ -112,7 +95,7 @@ func newEnv(t *testing.T, authOn bool) *env {
 	e := &env{
 		domains:   &domains{has: map[string]bool{}},
 		passwords: &passwords{pw: map[string]string{}},
-		logs:      &syncBuffer{},
+		logs:      &testlog.Buffer{},
 		reports:   &reportLog{},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

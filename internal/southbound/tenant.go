@@ -11,29 +11,36 @@ import (
 	"github.com/dmrm/dm-manager/internal/auth"
 )
 
-// tenant resolves the project a call acts for and checks the agent role in it (the RBAC check). With auth on,
-// "activeprojectid" may only select one of the token's own projects (auth.Claims.TenantFor).
+// tenant resolves the project a call acts for and asks the RBAC policy whether the token has agent access there.
+// With auth on, "activeprojectid" may only select one of the token's own projects (auth.Claims.TenantFor).
 func (s *Server) tenant(ctx context.Context) (string, error) {
 	active := auth.ActiveProjectID(ctx)
-	var claims *auth.Claims
-	if s.verifier != nil {
-		c, ok := auth.ClaimsFromContext(ctx)
-		if !ok {
-			return "", status.Error(codes.Unauthenticated, "no validated token")
-		}
-		claims = c
-	} else {
-		if id, err := uuid.Parse(active); err == nil {
-			return id.String(), nil
-		}
-		c, err := auth.UnverifiedClaims(auth.BearerFromContext(ctx))
-		if err != nil {
-			return "", status.Error(codes.Unauthenticated,
-				"no tenant: send activeprojectid metadata or a token with a <project>_en-agent-rw role")
-		}
-		claims, active = c, ""
+	if s.verifier == nil {
+		return unverifiedTenant(ctx, active)
 	}
-	t, err := claims.TenantFor(active, auth.RoleENAgentRW)
+	claims, ok := auth.ClaimsFromContext(ctx)
+	if !ok {
+		return "", status.Error(codes.Unauthenticated, "no validated token")
+	}
+	t, err := claims.TenantFor(ctx, active)
+	if err != nil {
+		return "", auth.GRPCError(err)
+	}
+	return t, nil
+}
+
+// unverifiedTenant is -enableAuth=false: like EMF, the tenant is the activeprojectid metadata, else the project of
+// the (unchecked) token's en-agent-rw roles; no policy is asked.
+func unverifiedTenant(ctx context.Context, active string) (string, error) {
+	if id, err := uuid.Parse(active); err == nil {
+		return id.String(), nil
+	}
+	c, err := auth.UnverifiedClaims(auth.BearerFromContext(ctx))
+	if err != nil {
+		return "", status.Error(codes.Unauthenticated,
+			"no tenant: send activeprojectid metadata or a token with a <project>_en-agent-rw role")
+	}
+	t, err := auth.TenantFromRoles(c.Roles, auth.RoleENAgentRW)
 	if err != nil {
 		return "", auth.GRPCError(err)
 	}

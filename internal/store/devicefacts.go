@@ -9,8 +9,8 @@ import (
 )
 
 // MergeDeviceFacts adds or replaces the given keys of a device's cached facts (a JSON object) and keeps the others,
-// e.g. the name, host name and SKU text rpc-go reports at activation beside what the reconcilers cache. ErrNotFound
-// for an unknown GUID.
+// e.g. the name, host name and SKU text rpc-go reports at activation, so a later activation without a name keeps it.
+// ErrNotFound for an unknown GUID.
 func (s *Store) MergeDeviceFacts(ctx context.Context, guid string, facts map[string]string) error {
 	if err := checkUUID("guid", guid); err != nil {
 		return err

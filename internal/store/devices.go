@@ -41,7 +41,7 @@ const (
 // Device is one AMT device (GUID = host UUID, lower-case canonical).
 //
 // Presence fields (ConnectionState, Owner*, RemoteAddress, *At times) are written only by ApplyPresence and
-// facts only by SetDeviceFacts, so the gateway's and the reconcilers' writes never overwrite each other.
+// facts only by MergeDeviceFacts (activation), so the gateway's and activation's writes never overwrite each other.
 // Zero times mean "never".
 type Device struct {
 	GUID            string
@@ -150,25 +150,6 @@ func (s *Store) DeleteDevice(ctx context.Context, guid string) error {
 	}
 	if tag.RowsAffected() == 0 {
 		return mapErr(pgx.ErrNoRows, "delete device "+guid)
-	}
-	return nil
-}
-
-// SetDeviceFacts replaces the cached AMT facts (a JSON object); ErrNotFound for an unknown GUID.
-func (s *Store) SetDeviceFacts(ctx context.Context, guid string, facts json.RawMessage) error {
-	if err := checkUUID("guid", guid); err != nil {
-		return err
-	}
-	if len(facts) == 0 {
-		facts = json.RawMessage("{}")
-	}
-	tag, err := s.db.Exec(ctx, `UPDATE devices SET facts = $2::jsonb, updated_at = now() WHERE guid = $1::uuid`,
-		guid, string(facts))
-	if err != nil {
-		return mapErr(err, "set facts of device "+guid)
-	}
-	if tag.RowsAffected() == 0 {
-		return mapErr(pgx.ErrNoRows, "set facts of device "+guid)
 	}
 	return nil
 }

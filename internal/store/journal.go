@@ -14,7 +14,6 @@ type OpKind string
 
 const (
 	OpPower        OpKind = "power"
-	OpActivation   OpKind = "activation"
 	OpDeactivation OpKind = "deactivation"
 )
 

@@ -225,18 +225,18 @@ func TestDevices(t *testing.T) {
 	require.Empty(t, d2.CIRAUsername, "no CIRA credentials yet")
 	require.Equal(t, StateUnprovisioned, d2.ActivationState)
 
-	require.NoError(t, s.SetDeviceFacts(ctx, guid1, json.RawMessage(`{"power_state":2,"uuid":"x"}`)))
+	require.NoError(t, s.MergeDeviceFacts(ctx, guid1, map[string]string{"features": "AMT Pro", "hostname": "h1"}))
+	require.NoError(t, s.MergeDeviceFacts(ctx, guid1, map[string]string{"hostname": "h2"}))
 	got, err = s.GetDevice(ctx, guid1)
 	require.NoError(t, err)
-	require.JSONEq(t, `{"power_state":2,"uuid":"x"}`, string(got.Facts))
-	require.ErrorIs(t, s.SetDeviceFacts(ctx, guid1, json.RawMessage(`{nope`)), ErrInvalid)
-	require.ErrorIs(t, s.SetDeviceFacts(ctx, "aaaaaaaa-0000-0000-0000-0000000000ff", nil), ErrNotFound)
+	require.JSONEq(t, `{"features":"AMT Pro","hostname":"h2"}`, string(got.Facts), "merged, others kept")
+	require.ErrorIs(t, s.MergeDeviceFacts(ctx, "aaaaaaaa-0000-0000-0000-0000000000ff", nil), ErrNotFound)
 
 	d.ControlMode, d.ActivationState = ControlModePre, StateDeactivating
 	again, err := s.UpsertDevice(ctx, d)
 	require.NoError(t, err)
 	require.Equal(t, StateDeactivating, again.ActivationState)
-	require.JSONEq(t, `{"power_state":2,"uuid":"x"}`, string(again.Facts), "upsert leaves facts alone")
+	require.JSONEq(t, `{"features":"AMT Pro","hostname":"h2"}`, string(again.Facts), "upsert leaves facts alone")
 
 	list, err := s.ListDevicesByTenant(ctx, tenantA)
 	require.NoError(t, err)
@@ -267,7 +267,7 @@ func TestJournal(t *testing.T) {
 	require.Equal(t, put, got)
 	require.JSONEq(t, `["soft_off","hard_off"]`, string(got.Sequence))
 
-	_, err = s.PutJournal(ctx, JournalEntry{GUID: guid2, TenantID: tenantA, Kind: OpActivation})
+	_, err = s.PutJournal(ctx, JournalEntry{GUID: guid2, TenantID: tenantA, Kind: OpPower})
 	require.NoError(t, err, "no deadline")
 	_, err = s.PutJournal(ctx, JournalEntry{GUID: guid2, TenantID: tenantA, Kind: OpDeactivation,
 		DeadlineAt: now.Add(-time.Minute)})

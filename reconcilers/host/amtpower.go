@@ -7,8 +7,8 @@ import (
 	"github.com/dmrm/dm-manager/dmtclient/amt"
 )
 
-// AMTPower implements PowerControl with dmtclient/amt clients: cmd passes (*devices.AMTClients).For as Clients
-// and, as NotSent, a test for the "no CIRA session here" error the clients' dialer returns
+// AMTPower implements PowerControl with dmtclient/amt clients: internal/app passes (*devices.AMTClients).For as
+// Clients and, as NotSent, a test for the "no CIRA session here" error the clients' dialer returns
 // (errors.Is(err, devices.ErrNotConnected)). Errors from Clients come before any request, so they are NotSent too.
 type AMTPower struct {
 	Clients func(ctx context.Context, tenant, guid string) (*amt.Client, error)

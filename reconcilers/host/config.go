@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )
 
@@ -70,7 +71,8 @@ type Config struct {
 	RequestTimeout time.Duration // per reconcile (-requestTimeout, 30s)
 	ResyncPeriod   time.Duration // how often due journal entries are swept (-reconcilePeriod, 1m)
 	Log            zerolog.Logger
-	Clock          func() time.Time // default time.Now
+	Clock          func() time.Time      // default time.Now
+	Registerer     prometheus.Registerer // queue metrics (controller="host"); nil registers nothing
 }
 
 func (c Config) withDefaults() Config {

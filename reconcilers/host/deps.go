@@ -37,7 +37,8 @@ func (id ID) GUID() string {
 
 // The reconciler's view of the rest of the program. Each interface is the smallest slice it uses, so real types
 // satisfy them directly: *inventory.Client (HostSource, StatusWriter), *store.Store (Devices, Journal),
-// secrets.Store (Secrets). PowerControl and Presence need thin adapters in cmd (AMTPower, PresenceFunc).
+// secrets.Store (Secrets). PowerControl and Presence need thin adapters (AMTPower, PresenceFunc), wired in
+// internal/app.
 
 // HostSource reads a host from Inventory, by resource ID or by UUID; a missing host is an error matching
 // inventory.ErrNotFound.

@@ -47,7 +47,7 @@ func New(cfg Config, deps Deps) (*Reconciler, error) {
 		started: cfg.Clock(), lastDisc: map[string]time.Time{}, synced: map[string]time.Time{},
 	}
 	r.q = queue.New(r.reconcile, queue.Options{Parallelism: cfg.Parallelism, Timeout: cfg.RequestTimeout,
-		Name: "host", Log: r.log})
+		Name: "host", Log: r.log, Registerer: cfg.Registerer})
 	return r, nil
 }
 
@@ -322,10 +322,8 @@ func (r *Reconciler) forget(ctx context.Context, tenant, guid string) error {
 	if err := r.deps.Secrets.Delete(ctx, path); err != nil {
 		return fmt.Errorf("delete device secrets: %w", err)
 	}
-	for _, k := range []store.OpKind{store.OpPower, store.OpActivation} {
-		if err := r.deps.Journal.DeleteJournal(ctx, guid, k); err != nil {
-			return fmt.Errorf("delete %s journal: %w", k, err)
-		}
+	if err := r.deps.Journal.DeleteJournal(ctx, guid, store.OpPower); err != nil {
+		return fmt.Errorf("delete %s journal: %w", store.OpPower, err)
 	}
 	switch dev, err := r.deps.Devices.GetDevice(ctx, guid); {
 	case errors.Is(err, store.ErrNotFound):

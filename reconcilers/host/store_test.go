@@ -11,7 +11,7 @@ import (
 
 	"github.com/dmrm/dm-manager/dmtclient/amt"
 	"github.com/dmrm/dm-manager/internal/store"
-	"github.com/dmrm/dm-manager/internal/store/storetest"
+	"github.com/dmrm/dm-manager/internal/testdb"
 )
 
 // An ORDERED power off across two restarts, with the journal in a real Postgres: the soft off survives the first
@@ -19,17 +19,11 @@ import (
 // lost, the process restarts again, and the new one confirms from the state instead of sending it again.
 func TestJournalResumeWithRealStore(t *testing.T) {
 	ctx := context.Background()
-	dsn, drop, err := storetest.CreateDatabase("dmm_reconcilers_test")
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, drop()) })
-	st, err := store.Open(ctx, dsn, store.ConnectOptions{}, zerolog.Nop())
-	require.NoError(t, err)
-	t.Cleanup(st.Close)
-	require.NoError(t, st.Migrate(ctx))
+	st := testdb.Store(t, "dmm_reconcilers_test")
 
 	w := newWorld(provisionedHost(psOff, ordered))
 	tenant, guid := w.host.GetTenantId(), w.host.GetUuid()
-	_, err = st.UpsertTenant(ctx, store.Tenant{ID: tenant})
+	_, err := st.UpsertTenant(ctx, store.Tenant{ID: tenant})
 	require.NoError(t, err)
 	_, err = st.UpsertDevice(ctx, store.Device{GUID: guid, TenantID: tenant, ActivationState: store.StateActivated})
 	require.NoError(t, err)

@@ -9,19 +9,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dmrm/dm-manager/internal/store"
-	"github.com/dmrm/dm-manager/internal/store/storetest"
+	"github.com/dmrm/dm-manager/internal/testdb"
 )
 
 func openStore(t *testing.T) *store.Store {
 	t.Helper()
-	ctx := context.Background()
-	dsn, drop, err := storetest.CreateDatabase("dmm_reconcilers_tenant_test")
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, drop()) })
-	st, err := store.Open(ctx, dsn, store.ConnectOptions{}, zerolog.Nop())
-	require.NoError(t, err)
-	t.Cleanup(st.Close)
-	require.NoError(t, st.Migrate(ctx))
+	st := testdb.Store(t, "dmm_reconcilers_tenant_test")
 	return st
 }
 

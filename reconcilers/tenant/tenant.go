@@ -12,6 +12,7 @@ import (
 	"time"
 
 	tenantv1 "github.com/open-edge-platform/infra-core/inventory/v2/pkg/api/tenant/v1"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -85,6 +86,7 @@ type Config struct {
 	ResyncPeriod      time.Duration // how often recorded tenants are checked against Inventory (1m)
 	DrainRetry        time.Duration // how often a tenant being deleted is looked at while devices remain (30s)
 	Log               zerolog.Logger
+	Registerer        prometheus.Registerer // queue metrics (controller="tenant"); nil registers nothing
 }
 
 // Deps are the parts the reconciler drives. Password defaults to amt.RandomPassword (protocol-rps-activation §2.2:
@@ -131,7 +133,7 @@ func New(cfg Config, deps Deps) (*Reconciler, error) {
 	}
 	r := &Reconciler{cfg: cfg, deps: deps, log: cfg.Log.With().Str("component", "tenant-reconciler").Logger()}
 	r.q = queue.New(r.reconcile, queue.Options{Parallelism: cfg.Parallelism, Timeout: cfg.RequestTimeout,
-		Name: "tenant", Log: r.log})
+		Name: "tenant", Log: r.log, Registerer: cfg.Registerer})
 	return r, nil
 }
 

@@ -116,7 +116,7 @@ func startDM(tb testing.TB, dbName string, extraArgs ...string) *dm {
 	args := append([]string{
 		"-databaseURL=" + dsn, "-inventoryAddress=" + invtest.Address, "-infraConfigPath=",
 		"-ciraServerAddress=" + advertisedCIRA, "-activationURL=wss://localhost/activate",
-		"-enableAuth=true", "-rbacRules=unused-by-dm-manager.rego", "-replicaID=e2e",
+		"-enableAuth=true", "-rbacRules=../../internal/auth/rego/authz.rego", "-replicaID=e2e",
 		"-softPowerTimeout=" + softPowerTimeout.String(), "-statusChangeGracePeriod=" + disconnectGrace.String(),
 		"-reconcilePeriod=5s", "-requestTimeout=10s", "-parallelism=10",
 	}, append(eventArgs(tb), extraArgs...)...)

@@ -14,13 +14,6 @@ import (
 	"github.com/dmrm/dm-manager/test/amtsim"
 )
 
-// Power journal steps (reconcilers/host: the journal is dm-manager's record of a power request in flight).
-const (
-	stepSoftSent   = "soft_sent"
-	stepHardIntent = "hard_intent"
-	stepDone       = "done"
-)
-
 // TestRestartMidSequence stops dm-manager right after it asked a hung OS to shut down (graceful off sent, journal
 // written), then starts a new one on the same database: the new process picks the ORDERED sequence up where it
 // was, forces the hard off once the soft timeout has passed, and neither the graceful nor the hard off reaches the
@@ -35,10 +28,11 @@ func TestRestartMidSequence(t *testing.T) {
 	dev.SetOSHung(true)
 	setDesiredPower(t, tenant, id, psOff)
 	ctx := context.Background()
+	// What the device received and the journal's record of a hard action are asserted, not the reconciler's step
+	// names: they are its own business.
 	eventually(t, waitLong, "graceful off journaled and received", func() (bool, string) {
-		e, err := d.st.GetJournal(ctx, dev.guid, store.OpPower)
-		if err != nil || e.Step != stepSoftSent {
-			return false, "journal: " + e.Step + " " + errText(err)
+		if _, err := d.st.GetJournal(ctx, dev.guid, store.OpPower); err != nil {
+			return false, "journal: " + errText(err)
 		}
 		return powerRequests(t, dev)[auditSoftOff] == 1, "the device has not received the graceful off"
 	})
@@ -47,8 +41,7 @@ func TestRestartMidSequence(t *testing.T) {
 	stoppedAt := time.Now()
 	dev.waitLink(t, false)
 	e, err := d.st.GetJournal(ctx, dev.guid, store.OpPower)
-	require.NoError(t, err)
-	require.Equal(t, stepSoftSent, e.Step)
+	require.NoError(t, err, "the power request in flight survives the stop")
 	require.False(t, e.HardActionSent)
 	require.Equal(t, map[int]int{auditSoftOff: 1}, powerRequests(t, dev))
 	require.Equal(t, amtsim.PowerOn, dev.State().PowerState, "the hung OS ignored the graceful off")
@@ -65,8 +58,7 @@ func TestRestartMidSequence(t *testing.T) {
 	require.Contains(t, d.watch.powerTexts(id), "Soft power off timed out after 2s, forcing hard power off")
 	e, err = d.st.GetJournal(ctx, dev.guid, store.OpPower)
 	require.NoError(t, err)
-	require.Equal(t, stepDone, e.Step)
-	require.True(t, e.HardActionSent)
+	require.True(t, e.HardActionSent, "the hard off is recorded as possibly sent, so it is never sent again")
 }
 
 // TestRestartAfterLostHardAction: AMT carries out a hard power cycle but its answer is lost (the network goes at

@@ -2,6 +2,10 @@
 // partitioned by ID hash so one ID is never reconciled twice at once, with a per-reconcile timeout and a configurable
 // number of workers. On top of the controller it adds what the reconcilers need and v2 lacks:
 //
+//   - an ID already waiting is not queued twice: repeated requests merge, and a request for an ID being reconciled
+//     runs once more after it (client-go workqueue's dirty and processing sets);
+//   - a bound (Options.Cap) on waiting IDs: a request for a new ID beyond it is dropped and counted, since the
+//     periodic resync enqueues every ID again; the depth and the drops are metrics;
 //   - one pending timer per ID (the earliest wins), so repeated "look again at T" answers do not pile up;
 //   - per-ID exponential backoff for errors, reset by the next success;
 //   - a Stop that is safe while timers are pending. v2's Retry(...).After re-enqueues from a time.AfterFunc into a
@@ -17,6 +21,7 @@ import (
 	"time"
 
 	controller "github.com/open-edge-platform/orch-library/go/pkg/controller/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/dmrm/dm-manager/internal/metrics"
@@ -60,7 +65,14 @@ type Options struct {
 	// Log receives the error line of a reconcile that panicked; such a reconcile is retried with backoff, the
 	// other IDs and the process go on.
 	Log zerolog.Logger
+	// Cap is the most IDs waiting to run (default DefaultCap); beyond it a new ID is dropped and counted.
+	Cap int
+	// Registerer receives the queue's own dropped counter; nil registers nothing.
+	Registerer prometheus.Registerer
 }
+
+// DefaultCap bounds the waiting IDs: far more hosts than one replica serves, small enough to bound memory.
+const DefaultCap = 1 << 16
 
 // Queue feeds IDs to a reconcile function.
 type Queue[I controller.ID] struct {
@@ -77,6 +89,9 @@ type Queue[I controller.ID] struct {
 	inflight sync.WaitGroup // enqueued and not yet finished
 	timers   map[I]pendingTimer
 	attempts map[I]int
+	waiting  map[I]struct{} // queued, not yet taken by a worker (dirty)
+	running  map[I]struct{} // being reconciled; a request meanwhile waits until it ends (processing)
+	dropped  prometheus.Counter
 }
 
 type pendingTimer struct {
@@ -101,7 +116,12 @@ func New[I controller.ID](fn Func[I], opts Options) *Queue[I] {
 	if opts.Name == "" {
 		opts.Name = "unnamed"
 	}
-	q := &Queue[I]{fn: fn, opts: opts, timers: map[I]pendingTimer{}, attempts: map[I]int{}}
+	if opts.Cap <= 0 {
+		opts.Cap = DefaultCap
+	}
+	q := &Queue[I]{fn: fn, opts: opts, timers: map[I]pendingTimer{}, attempts: map[I]int{},
+		waiting: map[I]struct{}{}, running: map[I]struct{}{}}
+	q.register()
 	q.stopCtx, q.stopAll = context.WithCancel(context.Background()) //nolint:gosec // G118: Stop calls q.stopAll
 	q.newCtx, q.stopNew = context.WithCancel(q.stopCtx)             //nolint:gosec // G118: Stop calls q.stopNew
 	q.ctrl = controller.NewController[I](q.reconcile,
@@ -109,7 +129,8 @@ func New[I controller.ID](fn Func[I], opts Options) *Queue[I] {
 	return q
 }
 
-// Enqueue asks for a reconcile of id. It never blocks; after Stop it does nothing.
+// Enqueue asks for a reconcile of id. It never blocks; after Stop it does nothing. An id already waiting is not
+// queued again; one being reconciled is reconciled once more afterwards.
 func (q *Queue[I]) Enqueue(id I) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -120,11 +141,46 @@ func (q *Queue[I]) enqueueLocked(id I) {
 	if q.stopped {
 		return
 	}
+	if _, ok := q.waiting[id]; ok {
+		return
+	}
+	if len(q.waiting) >= q.opts.Cap {
+		q.dropped.Inc()
+		return
+	}
+	q.waiting[id] = struct{}{}
+	if _, ok := q.running[id]; ok {
+		return // pushed when the reconcile in progress ends (finish)
+	}
+	q.push(id)
+}
+
+// push hands a waiting id to the controller.
+func (q *Queue[I]) push(id I) {
 	q.inflight.Add(1)
 	metrics.AddQueueDepth(q.opts.Name, 1)
 	if err := q.ctrl.Reconcile(id); err != nil { // only fails if hashing the ID fails
+		delete(q.waiting, id)
 		q.inflight.Done()
 		metrics.AddQueueDepth(q.opts.Name, -1)
+	}
+}
+
+// take moves id from waiting to running as a worker starts it.
+func (q *Queue[I]) take(id I) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.waiting, id)
+	q.running[id] = struct{}{}
+}
+
+// finish ends id's run, however it ended (a panic too); a request that came meanwhile is pushed now.
+func (q *Queue[I]) finish(id I) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.running, id)
+	if _, ok := q.waiting[id]; ok && !q.stopped {
+		q.push(id)
 	}
 }
 
@@ -194,6 +250,8 @@ func (q *Queue[I]) Stop() {
 func (q *Queue[I]) reconcile(ctx context.Context, req controller.Request[I]) controller.Directive[I] {
 	defer q.inflight.Done()
 	defer metrics.AddQueueDepth(q.opts.Name, -1)
+	q.take(req.ID)
+	defer q.finish(req.ID)
 	if q.newCtx.Err() != nil {
 		return nil
 	}
@@ -240,4 +298,24 @@ func (q *Queue[I]) backoff(attempt int) time.Duration {
 		}
 	}
 	return d
+}
+
+// register creates the depth gauge and the drop counter, labelled with the controller name.
+func (q *Queue[I]) register() {
+	// The depth gauge is metrics.AddQueueDepth's (process-wide, like the other reconcile metrics); the dropped
+	// counter belongs to this queue.
+	q.dropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dm_manager_reconcile_queue_dropped_total", ConstLabels: prometheus.Labels{"reconciler": q.opts.Name},
+		Help: "Reconcile requests dropped because the queue held its cap of waiting IDs; the resync repairs them.",
+	})
+	if q.opts.Registerer != nil {
+		q.opts.Registerer.MustRegister(q.dropped)
+	}
+}
+
+// Depth is the number of IDs waiting to be reconciled.
+func (q *Queue[I]) Depth() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.waiting)
 }

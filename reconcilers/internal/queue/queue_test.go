@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -18,6 +19,26 @@ type id string
 func (i id) String() string { return string(i) }
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// waitTimeout bounds every wait of these tests: a lost wake-up fails the test instead of hanging it.
+const waitTimeout = 10 * time.Second
+
+func wait(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(waitTimeout):
+		t.Fatalf("timed out after %v waiting for %s", waitTimeout, what)
+	}
+}
+
+// waitIdle waits until every request handed to the controller has been reconciled.
+func waitIdle(t *testing.T, q *Queue[id]) {
+	t.Helper()
+	idle := make(chan struct{})
+	go func() { q.inflight.Wait(); close(idle) }()
+	wait(t, idle, "the queue to drain")
+}
 
 func TestRequeueAndAfter(t *testing.T) {
 	var n atomic.Int32
@@ -35,7 +56,7 @@ func TestRequeueAndAfter(t *testing.T) {
 	}, Options{Parallelism: 3})
 	defer q.Stop()
 	q.Enqueue("a")
-	<-done
+	wait(t, done, "the third reconcile")
 }
 
 func TestErrorBackoff(t *testing.T) {
@@ -55,7 +76,7 @@ func TestErrorBackoff(t *testing.T) {
 	}, Options{BackoffMin: time.Millisecond, BackoffMax: 5 * time.Millisecond})
 	defer q.Stop()
 	q.Enqueue("a")
-	<-done
+	wait(t, done, "the third reconcile")
 }
 
 // One timer per ID: the earliest wins, later ones are dropped (the reconcile then says when to look again).
@@ -70,7 +91,12 @@ func TestEnqueueAfterKeepsEarliest(t *testing.T) {
 	q.EnqueueAfter("a", time.Hour)
 	q.EnqueueAfter("a", 20*time.Millisecond)
 	q.EnqueueAfter("a", 30*time.Minute)
-	at := <-runs
+	var at time.Time
+	select {
+	case at = <-runs:
+	case <-time.After(waitTimeout):
+		t.Fatal("the earliest timer never fired")
+	}
 	require.Less(t, at.Sub(start), time.Minute)
 	q.mu.Lock()
 	require.Empty(t, q.timers, "the later timers were dropped")
@@ -93,7 +119,7 @@ func TestStopIsSafe(t *testing.T) {
 	}, Options{Parallelism: 2, Timeout: time.Hour})
 	q.EnqueueAfter("later", time.Hour)
 	q.Enqueue("slow")
-	<-started
+	wait(t, started, "the slow reconcile to start")
 	q.Stop()
 	require.True(t, cancelled.Load())
 	q.Enqueue("x")
@@ -128,4 +154,93 @@ func TestPanicIsRecoveredAndRetried(t *testing.T) {
 	require.Contains(t, log.String(), `"level":"error"`)
 	require.Contains(t, log.String(), "injected: reconcile bug")
 	require.Contains(t, log.String(), `"id":"a"`)
+}
+
+// blocker is a reconcile function whose "block" ID holds its worker until released, counting runs per ID.
+type blocker struct {
+	started, release chan struct{}
+	runs             map[id]*atomic.Int32
+}
+
+func newBlocker(ids ...id) *blocker {
+	b := &blocker{started: make(chan struct{}), release: make(chan struct{}), runs: map[id]*atomic.Int32{}}
+	for _, i := range append(ids, "block") {
+		b.runs[i] = new(atomic.Int32)
+	}
+	return b
+}
+
+func (b *blocker) fn(_ context.Context, i id) Result {
+	if b.runs[i].Add(1) == 1 && i == "block" {
+		close(b.started)
+		<-b.release
+	}
+	return Result{}
+}
+
+// TestPendingMerges: requests for an ID already waiting merge into one (the depth counts it once); requests for
+// an ID being reconciled make exactly one more reconcile after it.
+func TestPendingMerges(t *testing.T) {
+	b := newBlocker("a")
+	q := New(b.fn, Options{Parallelism: 1, Timeout: time.Hour})
+	defer q.Stop()
+	q.Enqueue("block")
+	wait(t, b.started, "the blocking reconcile")
+	for range 100 {
+		q.Enqueue("a")
+		q.Enqueue("block") // running: one more run afterwards, however often asked
+	}
+	require.Equal(t, 2, q.Depth(), "a and block wait once each")
+	close(b.release)
+	waitIdle(t, q)
+	require.EqualValues(t, 1, b.runs["a"].Load(), "100 requests while waiting: one reconcile")
+	require.EqualValues(t, 2, b.runs["block"].Load(), "requests while running: one more reconcile")
+	require.Zero(t, q.Depth())
+}
+
+// TestCapDropsAndCounts: beyond Cap waiting IDs a request for a new ID is dropped and counted; IDs already waiting
+// still merge, and the depth gauge shows the waiting IDs.
+func TestCapDropsAndCounts(t *testing.T) {
+	b := newBlocker("a", "b", "c")
+	reg := prometheus.NewPedanticRegistry()
+	q := New(b.fn, Options{Parallelism: 1, Timeout: time.Hour, Cap: 2, Name: "test", Registerer: reg})
+	defer q.Stop()
+	q.Enqueue("block")
+	wait(t, b.started, "the blocking reconcile")
+	for _, i := range []id{"a", "b", "c", "a", "c"} {
+		q.Enqueue(i)
+	}
+	require.Equal(t, 2, q.Depth())
+	require.Equal(t, map[string]float64{
+		`dm_manager_reconcile_queue_dropped_total{reconciler="test"}`: 2,
+	}, gather(t, reg))
+	close(b.release)
+	waitIdle(t, q)
+	require.EqualValues(t, 1, b.runs["a"].Load())
+	require.EqualValues(t, 1, b.runs["b"].Load())
+	require.Zero(t, b.runs["c"].Load(), "dropped: the resync brings it back")
+	q.Enqueue("c")
+	waitIdle(t, q)
+	require.EqualValues(t, 1, b.runs["c"].Load(), "room again once the queue drained")
+}
+
+// gather returns each sample of reg as name{labels} -> value.
+func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName() + "{"
+			for k, l := range m.GetLabel() {
+				if k > 0 {
+					key += ","
+				}
+				key += l.GetName() + `="` + l.GetValue() + `"`
+			}
+			out[key+"}"] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
+		}
+	}
+	return out
 }
