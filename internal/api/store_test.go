@@ -70,7 +70,7 @@ func TestWithRealStore(t *testing.T) {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	sealed, err := secrets.Open(ctx, secrets.Options{Backend: secrets.BackendEmbedded, Key: base64.StdEncoding.EncodeToString(key)},
-		st.Pool(), zerolog.Nop())
+		st, zerolog.Nop())
 	require.NoError(t, err)
 	t.Cleanup(sealed.Close)
 	sec := &flakySecrets{Store: sealed}

@@ -28,7 +28,7 @@ func TestActivationPassword(t *testing.T) {
 	key := make([]byte, secrets.KeySize)
 	_, _ = rand.Read(key)
 	sec, err := secrets.Open(ctx, secrets.Options{Backend: secrets.BackendEmbedded,
-		Key: base64.StdEncoding.EncodeToString(key)}, st.Pool(), zerolog.Nop())
+		Key: base64.StdEncoding.EncodeToString(key)}, st, zerolog.Nop())
 	require.NoError(t, err)
 	t.Cleanup(sec.Close)
 

@@ -40,7 +40,7 @@ func (a *app) startInventory(ctx context.Context) error {
 // resync (inventory.Client.Run), the gateway's session events, and each reconciler's own sweep. Activation
 // outcomes are fed by the activation engine (startActivation).
 func (a *app) startReconcilers(ctx context.Context) error {
-	leader := tenant.NewPgLeader(a.store.Pool(), tenant.LeaderLockKey)
+	leader := tenant.NewPgLeader(a.store, a.cfg.ReplicaID)
 	tenants, err := tenant.New(tenant.Config{
 		CIRAServerAddress: a.cfg.CIRAServerAddress,
 		PasswordPolicy:    string(a.cfg.PasswordPolicy),

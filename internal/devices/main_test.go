@@ -48,7 +48,7 @@ func backends(t testing.TB) (*store.Store, secrets.Store) {
 	t.Cleanup(st.Close)
 	require.NoError(t, st.Migrate(ctx))
 	key := base64.StdEncoding.EncodeToString(make([]byte, secrets.KeySize))
-	sec, err := secrets.Open(ctx, secrets.Options{Backend: secrets.BackendEmbedded, Key: key}, st.Pool(), zerolog.Nop())
+	sec, err := secrets.Open(ctx, secrets.Options{Backend: secrets.BackendEmbedded, Key: key}, st, zerolog.Nop())
 	require.NoError(t, err)
 	t.Cleanup(sec.Close)
 	return st, sec

@@ -69,7 +69,7 @@ func runMain(m *testing.M) int {
 	key := make([]byte, secrets.KeySize)
 	_, _ = rand.Read(key)
 	testSecrets, err = secrets.Open(ctx, secrets.Options{Backend: secrets.BackendEmbedded,
-		Key: base64.StdEncoding.EncodeToString(key)}, testStore.Pool(), zerolog.Nop())
+		Key: base64.StdEncoding.EncodeToString(key)}, testStore, zerolog.Nop())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -100,9 +100,6 @@ func describe(c *pgx.ConnConfig) string {
 // Close releases the pool. Stores derived by InTx share it and must not be used afterwards.
 func (s *Store) Close() { s.pool.Close() }
 
-// Pool gives packages with their own tables (internal/secrets' embedded backend) the shared pool.
-func (s *Store) Pool() *pgxpool.Pool { return s.pool }
-
 // InTx runs fn with a Store bound to one transaction: committed if fn returns nil, rolled back otherwise.
 // Nested calls use savepoints.
 func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
