@@ -77,6 +77,7 @@ func (a *app) startReconcilers(ctx context.Context) error {
 			NotSent: func(err error) bool { return errors.Is(err, devices.ErrNotConnected) },
 		},
 		Presence: host.PresenceFunc(a.localSession),
+		Leader:   leader, // hosts connected nowhere are the tenant leader's (reconcilers/host/actor.go)
 	})
 	if err != nil {
 		return err
