@@ -42,28 +42,33 @@ func (s *Store) ClaimActivation(ctx context.Context, guid, holder, replica strin
 	if err := checkUUID("guid", guid); err != nil {
 		return err
 	}
-	tag, err := s.db.Exec(ctx, `
-		INSERT INTO activation_claims (guid, holder, replica, expires_at)
-		VALUES ($1::uuid, $2, $3, now() + $4::interval)
-		ON CONFLICT (guid) DO UPDATE SET holder = EXCLUDED.holder, replica = EXCLUDED.replica,
-			claimed_at = now(), expires_at = EXCLUDED.expires_at
-		WHERE activation_claims.expires_at <= now() OR activation_claims.holder = EXCLUDED.holder`,
-		guid, holder, replica, ttl)
-	if err != nil {
-		return mapErr(err, "claim activation of device "+guid)
+	// A claim released between our two statements sends us round again; three rounds lost that way mean the
+	// device is being claimed and released continuously, which the caller hears about.
+	for range 3 {
+		tag, err := s.db.Exec(ctx, `
+			INSERT INTO activation_claims (guid, holder, replica, expires_at)
+			VALUES ($1::uuid, $2, $3, now() + $4::interval)
+			ON CONFLICT (guid) DO UPDATE SET holder = EXCLUDED.holder, replica = EXCLUDED.replica,
+				claimed_at = now(), expires_at = EXCLUDED.expires_at
+			WHERE activation_claims.expires_at <= now() OR activation_claims.holder = EXCLUDED.holder`,
+			guid, holder, replica, ttl)
+		if err != nil {
+			return mapErr(err, "claim activation of device "+guid)
+		}
+		if tag.RowsAffected() == 1 {
+			return nil
+		}
+		rows, _ := s.db.Query(ctx, `SELECT holder, replica, expires_at FROM activation_claims WHERE guid = $1::uuid`, guid)
+		c, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[activationClaim])
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			continue
+		case err != nil:
+			return mapErr(err, "read activation claim of device "+guid)
+		}
+		return &ClaimedError{GUID: guid, Holder: c.Holder, Replica: c.Replica, ExpiresAt: c.ExpiresAt}
 	}
-	if tag.RowsAffected() == 1 {
-		return nil
-	}
-	rows, _ := s.db.Query(ctx, `SELECT holder, replica, expires_at FROM activation_claims WHERE guid = $1::uuid`, guid)
-	c, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[activationClaim])
-	if errors.Is(err, pgx.ErrNoRows) { // released between our two statements: free now
-		return s.ClaimActivation(ctx, guid, holder, replica, ttl)
-	}
-	if err != nil {
-		return mapErr(err, "read activation claim of device "+guid)
-	}
-	return &ClaimedError{GUID: guid, Holder: c.Holder, Replica: c.Replica, ExpiresAt: c.ExpiresAt}
+	return mapErr(errors.New("the claim changed hands on every attempt; retry"), "claim activation of device "+guid)
 }
 
 // RenewActivation extends holder's lease on the device by ttl from now. ErrNotFound: the lease is no longer
