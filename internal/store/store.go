@@ -1,6 +1,7 @@
 // Package store is dm-manager's Postgres state: tenants' CIRA configs and profiles, domain metadata, devices
-// (identity, connection state, owning replica, cached AMT facts) and the operation journal
-// (architecture.md "State: who owns what"). SQL is hand-written; every query takes a context; transactions
+// (identity, connection state, owning replica, cached AMT facts), the operation journal
+// (architecture.md "State: who owns what"), and what replicas share: leadership terms (leader.go), activation
+// claims (claims.go) and the embedded secrets backend's sealed rows (sealed.go). It is the only package with SQL. SQL is hand-written; every query takes a context; transactions
 // are explicit (InTx). Secrets never live here except sealed by internal/secrets.
 package store
 
