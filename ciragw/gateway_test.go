@@ -84,7 +84,7 @@ func TestShutdownSendsDisconnect(t *testing.T) {
 	inHandshake.expectEnd(apf.DisconnectByApplication)
 	s, err := c.WaitFor(t.Context(), func(s apfclient.State) bool { return !s.Connected })
 	require.NoError(t, err)
-	require.Equal(t, apf.DisconnectByApplication, s.LastDisconnect, "%v", s.LastError)
+	require.EqualValues(t, apf.DisconnectByApplication, s.LastDisconnect, "%v", s.LastError)
 
 	// The final flush recorded everyone as disconnected.
 	for _, guid := range []string{docGUID, "33221100-5544-7766-8899-aabbccddeeff"} {

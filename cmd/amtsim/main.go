@@ -76,7 +76,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.unreachable, "unreachable", 0, "percentage of devices whose AMT network is cut at start")
 	fs.StringVar(&o.ciraCA, "ciraCA", "", "PEM file with the root to trust for CIRA instead of the one AMT was given")
 	fs.StringVar(&o.ciraServer, "ciraServer", "", "host:port to dial for CIRA instead of the configured MPS address")
-	fs.StringVar(&o.ciraServerName, "ciraServerName", "", "name the CIRA server certificate must match instead of the configured one")
+	fs.StringVar(&o.ciraServerName, "ciraServerName", "", "name the CIRA server certificate's common name must equal instead of the configured one")
 	fs.StringVar(&o.control, "control", "127.0.0.1:8099", "loopback address of the control API; empty: no control API")
 	fs.DurationVar(&o.progress, "progress", time.Second, "progress line interval; 0: none")
 	fs.BoolVar(&o.exitAfter, "exitAfterActivation", false, "exit once every activation has ended")

@@ -48,6 +48,11 @@ var (
 	uriUserInitiatedConnectionService = wsman.AMT("AMT_UserInitiatedConnectionService")
 	uriEnvironmentDetection           = wsman.AMT("AMT_EnvironmentDetectionSettingData")
 	uriHostBasedSetupService          = wsman.IPS("IPS_HostBasedSetupService")
+	uriMediaAccessDevice              = wsman.CIM("CIM_MediaAccessDevice")
+	uriPhysicalPackage                = wsman.CIM("CIM_PhysicalPackage")
+	uriSystemPackaging                = wsman.CIM("CIM_SystemPackaging")
+	uriChip                           = wsman.CIM("CIM_Chip")
+	uriMessageLog                     = wsman.AMT("AMT_MessageLog")
 )
 
 // get reads one instance into v.
@@ -62,11 +67,16 @@ func (c *Client) get(ctx context.Context, uri string, v any, selectors ...wsman.
 // enumerate reads every instance of the class named by uri into T; items of other classes (associations can
 // return several) are skipped.
 func enumerate[T any](ctx context.Context, c *Client, uri string) ([]T, error) {
+	return enumerateAs[T](ctx, c, uri, wsman.ClassOf(uri))
+}
+
+// enumerateAs reads the instances of class from an enumeration of uri; a parent class's enumeration answers with
+// its subclasses' instances (CIM_PhysicalPackage lists CIM_Card).
+func enumerateAs[T any](ctx context.Context, c *Client, uri, class string) ([]T, error) {
 	items, err := c.ws.EnumerateAll(ctx, uri)
 	if err != nil {
 		return nil, err
 	}
-	class := wsman.ClassOf(uri)
 	var out []T
 	for _, it := range items {
 		if it.Name != class {

@@ -134,7 +134,8 @@ type PhysicalMemory struct {
 	SerialNumber               string
 }
 
-// Hardware is the hardware summary MPS builds (§10.1 HW rows).
+// Hardware is the hardware summary MPS builds (§10.1 HW rows, HW extra included). The extras are nil when the
+// firmware faulted their enumeration (MPS then reports status 400 for them).
 type Hardware struct {
 	SystemPackage ComputerSystemPackage
 	Chassis       PhysicalPackage
@@ -142,6 +143,7 @@ type Hardware struct {
 	BIOS          BIOSElement
 	Processors    []Processor
 	Memory        []PhysicalMemory
+	Extra         HardwareExtra
 }
 
 // Hardware reads the hardware summary. A fault on the base board is tolerated (not every platform has CIM_Card);
@@ -166,6 +168,9 @@ func (c *Client) Hardware(ctx context.Context) (Hardware, error) {
 		return Hardware{}, err
 	}
 	if hw.Memory, err = enumerate[PhysicalMemory](ctx, c, uriPhysicalMemory); err != nil {
+		return Hardware{}, err
+	}
+	if hw.Extra, err = c.hardwareExtra(ctx); err != nil {
 		return Hardware{}, err
 	}
 	return hw, nil

@@ -48,7 +48,9 @@ func renderVersion(v amt.Version) map[string]any {
 }
 
 // renderHardware: one entry per CIM class MPS reports, {response} for single instances, {responses: […]} for
-// enumerations, status 400 for what was not read (MPS does the same for a class AMT did not answer).
+// enumerations, status 400 for what was not read or came back empty (MPS does the same for a class AMT did not
+// answer). CIM_PhysicalPackage and CIM_SystemPackaging list what AMT's enumerations of them answer: CIM_Card and
+// CIM_ComputerSystemPackage items.
 func renderHardware(hw amt.Hardware) map[string]any {
 	one := func(v any, present bool) map[string]any {
 		if !present {
@@ -56,29 +58,28 @@ func renderHardware(hw amt.Hardware) map[string]any {
 		}
 		return map[string]any{"response": v, "status": 200}
 	}
-	list := func(v any, n int) map[string]any {
-		if n == 0 {
-			return map[string]any{"responses": []any{}, "status": 400}
-		}
-		return map[string]any{"responses": v, "status": 200}
-	}
 	board := hw.BaseBoard != amt.PhysicalPackage{}
-	boards := []amt.PhysicalPackage{}
-	if board {
-		boards = append(boards, hw.BaseBoard)
-	}
+	x := hw.Extra
 	return map[string]any{
 		"CIM_ComputerSystemPackage": one(hw.SystemPackage, hw.SystemPackage.PlatformGUID != ""),
 		"CIM_Chassis":               one(hw.Chassis, hw.Chassis != amt.PhysicalPackage{}),
 		"CIM_Card":                  one(hw.BaseBoard, board),
 		"CIM_BIOSElement":           one(hw.BIOS, hw.BIOS != amt.BIOSElement{}),
-		"CIM_Processor":             list(hw.Processors, len(hw.Processors)),
-		"CIM_PhysicalMemory":        list(hw.Memory, len(hw.Memory)),
-		"CIM_PhysicalPackage":       list(boards, len(boards)), // MPS lists the CIM_Card items here
-		"CIM_SystemPackaging":       list(nil, 0),
-		"CIM_Chip":                  list(nil, 0),
-		"CIM_MediaAccessDevice":     list(nil, 0),
+		"CIM_Processor":             list(hw.Processors),
+		"CIM_PhysicalMemory":        list(hw.Memory),
+		"CIM_PhysicalPackage":       list(x.PhysicalPackages),
+		"CIM_SystemPackaging":       list(x.SystemPackaging),
+		"CIM_Chip":                  list(x.Chips),
+		"CIM_MediaAccessDevice":     list(x.MediaAccessDevices),
 	}
+}
+
+// list renders an enumerated class: its items with status 200, or status 400 when there are none.
+func list[T any](items []T) map[string]any {
+	if len(items) == 0 {
+		return map[string]any{"responses": []any{}, "status": 400}
+	}
+	return map[string]any{"responses": items, "status": 200}
 }
 
 // capability is one entry of MPS's power capabilities object; the order is MPS's.

@@ -124,7 +124,7 @@ func noRoute(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
 
 // routeTable lists every tenant route; openapi_test.go checks it against openapi.yaml.
 func (s *server) routeTable() []route {
-	return []route{
+	routes := []route{
 		{http.MethodGet, "/amt/admin/domains", permRead, s.listDomains},
 		{http.MethodPost, "/amt/admin/domains", permWrite, s.createDomain},
 		{http.MethodPatch, "/amt/admin/domains", permWrite, s.updateDomain},
@@ -137,6 +137,8 @@ func (s *server) routeTable() []route {
 		{http.MethodGet, "/amt/log/audit/{guid}", permRead, s.auditLog},
 		{http.MethodGet, "/amt/power/capabilities/{guid}", permRead, s.powerCapabilities},
 	}
+	routes = append(routes, s.eventLogRoutes()...)
+	return routes
 }
 
 // NewServer returns an http.Server for h with timeouts that bound slow clients; device calls are bounded by

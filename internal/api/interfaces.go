@@ -53,6 +53,8 @@ type DeviceAMT interface {
 	// ReadAuditLog is one AMT_AuditLog.ReadRecords from startIndex (1-based, oldest first).
 	ReadAuditLog(ctx context.Context, tenant, guid string, startIndex int) (amt.AuditLogPage, error)
 	BootCapabilities(ctx context.Context, tenant, guid string) (amt.BootCapabilities, error)
+	// EventLog is the whole AMT_MessageLog, oldest first.
+	EventLog(ctx context.Context, tenant, guid string) ([]amt.EventRecord, error)
 }
 
 // TokenVerifier validates a request's bearer token (*auth.Verifier satisfies it). Errors wrap

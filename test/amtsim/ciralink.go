@@ -19,7 +19,7 @@ type CIRAOptions struct {
 	// ServerAddr replaces the AddMpServer address (host:port), e.g. to reach a test
 	// gateway on loopback; empty: AccessInfo:Port as configured.
 	ServerAddr string
-	// ServerName replaces the name the gateway certificate must match; empty: CN when
+	// ServerName replaces the name the gateway certificate's CN must equal; empty: CN when
 	// the server was given as an IPv4 address with a CN, else AccessInfo (§1.2).
 	ServerName string
 	// RootCA (PEM or DER) replaces the roots added with AddTrustedRootCertificate.

@@ -19,7 +19,9 @@ var (
 		{name: "InstanceID", kind: kindString, def: str("Intel(r) AMT Ethernet Port Settings 0")},
 		{name: "IpSyncEnabled", kind: kindBool, writable: true, def: str("true")},
 		{name: "LinkIsUp", kind: kindBool, def: str("true")},
-		{name: "LinkPolicy", kind: kindUint, writable: true, multi: true, max: 4, def: func(*Device) []string { return []string{"1", "14", "16"} }},
+		// LinkPolicy: up to four entries, each 1 (S0 AC), 14 (Sx AC), 16 (S0 DC) or 224 (Sx DC).
+		{name: "LinkPolicy", kind: kindUint, writable: true, multi: true, max: 4, allowed: []string{"1", "14", "16", "224"},
+			def: func(*Device) []string { return []string{"1", "14", "16"} }},
 		{name: "MACAddress", kind: kindString, def: func(d *Device) []string { return []string{macAddress(d)} }},
 		{name: "PhysicalConnectionType", kind: kindUint, def: str("0")},
 		{name: "PrimaryDNS", kind: kindString, writable: true, max: 45, def: none},

@@ -47,3 +47,56 @@ func TestFeatureAndNetworkClasses(t *testing.T) {
 	root = c.call(soap.ActionPut, optURI, "", `<h:IPS_OptInService xmlns:h="`+optURI+`"><h:OptInRequired>0</h:OptInRequired></h:IPS_OptInService>`)
 	require.Equal(t, "0", find(root, "Body", "IPS_OptInService", "OptInRequired").Value())
 }
+
+// TestLinkPolicy: LinkPolicy holds at most four entries, each one of 1, 14, 16, 224;
+// RPS writes back {1, 14, 16} in its network step.
+func TestLinkPolicy(t *testing.T) {
+	d := newTestDevice(t)
+	c := ccm(t, d)
+	const ethURI = soap.AMTPrefix + "AMT_EthernetPortSettings"
+	sel := selector("InstanceID", "Intel(r) AMT Ethernet Port Settings 0")
+	put := func(values ...string) (int, *soap.Node) {
+		body := `<h:AMT_EthernetPortSettings xmlns:h="` + ethURI + `"><h:DHCPEnabled>true</h:DHCPEnabled>` +
+			`<h:ElementName>Intel(r) AMT Ethernet Port Settings</h:ElementName><h:InstanceID>Intel(r) AMT Ethernet Port Settings 0</h:InstanceID>` +
+			`<h:IpSyncEnabled>true</h:IpSyncEnabled>`
+		for _, v := range values {
+			body += `<h:LinkPolicy>` + v + `</h:LinkPolicy>`
+		}
+		return c.post(soap.ActionPut, ethURI, sel, body+`<h:SharedStaticIp>false</h:SharedStaticIp></h:AMT_EthernetPortSettings>`)
+	}
+	linkPolicy := func(root *soap.Node) []string {
+		var out []string
+		for _, ch := range find(root, "Body", "AMT_EthernetPortSettings").Children {
+			if ch.Local == "LinkPolicy" {
+				out = append(out, ch.Value())
+			}
+		}
+		return out
+	}
+	tests := []struct {
+		name   string
+		values []string
+		ok     bool
+	}{
+		{"RPS write-back", []string{"1", "14", "16"}, true},
+		{"all four", []string{"1", "14", "16", "224"}, true},
+		{"one", []string{"224"}, true},
+		{"five entries", []string{"1", "14", "16", "224", "1"}, false},
+		{"value 4", []string{"1", "4"}, false},
+		{"value 2", []string{"2"}, false},
+		{"not a number", []string{"x"}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			status, root := put(tc.values...)
+			if !tc.ok {
+				require.Equal(t, http.StatusBadRequest, status, "%v", tc.values)
+				require.Contains(t, faultText(root), "LinkPolicy")
+				return
+			}
+			require.Equal(t, http.StatusOK, status, faultText(root))
+			require.Equal(t, tc.values, linkPolicy(root))
+			require.Equal(t, tc.values, linkPolicy(c.call(soap.ActionGet, ethURI, sel, "")))
+		})
+	}
+}

@@ -77,7 +77,8 @@ func infoClasses() []*class {
 			}
 			return outs, rv, nil
 		}}}
-	return append([]*class{general, sw, sac, audit}, hardwareClasses()...)
+	out := append([]*class{general, sw, sac, audit, messageLogClass()}, hardwareClasses()...)
+	return append(out, moreHardwareClasses()...)
 }
 
 // softwareIdentity lists the firmware components (fixture cim/software/identity/pull.xml
@@ -102,14 +103,7 @@ func softwareIdentity(d *Device) []*soap.Instance {
 // numbers derive from the GUID so that each device is distinct and stable.
 func hardwareClasses() []*class {
 	pkg := cimClass("CIM_ComputerSystemPackage")
-	pkg.list = func(d *Device) []*soap.Instance {
-		return []*soap.Instance{{Class: "CIM_ComputerSystemPackage", Props: []soap.Prop{
-			soap.R("Antecedent", &soap.EPR{ResourceURI: soap.CIMPrefix + "CIM_Chassis", Selectors: []soap.Selector{
-				{Name: "CreationClassName", Value: "CIM_Chassis"}, {Name: "Tag", Value: "CIM_Chassis"}}}),
-			soap.R("Dependent", managedSystem),
-			soap.P("PlatformGUID", d.guid.RawHex()),
-		}}}
-	}
+	pkg.list = computerSystemPackage
 	chassis := cimClass("CIM_Chassis")
 	chassis.list = func(d *Device) []*soap.Instance {
 		return []*soap.Instance{{Class: "CIM_Chassis", Props: []soap.Prop{
@@ -120,14 +114,7 @@ func hardwareClasses() []*class {
 		}}}
 	}
 	card := cimClass("CIM_Card")
-	card.list = func(d *Device) []*soap.Instance {
-		return []*soap.Instance{{Class: "CIM_Card", Props: []soap.Prop{
-			soap.P("CreationClassName", "CIM_Card"), soap.P("ElementName", "Managed System Base Board"),
-			soap.P("Manufacturer", "Intel Corporation"), soap.P("Model", "NUC11TNBi5"),
-			soap.P("OperationalStatus", "0"), soap.P("PackageType", "9"),
-			soap.P("SerialNumber", "BB"+d.guid.RawHex()[:10]), soap.P("Tag", "CIM_Card"), soap.P("Version", "M11904-404"),
-		}}}
-	}
+	card.list = baseBoard
 	bios := cimClass("CIM_BIOSElement")
 	bios.list = func(*Device) []*soap.Instance {
 		return []*soap.Instance{{Class: "CIM_BIOSElement", Props: []soap.Prop{
@@ -167,4 +154,22 @@ func hardwareClasses() []*class {
 		return out
 	}
 	return []*class{pkg, chassis, card, bios, cpu, mem}
+}
+
+func computerSystemPackage(d *Device) []*soap.Instance {
+	return []*soap.Instance{{Class: "CIM_ComputerSystemPackage", Props: []soap.Prop{
+		soap.R("Antecedent", &soap.EPR{ResourceURI: soap.CIMPrefix + "CIM_Chassis", Selectors: []soap.Selector{
+			{Name: "CreationClassName", Value: "CIM_Chassis"}, {Name: "Tag", Value: "CIM_Chassis"}}}),
+		soap.R("Dependent", managedSystem),
+		soap.P("PlatformGUID", d.guid.RawHex()),
+	}}}
+}
+
+func baseBoard(d *Device) []*soap.Instance {
+	return []*soap.Instance{{Class: "CIM_Card", Props: []soap.Prop{
+		soap.P("CanBeFRUed", "true"), soap.P("CreationClassName", "CIM_Card"), soap.P("ElementName", "Managed System Base Board"),
+		soap.P("Manufacturer", "Intel Corporation"), soap.P("Model", "NUC11TNBi5"),
+		soap.P("OperationalStatus", "0"), soap.P("PackageType", "9"),
+		soap.P("SerialNumber", "BB"+d.guid.RawHex()[:10]), soap.P("Tag", "CIM_Card"), soap.P("Version", "M11904-404"),
+	}}}
 }

@@ -1,6 +1,6 @@
 // Package amtsim simulates Intel AMT firmware for tests, demos and load: the provisioning
 // state machine (CCM/ACM host-based setup with real certificate-chain and signature
-// checks), the CIRA configuration store, a host power model with an OS, the audit log,
+// checks), the CIRA configuration store, a host power model with an OS, the audit and event logs,
 // and a strict WS-Man server (HTTP/1.1, Digest auth, chunked responses) on any net.Conn.
 // It is written from docs/protocol-cira-wsman.md and protocol-rps-activation.md alone.
 package amtsim
@@ -130,6 +130,7 @@ type Device struct {
 	settings  map[string]settingsObj
 	power     powerModel
 	audit     auditLog
+	events    messageLog
 	reachable bool
 	conns     map[net.Conn]struct{}
 	nonces    nonceRing
@@ -178,6 +179,7 @@ func New(cfg Config) (*Device, error) {
 	d.log = cfg.Log.With().Str("guid", d.guid.String()).Logger()
 	d.resetProvisioningLocked()
 	d.power.init(cfg.Power)
+	d.logBootLocked(d.cfg.Clock().Add(-time.Duration(len(bootProgress)) * time.Second))
 	d.dirty = false // nothing to announce: nobody can observe the device yet
 	return d, nil
 }

@@ -91,6 +91,7 @@ func (d *Device) powerOnLocked() {
 		return // S3 resume: the OS was never stopped
 	}
 	d.power.osUp = false
+	d.logBootLocked(d.cfg.Clock())
 	d.schedule(d.cfg.OSBootDelay, func() { d.power.osUp = true })
 }
 
@@ -101,6 +102,7 @@ func (d *Device) powerOffLocked() {
 
 func (d *Device) rebootLocked() {
 	d.power.osUp = false
+	d.logBootLocked(d.cfg.Clock())
 	d.changed()
 	d.schedule(d.cfg.OSBootDelay, func() { d.power.osUp = true })
 }

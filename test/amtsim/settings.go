@@ -1,6 +1,7 @@
 package amtsim
 
 import (
+	"slices"
 	"strconv"
 
 	"github.com/dmrm/dm-manager/test/amtsim/soap"
@@ -22,7 +23,8 @@ type field struct {
 	kind     fieldKind
 	writable bool
 	multi    bool
-	max      int // string: max length; uint: max value; multi: max entries (strings ≤ 192)
+	max      int      // string: max length; uint: max value; multi: max entries (strings ≤ 192)
+	allowed  []string // when set, the only values a Put may give (a value map)
 	def      func(d *Device) []string
 }
 
@@ -182,12 +184,15 @@ func fieldIndex(sc *settingsClass, name string) int {
 }
 
 func validValue(f field, v string) bool {
+	if f.allowed != nil {
+		return slices.Contains(f.allowed, v)
+	}
 	switch f.kind {
 	case kindBool:
 		return v == "true" || v == "false"
 	case kindUint:
 		n, err := strconv.ParseUint(v, 10, 32)
-		return err == nil && (f.max <= 0 || n <= uint64(f.max))
+		return err == nil && (f.multi || f.max <= 0 || n <= uint64(f.max))
 	default:
 		limit := f.max
 		if f.multi {

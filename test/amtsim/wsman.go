@@ -27,8 +27,12 @@ type method struct {
 
 // class is one CIM/AMT/IPS class the firmware serves.
 type class struct {
-	name    string
-	uri     string
+	name string
+	uri  string
+	// itemsNS, when set, is the namespace of the instances an enumeration returns
+	// because they are of another class (a subclass, e.g. CIM_PhysicalPackage lists
+	// CIM_Card); AMT binds the h prefix to it (go-wsman fixtures).
+	itemsNS string
 	list    func(d *Device) []*soap.Instance
 	put     func(c *call, cur *soap.Instance, body *soap.Node) (*soap.Instance, *soap.Fault)
 	del     func(c *call, cur *soap.Instance) *soap.Fault
@@ -83,6 +87,9 @@ func (d *Device) dispatch(c *call) (soap.Reply, *soap.Fault, func()) {
 	case soap.ActionEnumerate:
 		return d.enumerate(cl, req, reply)
 	case soap.ActionPull:
+		if cl.itemsNS != "" {
+			reply.ClassNS = cl.itemsNS
+		}
 		return d.pull(cl, req, reply)
 	}
 	name, ok := strings.CutPrefix(req.Action, cl.uri+"/")

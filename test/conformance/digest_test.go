@@ -253,6 +253,12 @@ func TestChunkSplits(t *testing.T) {
 
 		// Device-specific values differ per device; the rest must decode identically.
 		s.hw.SystemPackage.PlatformGUID, s.hw.Chassis.SerialNumber, s.hw.BaseBoard.SerialNumber = "", "", ""
+		for i := range s.hw.Extra.PhysicalPackages {
+			s.hw.Extra.PhysicalPackages[i].SerialNumber = ""
+		}
+		for i := range s.hw.Extra.SystemPackaging {
+			s.hw.Extra.SystemPackaging[i].PlatformGUID = ""
+		}
 		for i := range s.hw.Memory {
 			s.hw.Memory[i].SerialNumber = ""
 		}

@@ -7,8 +7,6 @@ import (
 	"os"
 	"sync"
 	"time"
-
-	"github.com/dmrm/dm-manager/ciragw/apf"
 )
 
 // maxChunk caps one CHANNEL_DATA the device sends.
@@ -123,7 +121,7 @@ func (ch *channel) Read(p []byte) (int, error) {
 	}
 	ch.mu.Unlock()
 	if grant > 0 {
-		if err := ch.l.send(apf.ChannelWindowAdjust{RecipientChannel: ch.remote, BytesToAdd: grant}); err != nil {
+		if err := ch.l.send(windowAdjust(ch.remote, grant)); err != nil {
 			return n, err
 		}
 	}
@@ -150,7 +148,7 @@ func (ch *channel) Write(p []byte) (int, error) {
 		n := uint32(min(len(p)-done, int(min(ch.credits, maxChunk))))
 		ch.credits -= n
 		ch.mu.Unlock()
-		if err := ch.l.send(apf.ChannelData{RecipientChannel: ch.remote, Data: p[done : done+int(n)]}); err != nil {
+		if err := ch.l.send(channelData(ch.remote, p[done:done+int(n)])); err != nil {
 			return done, err
 		}
 		done += int(n)
@@ -179,7 +177,7 @@ func (ch *channel) Close() error {
 	default:
 	}
 	if owed {
-		return ch.l.send(apf.ChannelClose{RecipientChannel: ch.remote})
+		return ch.l.send(channelClose(ch.remote))
 	}
 	return nil
 }

@@ -2,7 +2,8 @@
 // dials the gateway over TLS the way AMT firmware does (protocol-cira-wsman
 // §3), keeps the session alive, serves the channels the server opens to
 // port 16992 with a handler, and reconnects with backoff when the link drops.
-// It shares only the APF codec (ciragw/apf) with the gateway.
+// It shares no code with the gateway: its APF encoding (wire.go, read.go) is its own,
+// checked against the protocol doc's hex vectors.
 package apfclient
 
 import (
@@ -14,12 +15,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
-
-	"github.com/dmrm/dm-manager/ciragw/apf"
 )
 
 // Config is what AMT's CIRA settings hold (§1.2) plus simulator knobs.
@@ -28,7 +28,8 @@ type Config struct {
 	ServerAddr string
 	// RootCA is the only root trusted, PEM or DER (AddTrustedRootCertificate).
 	RootCA []byte
-	// ServerName must match the server certificate; default: ServerAddr's host.
+	// ServerName must equal the server certificate's subject common name, as AMT
+	// matches it (§1.2); default: ServerAddr's host.
 	ServerName string
 	// Username and Password are the CIRA credentials (AuthMethod 2).
 	Username string
@@ -61,11 +62,11 @@ type Config struct {
 
 // State is what the client can tell about its link.
 type State struct {
-	Connected      bool                 // handshake done, session up
-	Connects       int                  // handshakes completed so far
-	Attempts       int                  // connection attempts so far
-	LastError      error                // why the last attempt or session ended
-	LastDisconnect apf.DisconnectReason // reason of the server's last DISCONNECT, 0 if none
+	Connected      bool             // handshake done, session up
+	Connects       int              // handshakes completed so far
+	Attempts       int              // connection attempts so far
+	LastError      error            // why the last attempt or session ended
+	LastDisconnect DisconnectReason // reason of the server's last DISCONNECT, 0 if none
 }
 
 // classicCurves are the key exchange groups the simulated AMT offers.
@@ -91,7 +92,7 @@ type Client struct {
 
 // New validates cfg and returns a Client; Run starts it.
 func New(cfg Config) (*Client, error) {
-	uuid, err := apf.ParseGUID(cfg.GUID)
+	uuid, err := smbiosUUID(cfg.GUID)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +111,7 @@ func New(cfg Config) (*Client, error) {
 		cfg.ServerName = host
 	}
 	if len(cfg.Ports) == 0 {
-		cfg.Ports = []uint16{apf.PortWSMan, apf.PortRMCP, apf.PortRedirect, apf.PortVNC}
+		cfg.Ports = []uint16{portWSMan, 623, 16994, 5900}
 	}
 	if cfg.KeepaliveInterval <= 0 {
 		cfg.KeepaliveInterval = 30 * time.Second
@@ -131,11 +132,14 @@ func New(cfg Config) (*Client, error) {
 		cfg:  cfg,
 		uuid: uuid,
 		tlsConf: &tls.Config{
-			RootCAs:      pool,
-			ServerName:   cfg.ServerName,
-			MinVersion:   tls.VersionTLS12,
-			MaxVersion:   cfg.MaxTLSVersion,
-			CipherSuites: cfg.CipherSuites,
+			// AMT does not apply a browser's hostname rules: verifyServer checks the
+			// chain against the trusted root and the CN against the configured name.
+			InsecureSkipVerify: true, //nolint:gosec // G402: verification is VerifyConnection's (verifyServer)
+			VerifyConnection:   verifyServer(pool, cfg.ServerName),
+			ServerName:         cfg.ServerName,
+			MinVersion:         tls.VersionTLS12,
+			MaxVersion:         cfg.MaxTLSVersion,
+			CipherSuites:       cfg.CipherSuites,
 			// AMT firmware offers classic ECDHE groups only; Go's default
 			// would add a post-quantum ML-KEM share, which no device sends and
 			// which grows the ClientHello and both sides' handshake CPU.
@@ -145,6 +149,34 @@ func New(cfg Config) (*Client, error) {
 		changed: make(chan struct{}),
 		cut:     make(chan struct{}, 1),
 	}, nil
+}
+
+// verifyServer checks the server's chain up to the trusted root, then matches name
+// against the leaf's subject common name (case-insensitively, a trailing dot ignored).
+// Subject alternative names play no part: MPS's own certificate has only URI SANs
+// (§1.2), and AMT connects to it.
+func verifyServer(roots *x509.CertPool, name string) func(tls.ConnectionState) error {
+	return func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return errors.New("apfclient: the CIRA server sent no certificate")
+		}
+		leaf := cs.PeerCertificates[0]
+		inter := x509.NewCertPool()
+		for _, c := range cs.PeerCertificates[1:] {
+			inter.AddCert(c)
+		}
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter,
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+			return fmt.Errorf("apfclient: CIRA server certificate %q does not chain to the trusted root "+
+				"(AddTrustedRootCertificate / -ciraCA): %w", leaf.Subject.CommonName, err)
+		}
+		if !strings.EqualFold(strings.TrimSuffix(leaf.Subject.CommonName, "."), strings.TrimSuffix(name, ".")) {
+			return fmt.Errorf("apfclient: CIRA server certificate common name %q does not match the configured "+
+				"server name %q (AMT matches the CN; set the MPS address or CN to it, or -ciraServerName)",
+				leaf.Subject.CommonName, name)
+		}
+		return nil
+	}
 }
 
 func rootPool(root []byte) (*x509.CertPool, error) {

@@ -57,9 +57,14 @@ func newTestServer(t *testing.T) *testServer {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	require.NoError(t, err)
+	return newTestServerWith(t, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, der)
+}
+
+// newTestServerWith serves cert; root is the DER certificate clients should trust.
+func newTestServerWith(t *testing.T, cert tls.Certificate, root []byte) *testServer {
 	curves := make(chan []tls.CurveID, 4)
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
-		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
+		Certificates: []tls.Certificate{cert},
 		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 			select {
 			case curves <- hello.SupportedCurves:
@@ -69,7 +74,7 @@ func newTestServer(t *testing.T) *testServer {
 		},
 	})
 	require.NoError(t, err)
-	s := &testServer{ln: ln, rootPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+	s := &testServer{ln: ln, rootPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root}),
 		conns: make(chan *serverConn, 4), curves: curves}
 	go func() {
 		for {
@@ -185,7 +190,7 @@ func TestClientAgainstScriptedServer(t *testing.T) {
 	c.send(apf.Disconnect{Reason: apf.DisconnectByApplication})
 	st, err := cl.WaitFor(t.Context(), func(st State) bool { return !st.Connected })
 	require.NoError(t, err)
-	require.Equal(t, apf.DisconnectByApplication, st.LastDisconnect)
+	require.Equal(t, DisconnectReason(apf.DisconnectByApplication), st.LastDisconnect)
 	s.accept(t).handshake()
 	_, err = cl.WaitFor(t.Context(), func(st State) bool { return st.Connected && st.Connects == 2 })
 	require.NoError(t, err)

@@ -8,8 +8,6 @@ import (
 	"net"
 	"sync"
 	"time"
-
-	"github.com/dmrm/dm-manager/ciragw/apf"
 )
 
 // link is one TLS connection to the gateway. Its run goroutine reads and
@@ -70,13 +68,13 @@ func (l *link) run(deadline time.Time) error {
 		return err
 	}
 	// AMT (and the MPS simulator) sends these two back to back (§3, §13).
-	if err := l.send(apf.ProtocolVersion{Major: 1, Minor: 0, TriggerReason: apf.TriggerPeriodic, UUID: l.c.uuid}); err != nil {
+	if err := l.send(protocolVersion(l.c.uuid, triggerPeriodic)); err != nil {
 		return err
 	}
-	if err := l.send(apf.ServiceRequest{Name: apf.ServiceAuth}); err != nil {
+	if err := l.send(serviceRequest(serviceAuth)); err != nil {
 		return err
 	}
-	rd := apf.NewReader(l.conn, apf.Decoder{})
+	rd := newInbound(l.conn)
 	for {
 		if l.established {
 			// Three missed keepalive replies mean the server is gone.
@@ -85,7 +83,7 @@ func (l *link) run(deadline time.Time) error {
 		if err := l.raw.SetReadDeadline(deadline); err != nil {
 			return err
 		}
-		m, err := rd.Next()
+		m, err := rd.next()
 		if err != nil {
 			return fmt.Errorf("apfclient: reading from server: %w", err)
 		}
@@ -95,8 +93,7 @@ func (l *link) run(deadline time.Time) error {
 	}
 }
 
-func (l *link) send(m apf.Message) error {
-	b := apf.Marshal(m)
+func (l *link) send(b frame) error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	if err := l.raw.SetWriteDeadline(time.Now().Add(l.c.cfg.HandshakeTimeout)); err != nil {
@@ -104,29 +101,28 @@ func (l *link) send(m apf.Message) error {
 	}
 	if _, err := l.conn.Write(b); err != nil {
 		_ = l.raw.Close()
-		return fmt.Errorf("apfclient: writing %s: %w", m.Type(), err)
+		return fmt.Errorf("apfclient: writing message type 0x%02x: %w", b[0], err)
 	}
 	return nil
 }
 
 // handle plays AMT's side of §3 and of the channel protocol.
-func (l *link) handle(m apf.Message) error {
+func (l *link) handle(m any) error {
 	cfg := &l.c.cfg
 	switch m := m.(type) {
-	case apf.ServiceAccept:
-		switch m.Name {
-		case apf.ServiceAuth:
-			return l.send(apf.UserAuthRequest{Username: cfg.Username, Service: apf.ServicePortForward,
-				Method: apf.MethodPassword, Password: cfg.Password})
-		case apf.ServicePortForward:
+	case serviceAccept:
+		switch m.name {
+		case serviceAuth:
+			return l.send(userAuthPassword(cfg.Username, cfg.Password))
+		case servicePortFwd:
 			return l.forwardNext()
 		}
-		return fmt.Errorf("apfclient: SERVICE_ACCEPT for unrequested service %q", m.Name)
-	case apf.UserAuthSuccess:
-		return l.send(apf.ServiceRequest{Name: apf.ServicePortForward})
-	case apf.UserAuthFailure:
+		return fmt.Errorf("apfclient: SERVICE_ACCEPT for unrequested service %q", m.name)
+	case authSuccess:
+		return l.send(serviceRequest(servicePortFwd))
+	case authFailure:
 		return ErrAuthRefused
-	case apf.RequestSuccess:
+	case requestSuccess:
 		if l.nextPort < len(cfg.Ports) {
 			return l.forwardNext()
 		}
@@ -140,32 +136,51 @@ func (l *link) handle(m apf.Message) error {
 			go l.keepalive()
 		}
 		return nil
-	case apf.RequestFailure:
+	case requestFailure:
 		return fmt.Errorf("apfclient: server refused tcpip-forward for port %d", cfg.Ports[l.nextPort-1])
-	case apf.KeepaliveOptionsRequest:
-		if m.Interval > 0 {
-			l.setKeepaliveInterval(time.Duration(m.Interval) * time.Second)
+	case keepaliveOptions:
+		if m.interval > 0 {
+			l.setKeepaliveInterval(time.Duration(m.interval) * time.Second)
 		}
-		return l.send(apf.KeepaliveOptionsReply(m))
-	case apf.KeepaliveRequest:
-		return l.send(apf.KeepaliveReply(m))
-	case apf.KeepaliveReply:
+		return l.send(keepaliveOptionsReply(m.interval, m.timeout))
+	case keepaliveReq:
+		return l.send(keepaliveReply(m.cookie))
+	case keepaliveRep:
 		return nil
-	case apf.Disconnect:
-		l.c.update(func(s *State) { s.LastDisconnect = m.Reason })
-		return fmt.Errorf("apfclient: server sent DISCONNECT %s", m.Reason)
-	case apf.ChannelOpen:
+	case disconnect:
+		l.c.update(func(s *State) { s.LastDisconnect = m.reason })
+		return fmt.Errorf("apfclient: server sent DISCONNECT %s", m.reason)
+	case channelOpen:
 		return l.accept(m)
-	case apf.ChannelWindowAdjust, apf.ChannelData, apf.ChannelClose:
-		return l.channelMessage(m)
+	case windowAdjustMsg:
+		if ch := l.channel(m.recipient); ch != nil {
+			ch.credit(m.n)
+		}
+		return nil
+	case channelDataMsg:
+		if ch := l.channel(m.recipient); ch != nil {
+			if err := ch.receive(m.data); err != nil {
+				l.c.log.Warn().Err(err).Msg("closing channel")
+				return ch.Close()
+			}
+		}
+		return nil
+	case channelCloseMsg:
+		if ch := l.channel(m.recipient); ch != nil {
+			l.forget(m.recipient)
+			if ch.remoteClosed() {
+				return l.send(channelClose(ch.remote))
+			}
+		}
+		return nil
 	}
-	return fmt.Errorf("apfclient: unexpected %s from server", m.Type())
+	return fmt.Errorf("apfclient: unexpected %T from server", m)
 }
 
 func (l *link) forwardNext() error {
 	port := l.c.cfg.Ports[l.nextPort]
 	l.nextPort++
-	return l.send(apf.GlobalRequest{Name: apf.RequestTCPIPForward, WantReply: true, Port: uint32(port)})
+	return l.send(tcpipForward(uint32(port)))
 }
 
 func (l *link) keepaliveInterval() time.Duration {
@@ -197,7 +212,7 @@ func (l *link) keepalive() {
 			t.Reset(l.keepaliveInterval())
 		case <-t.C:
 			cookie++
-			if l.send(apf.KeepaliveRequest{Cookie: cookie}) != nil {
+			if l.send(keepaliveRequest(cookie)) != nil {
 				return
 			}
 		}
@@ -207,22 +222,21 @@ func (l *link) keepalive() {
 // accept answers a server CHANNEL_OPEN: WS-Man on 16992 goes to the handler;
 // other ports fail with CONNECT_FAILED, other channel types with
 // UNKNOWN_CHANNEL_TYPE (§2.3 reason codes).
-func (l *link) accept(m apf.ChannelOpen) error {
+func (l *link) accept(m channelOpen) error {
 	cfg := &l.c.cfg
 	switch {
-	case m.ChannelType != apf.ChannelForwardedTCPIP && m.ChannelType != apf.ChannelDirectTCPIP:
-		return l.send(apf.ChannelOpenFailure{RecipientChannel: m.SenderChannel, Reason: apf.OpenUnknownChannelType})
-	case m.TargetPort != uint32(apf.PortWSMan) || cfg.Handler == nil:
-		return l.send(apf.ChannelOpenFailure{RecipientChannel: m.SenderChannel, Reason: apf.OpenConnectFailed})
+	case m.chanType != chanForwarded && m.chanType != chanDirect:
+		return l.send(openFailure(m.sender, openUnknownType))
+	case m.targetPort != portWSMan || cfg.Handler == nil:
+		return l.send(openFailure(m.sender, openConnectFailed))
 	}
 	l.mu.Lock()
 	id := l.nextID
 	l.nextID++
-	ch := newChannel(l, id, m.SenderChannel, m.InitialWindow, cfg.Window)
+	ch := newChannel(l, id, m.sender, m.window, cfg.Window)
 	l.chans[id] = ch
 	l.mu.Unlock()
-	if err := l.send(apf.ChannelOpenConfirmation{RecipientChannel: m.SenderChannel, SenderChannel: id,
-		InitialWindow: cfg.Window, Reserved: apf.ReservedOpenField}); err != nil {
+	if err := l.send(openConfirmation(m.sender, id, cfg.Window)); err != nil {
 		return err
 	}
 	go func() {
@@ -232,37 +246,12 @@ func (l *link) accept(m apf.ChannelOpen) error {
 	return nil
 }
 
-func (l *link) channelMessage(m apf.Message) error {
-	var id uint32
-	switch m := m.(type) {
-	case apf.ChannelWindowAdjust:
-		id = m.RecipientChannel
-	case apf.ChannelData:
-		id = m.RecipientChannel
-	case apf.ChannelClose:
-		id = m.RecipientChannel
-	}
+// channel returns our channel with the given id; nil for one already closed here
+// (a late message, not an error).
+func (l *link) channel(id uint32) *channel {
 	l.mu.Lock()
-	ch := l.chans[id]
-	l.mu.Unlock()
-	if ch == nil {
-		return nil // late message for a channel already closed here
-	}
-	switch m := m.(type) {
-	case apf.ChannelWindowAdjust:
-		ch.credit(m.BytesToAdd)
-	case apf.ChannelData:
-		if err := ch.receive(m.Data); err != nil {
-			l.c.log.Warn().Err(err).Msg("closing channel")
-			return ch.Close()
-		}
-	case apf.ChannelClose:
-		l.forget(id)
-		if ch.remoteClosed() {
-			return l.send(apf.ChannelClose{RecipientChannel: ch.remote})
-		}
-	}
-	return nil
+	defer l.mu.Unlock()
+	return l.chans[id]
 }
 
 func (l *link) forget(id uint32) {
