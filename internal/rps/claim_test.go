@@ -63,7 +63,9 @@ func TestClaimAcrossReplicas(t *testing.T) {
 
 // Two simultaneous activations of one device on two replicas: exactly one succeeds, the other is refused.
 func TestSimultaneousActivationsOnTwoReplicas(t *testing.T) {
-	e1, e2 := twoReplicas(t, nil)
+	// The wait after Setup (as in production) keeps the winner's session open long enough that the other
+	// session, started at the same moment, certainly arrives while it runs.
+	e1, e2 := twoReplicas(t, func(c *rps.Config) { c.PostSetupDelay = 2 * time.Second })
 	tenant := newTenant(t, "static")
 	d := e1.newDevice(t, tenant, amtsim.Config{})
 	guid := d.GUID().String()
