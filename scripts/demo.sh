@@ -7,7 +7,8 @@
 #      module's migrations) and dm-manager (embedded secrets with a generated key, AUTH DISABLED) as processes.
 #   5. runs test/demo: tenant, 20 hosts, 20 simulated AMT devices activated through dm-manager, power changes.
 # Exit status: the demo's (0 ok). Everything started here is stopped on exit. Work files and logs: .cache/demo/.
-# Overrides: DEMO_HOSTS (20), DEMO_TIMEOUT (150s, the story itself), DM_PG_PORT (5432).
+# Overrides: DEMO_HOSTS (20), DEMO_TIMEOUT (150s, the story itself), DM_PG_PORT (5432), DEMO_TLS (0: percentage
+# of devices that enforce TLS like AMT 19+ and activate through rpc-go's TLS tunnel).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,6 +18,7 @@ work=$repo/.cache/demo
 pg_port=${DM_PG_PORT:-5432}
 hosts=${DEMO_HOSTS:-20}
 story_timeout=${DEMO_TIMEOUT:-150s}
+tls_enforced=${DEMO_TLS:-0}
 # Short timers keep the story short: the soft power off gives up after 5s (the hung-OS host shows it), and the
 # periodic full reconcile, which repairs anything an event missed, runs every 15s instead of every minute.
 soft_power_timeout=5s
@@ -167,7 +169,7 @@ wait_ready dm-manager "${pids[-1]}" "$dm_oam" "$work/dm-manager.log"
 say "setup took $((SECONDS - start))s (builds $((build_done - start))s); the story starts"
 
 rc=0
-"$bin/dm-demo" -hosts "$hosts" -timeout "$story_timeout" -softPowerTimeout "$soft_power_timeout" \
+"$bin/dm-demo" -hosts "$hosts" -tlsEnforced "$tls_enforced" -timeout "$story_timeout" -softPowerTimeout "$soft_power_timeout" \
 	-inventoryAddress "127.0.0.1:$inv_port" -inventoryMetrics "http://127.0.0.1:$inv_metrics/metrics" \
 	-dmServerAddress "127.0.0.1:$dm_sb" -activationURL "ws://127.0.0.1:$dm_act/activate" \
 	-dmHealthAddress "127.0.0.1:$dm_oam" \

@@ -86,7 +86,7 @@ func newRunner(ctx context.Context, o options, log zerolog.Logger) (*runner, err
 		r.recs[i] = &record{}
 		r.byGUID[amtsim.SeededGUID(o.guidSeed, i).String()] = r.recs[i]
 	}
-	if r.fleet, err = amtsim.NewFleet(o.n, o.guidSeed, tmpl); err != nil {
+	if r.fleet, err = amtsim.NewMixedFleet(o.n, o.guidSeed, tmpl, o.tlsEnforced); err != nil {
 		return nil, err
 	}
 	for i, d := range r.fleet.Devices() {

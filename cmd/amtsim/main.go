@@ -41,6 +41,7 @@ type options struct {
 	osShutdownDelay time.Duration
 	hungOS          int
 	unreachable     int
+	tlsEnforced     int
 	ciraCA          string
 	ciraServer      string
 	ciraServerName  string
@@ -74,6 +75,7 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.osShutdownDelay, "osShutdownDelay", 3*time.Second, "time the OS takes for graceful actions")
 	fs.IntVar(&o.hungOS, "hungOS", 0, "percentage of devices whose OS is hung (ignores graceful power requests)")
 	fs.IntVar(&o.unreachable, "unreachable", 0, "percentage of devices whose AMT network is cut at start")
+	fs.IntVar(&o.tlsEnforced, "tlsEnforced", 0, "percentage of devices that enforce TLS like AMT 19+ (activated through rpc-go's TLS tunnel)")
 	fs.StringVar(&o.ciraCA, "ciraCA", "", "PEM file with the root to trust for CIRA instead of the one AMT was given")
 	fs.StringVar(&o.ciraServer, "ciraServer", "", "host:port to dial for CIRA instead of the configured MPS address")
 	fs.StringVar(&o.ciraServerName, "ciraServerName", "", "name the CIRA server certificate's common name must equal instead of the configured one")
@@ -93,8 +95,8 @@ func (o options) validate() error {
 		return errors.New("-n must be at least 1")
 	case o.parallel < 1:
 		return errors.New("-parallel must be at least 1")
-	case o.hungOS < 0 || o.hungOS > 100 || o.unreachable < 0 || o.unreachable > 100:
-		return errors.New("-hungOS and -unreachable are percentages (0..100)")
+	case o.hungOS < 0 || o.hungOS > 100 || o.unreachable < 0 || o.unreachable > 100 || o.tlsEnforced < 0 || o.tlsEnforced > 100:
+		return errors.New("-hungOS, -unreachable and -tlsEnforced are percentages (0..100)")
 	case o.activationURL != "" && !strings.HasPrefix(o.activationURL, "ws://") && !strings.HasPrefix(o.activationURL, "wss://"):
 		return fmt.Errorf("-activationURL %q: want a ws:// or wss:// URL", o.activationURL)
 	case o.activationURL != "" && o.profile == "":

@@ -33,6 +33,7 @@ func TestFlagValidation(t *testing.T) {
 		{[]string{"-activationURL", "ws://x"}, "-profile"},
 		{[]string{"-control", "0.0.0.0:8099"}, "loopback"},
 		{[]string{"-hungOS", "101"}, "percentages"},
+		{[]string{"-tlsEnforced", "-1"}, "percentages"},
 		{[]string{"-n", "5", "-control", "127.0.0.2:0"}, ""},
 	}
 	for _, tt := range tests {

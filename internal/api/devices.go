@@ -54,16 +54,19 @@ func renderDevice(d store.Device) deviceJSON {
 		u := t.UTC()
 		return &u
 	}
-	// Facts are the cached AMT information; these two keys, when the reconcilers record them, fill MPS's fields.
+	// Facts are the cached AMT information; these keys, recorded by the activation (name, host name, SKU text)
+	// and the reconcilers, fill MPS's fields.
 	var facts struct {
-		Features  string `json:"features"`
-		IPAddress string `json:"ipAddress"`
+		Features     string `json:"features"`
+		IPAddress    string `json:"ipAddress"`
+		FriendlyName string `json:"friendlyName"`
+		Hostname     string `json:"hostname"`
 	}
 	_ = json.Unmarshal(d.Facts, &facts) // best effort: facts of another shape leave the fields empty
 	return deviceJSON{
 		GUID: d.GUID, Tags: []string{}, MPSInstance: d.OwnerReplica,
 		ConnectionStatus: d.ConnectionState == store.ConnectionConnected, MPSUsername: d.CIRAUsername,
-		TenantID: d.TenantID, DNSSuffix: d.DNSSuffix,
+		TenantID: d.TenantID, DNSSuffix: d.DNSSuffix, FriendlyName: facts.FriendlyName, Hostname: facts.Hostname,
 		LastConnected: opt(d.ConnectedAt), LastSeen: opt(d.LastSeenAt), LastDisconnected: opt(d.DisconnectedAt),
 		DeviceInfo: deviceInfoJSON{
 			FWVersion: d.AMTVersion, FWBuild: d.AMTBuild, FWSku: d.AMTSKU,

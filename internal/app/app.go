@@ -37,6 +37,9 @@ type Options struct {
 	// ActivationPostSetupDelay replaces the activation engine's wait after AMT Setup before the new admin
 	// credentials are used (0: the engine's default of 12s, which real AMT needs; negative: none, for amtsim).
 	ActivationPostSetupDelay time.Duration
+	// ActivationTLSRolloverDelay replaces the wait for AMT 19+'s TLS rollover after Setup (0: the engine's 15s;
+	// negative: none).
+	ActivationTLSRolloverDelay time.Duration
 	// Log receives every log line; the zero value discards them.
 	Log zerolog.Logger
 	// OnReady is called once, when every part is serving and health says SERVING; it must not block.

@@ -56,13 +56,14 @@ func (a *app) startSouthbound(context.Context) error {
 func (a *app) startActivation(context.Context) error {
 	cfg := rps.Config{
 		Store: a.store, Claims: a.store, ReplicaID: a.cfg.ReplicaID, Secrets: a.secrets, Hosts: rpsHosts{a.inv},
-		Outcomes:       activationOutcomes{hosts: a.hosts, clients: a.amtClients, ciraAuth: a.ciraAuth, log: a.log},
-		Metrics:        a.reg,
-		Log:            a.log,
-		AppVersion:     "dm-manager " + dmmanager.Version,
-		StepTimeout:    a.cfg.RequestTimeout,
-		PostSetupDelay: a.opts.ActivationPostSetupDelay,
-		Now:            a.opts.Clock,
+		Outcomes:         activationOutcomes{hosts: a.hosts, clients: a.amtClients, ciraAuth: a.ciraAuth, log: a.log},
+		Metrics:          a.reg,
+		Log:              a.log,
+		AppVersion:       "dm-manager " + dmmanager.Version,
+		StepTimeout:      a.cfg.RequestTimeout,
+		PostSetupDelay:   a.opts.ActivationPostSetupDelay,
+		TLSRolloverDelay: a.opts.ActivationTLSRolloverDelay,
+		Now:              a.opts.Clock,
 	}
 	if a.verifier != nil {
 		cfg.Tokens = agentTokens{a.verifier}

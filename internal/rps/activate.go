@@ -3,7 +3,6 @@ package rps
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/dmrm/dm-manager/dmtclient/amt"
 	"github.com/dmrm/dm-manager/internal/domaincert"
@@ -29,14 +28,11 @@ func (o *op) activate(ctx context.Context) error {
 	if p.Password == "" {
 		return refuse("Device %s activation failed. Missing password.", p.UUID)
 	}
-	if p.TLSEnforced {
-		return refuse("Device %s activation failed. The device enforces TLS on its local ports (AMT 19 and later); "+
-			"activation through a TLS tunnel is not supported by dm-manager.", p.UUID)
-	}
 	t, prof, err := o.activationTarget(ctx)
 	if err != nil {
 		return err
 	}
+	o.prof = prof
 	acm := prof.Activation == store.ActivationACM
 	switch {
 	case p.CurrentMode == 2 && !acm:
@@ -74,6 +70,8 @@ func (o *op) activate(ctx context.Context) error {
 		target.MEBxPassword = "" // CCM has no MEBx password to set (§2.3)
 	}
 	switch {
+	case p.CurrentMode == 0 && p.tunnel():
+		return o.provisionTLS(ctx, t, cert, target)
 	case p.CurrentMode == 0:
 		return o.provision(ctx, t, cert, target)
 	case acm && p.CurrentMode == 1:
@@ -238,8 +236,9 @@ func (o *op) adopt(ctx context.Context, t store.Tenant, realm, current string, t
 	return o.configure(ctx, t, target, mode)
 }
 
-// configure sets the MEBx password (ACM) and CIRA (§2.4 step 9, §2.6, §2.9). Unlike RPS a CIRA failure ends in
-// `error`: without CIRA dm-manager cannot manage the device, and the next run (reconfigure) repairs it.
+// configure sets the MEBx password (ACM), the network, the features and CIRA (§2.4 step 9, §2.6–§2.9). Network and
+// feature failures only show in the status and the log, as with RPS. Unlike RPS a CIRA failure ends in `error`:
+// without CIRA dm-manager cannot manage the device, and the next run (reconfigure) repairs it.
 func (o *op) configure(ctx context.Context, t store.Tenant, target deviceSecrets, mode store.ControlMode) error {
 	if mode == store.ControlModeACM {
 		err := o.step(ctx, "set_mebx", func(ctx context.Context) error {
@@ -249,6 +248,17 @@ func (o *op) configure(ctx context.Context, t store.Tenant, target deviceSecrets
 			return fail("Failed to set the MEBx password.", err)
 		}
 	}
+	o.res.status.Network = o.configureNetwork(ctx)
+	if msg := o.configureFeatures(ctx, mode); msg != "" {
+		o.log.Warn().Str("features", msg).Msg("redirection or user consent not configured")
+	}
+	if err := sessionOver(ctx); err != nil {
+		return err
+	}
+	o.res.status.TLSConfiguration = "unconfigured"
+	if o.p.tunnel() {
+		o.res.status.TLSConfiguration = statusTLSAlready
+	}
 	if err := o.configureCIRA(ctx, t, target); err != nil {
 		o.res.status.CIRAConnection = err.Error()
 		return &failure{text: o.res.status.Status + " CIRA configuration failed: " + err.Error(), cause: err}
@@ -257,17 +267,5 @@ func (o *op) configure(ctx context.Context, t store.Tenant, target deviceSecrets
 	return nil
 }
 
-// settle waits PostSetupDelay after activation before the admin account is used (§2.3 step 5).
-func (o *op) settle(ctx context.Context) error {
-	if o.e.cfg.PostSetupDelay <= 0 {
-		return nil
-	}
-	t := time.NewTimer(o.e.cfg.PostSetupDelay)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return causeOf(ctx, ctx.Err())
-	}
-}
+// settle waits PostSetupDelay after activation before the admin account is used (§2.3 step 5), with heartbeats.
+func (o *op) settle(ctx context.Context) error { return o.s.pause(ctx, o.e.cfg.PostSetupDelay) }

@@ -56,6 +56,8 @@ func TestCCMActivation(t *testing.T) {
 	require.True(t, res.OK(), res.Message)
 	require.Equal(t, "Client control mode.", res.StatusObject.Status)
 	require.Equal(t, "Configured", res.StatusObject.CIRAConnection)
+	require.Equal(t, "Wired Network Configured", res.StatusObject.Network)
+	require.Equal(t, "unconfigured", res.StatusObject.TLSConfiguration)
 	require.Equal(t, amtsim.ClientControl, d.Mode())
 	require.True(t, d.AdminPasswordIs(tenantPassword))
 	requireCIRA(t, d, tenant)

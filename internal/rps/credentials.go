@@ -20,6 +20,10 @@ type deviceSecrets struct {
 	CIRAPassword string
 }
 
+// keyAMTTLSCert holds the SHA-256 of the TLS certificate a TLS-enforced device presented at activation, the pin
+// of later sessions (tlstunnel.go). It is no secret but lives with the device's credentials and goes with them.
+const keyAMTTLSCert = "AMT_TLS_CERT_SHA256"
+
 func (o *op) devicePath() (string, error) { return secrets.Device(o.tenant, o.p.UUID) }
 
 // readDeviceSecrets returns the device's stored secrets; found is false when there are none.
@@ -35,6 +39,9 @@ func (o *op) readDeviceSecrets(ctx context.Context) (deviceSecrets, bool, error)
 	if err != nil {
 		return deviceSecrets{}, false, fmt.Errorf("read the device's secrets: %w", err)
 	}
+	if o.tlsPin == "" {
+		o.tlsPin = m[keyAMTTLSCert]
+	}
 	return deviceSecrets{
 		AMTPassword: m[secrets.KeyAMTPassword], MEBxPassword: m[secrets.KeyMEBxPassword],
 		CIRAUsername: m[secrets.KeyCIRAUsername], CIRAPassword: m[secrets.KeyCIRAPassword],
@@ -49,7 +56,7 @@ func (o *op) writeDeviceSecrets(ctx context.Context, ds deviceSecrets) error {
 	m := map[string]string{secrets.KeyAMTPassword: ds.AMTPassword}
 	for k, v := range map[string]string{
 		secrets.KeyMEBxPassword: ds.MEBxPassword, secrets.KeyCIRAUsername: ds.CIRAUsername,
-		secrets.KeyCIRAPassword: ds.CIRAPassword,
+		secrets.KeyCIRAPassword: ds.CIRAPassword, keyAMTTLSCert: o.tlsPin,
 	} {
 		if v != "" {
 			m[k] = v
@@ -152,6 +159,27 @@ func (o *op) saveDevice(ctx context.Context, ds *deviceSecrets, state store.Acti
 		if _, err := o.e.cfg.Store.UpsertDevice(ctx, d); err != nil {
 			return fail("Failed to save the device record", err)
 		}
-		return nil
+		return o.saveFacts(ctx)
 	})
+}
+
+// saveFacts records what rpc-go reports about the device beside its identity: the name given with --name (shown
+// by the device API as friendlyName, as MPS does), the OS host name and the SKU text. Empty values are not
+// written, so a later run without --name keeps the name.
+func (o *op) saveFacts(ctx context.Context) error {
+	facts := map[string]string{}
+	for k, v := range map[string]string{
+		"friendlyName": o.p.FriendlyName, "hostname": o.p.Hostname, "features": o.p.Features,
+	} {
+		if v != "" {
+			facts[k] = v
+		}
+	}
+	if len(facts) == 0 {
+		return nil
+	}
+	if err := o.e.cfg.Store.MergeDeviceFacts(ctx, o.p.UUID, facts); err != nil {
+		return fail("Failed to save the device record", err)
+	}
+	return nil
 }

@@ -10,7 +10,11 @@
 //     outstanding `wsman` request, §1.6), keep-alive pings, deadlines and the terminal message, which is always
 //     sent unless the peer is gone;
 //   - authorize.go decides who may do what (tenant, Inventory host, device owner, stored password);
-//   - activate.go, acm.go, cira.go, deactivate.go and maintenance.go are the flows (§2.3–§2.13);
+//   - tunnel.go and tlstunnel.go are the TLS tunnel of AMT 19+ devices (§1.9): a net.Conn over `tls_data` and
+//     `connection_reset` messages, the TLS client on it with AMT's certificate pinned, and `port_switch`;
+//   - wait.go is every wait longer than a heartbeat interval, with `heartbeat_request` messages (§1.8);
+//   - activate.go, amt19.go, acm.go, configure.go, cira.go, deactivate.go and maintenance.go are the flows
+//     (§2.3–§2.13; amt19.go is §2.11, configure.go the network and features of §2.7–§2.8);
 //   - engine.go ties them to the store, the secrets, Inventory and the outcome sink.
 //
 // Where the reference server misbehaves we do not copy it: every failure ends with an `error` message (RPS

@@ -24,6 +24,7 @@ type Store interface {
 	GetDevice(ctx context.Context, guid string) (store.Device, error)
 	UpsertDevice(ctx context.Context, d store.Device) (store.Device, error)
 	DeleteDevice(ctx context.Context, guid string) error
+	MergeDeviceFacts(ctx context.Context, guid string, facts map[string]string) error
 }
 
 // AMTState mirrors Inventory's AmtState; values are the enum names, so an adapter passes `.String()`.
@@ -95,6 +96,16 @@ type Config struct {
 	// DELAYED_TRANSITION (§2.3 step 5). Default 12s; negative disables (the simulator needs none).
 	PostSetupDelay time.Duration
 	PingInterval   time.Duration // websocket pings keeping ingress idle timers alive; default 20s, negative off
+	// HeartbeatInterval spaces the `heartbeat_request` messages sent during every wait longer than it (§1.8);
+	// default 5s, negative off.
+	HeartbeatInterval time.Duration
+	// TLSRolloverDelay is how long AMT 19+ needs after Setup/CommitChanges before its TLS port answers again; it
+	// is the `port_switch` delay (RPS's delay_tls_timer, §2.11). Default 15s; negative: no wait.
+	TLSRolloverDelay time.Duration
+	// PortSwitchTimeout is how long rpc-go may take beyond the delay to send `port_switch_ack`; default 60s.
+	PortSwitchTimeout time.Duration
+	// TLSRetryDelay is waited before another TLS handshake when AMT reset one; default 5s.
+	TLSRetryDelay time.Duration
 	// CIRADetectionDomain is written to AMT's environment detection so AMT never thinks it is inside the
 	// enterprise network and always opens CIRA (§2.9 step 13); default "<random uuid>.com" per device.
 	CIRADetectionDomain string
@@ -115,6 +126,10 @@ func (c *Config) defaults() {
 	def(&c.FirstMessageTimeout, 30*time.Second)
 	def(&c.PostSetupDelay, 12*time.Second)
 	def(&c.PingInterval, 20*time.Second)
+	def(&c.HeartbeatInterval, 5*time.Second)
+	def(&c.TLSRolloverDelay, 15*time.Second)
+	def(&c.PortSwitchTimeout, 60*time.Second)
+	def(&c.TLSRetryDelay, 5*time.Second)
 	def(&c.ClaimTTL, defaultClaimTTL)
 	if c.ReplicaID == "" {
 		c.ReplicaID = "local"

@@ -2,6 +2,7 @@ package rps
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"time"
 
@@ -23,10 +24,14 @@ type op struct {
 	log    zerolog.Logger
 	res    *result
 
-	tenant string
-	host   Host
-	ws     *wsman.Client
-	amt    *amt.Client
+	tenant      string
+	host        Host
+	ws          *wsman.Client
+	amt         *amt.Client
+	tlsPin      string // SHA-256 of AMT's TLS certificate, hex, once seen or loaded (tlstunnel.go)
+	tlsSessions tls.ClientSessionCache
+	prof        store.Profile
+	gs          amt.GeneralSettings // as read by digestRealm
 }
 
 // dispatch decodes the first message and runs the operation it names.
@@ -116,8 +121,12 @@ func sessionOver(ctx context.Context) error {
 	return nil
 }
 
-// connect builds the WS-Man client over the relay (one exchange per request, `Connection: close`, §1.6).
+// connect builds the WS-Man client over the relay (one exchange per request, `Connection: close`, §1.6), or over
+// the TLS tunnel when the device enforces TLS on its local ports or rpc-go asks for it (§1.9).
 func (o *op) connect(user, password string) error {
+	if o.p.tunnel() {
+		return o.connectTLS(user, password)
+	}
 	c, err := wsman.New(wsman.Config{
 		Dialer: wsman.RelayDialer(o.s), Host: o.p.UUID + ":16992", Username: user, Password: password,
 		DisableKeepAlive: true, Timeout: o.e.cfg.StepTimeout,
@@ -125,9 +134,11 @@ func (o *op) connect(user, password string) error {
 	if err != nil {
 		return err
 	}
-	o.ws, o.amt = c, amt.New(c)
+	o.setClient(c)
 	return nil
 }
+
+func (o *op) setClient(c *wsman.Client) { o.ws, o.amt = c, amt.New(c) }
 
 // digestRealm reads AMT_GeneralSettings, the first authenticated call, and checks the realm (§2.3 steps 2–3).
 func (o *op) digestRealm(ctx context.Context) (string, error) {
@@ -147,6 +158,7 @@ func (o *op) digestRealm(ctx context.Context) (string, error) {
 	if !amt.ValidDigestRealm(gs.DigestRealm) {
 		return "", fail("Not a valid digest realm.", nil)
 	}
+	o.gs = gs
 	return gs.DigestRealm, nil
 }
 

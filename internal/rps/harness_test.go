@@ -172,8 +172,11 @@ func newTenant(t testing.TB, policy string) string {
 	_, err := testStore.UpsertTenant(ctx, store.Tenant{ID: id, CIRAServerAddress: ciraAddress, PasswordPolicy: policy,
 		CIRARootCertDERB64: base64.StdEncoding.EncodeToString(gatewayRoot(t).Raw)})
 	require.NoError(t, err)
+	// The profiles the tenant reconciler writes: CCM asks user consent for all, ACM for nothing.
+	consent := map[store.Activation]store.UserConsent{store.ActivationCCM: store.ConsentAll, store.ActivationACM: store.ConsentNone}
 	for _, a := range []store.Activation{store.ActivationCCM, store.ActivationACM} {
-		_, err := testStore.UpsertProfile(ctx, store.Profile{TenantID: id, Name: id + "_" + string(a), Activation: a, CIRAConfig: id})
+		_, err := testStore.UpsertProfile(ctx, store.Profile{TenantID: id, Name: id + "_" + string(a), Activation: a,
+			CIRAConfig: id, UserConsent: consent[a]})
 		require.NoError(t, err)
 	}
 	path, err := secrets.TenantAMTPassword(id)

@@ -1,14 +1,17 @@
 package rps
 
 import (
+	"bytes"
 	"crypto/md5"  //nolint:gosec // test vectors for every hash length AMT reports
 	"crypto/sha1" //nolint:gosec
 	"crypto/sha256"
 	"crypto/sha512"
+	"encoding/base64"
 	"encoding/hex"
 	"strings"
 	"testing"
 
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 )
 
@@ -67,4 +70,33 @@ func TestStrongPassword(t *testing.T) {
 	} {
 		require.Equal(t, ok, strongPassword(pw), pw)
 	}
+}
+
+// FuzzTunnelTake feeds rpc-go's tunnel messages with any payload: bytes are buffered exactly, a reset ends the
+// stream, nothing panics.
+func FuzzTunnelTake(f *testing.F) {
+	f.Add("tls_data", "FgMBAAEB")
+	f.Add("connection_reset", "Y29ubmVjdGlvbl9jbG9zZWQ=")
+	f.Add("connection_reset", "bG1zX2Vycm9y")
+	f.Add("tls_data", "not base64!")
+	f.Add("heartbeat_response", "")
+	f.Fuzz(func(t *testing.T, method, payload string) {
+		c := newTunnelConn(&session{log: zerolog.Nop()})
+		c.take(clientMessage{Method: method, Payload: payload})
+		raw, err := base64.StdEncoding.DecodeString(payload)
+		switch {
+		case method == methodTLSData && err == nil:
+			if !bytes.Equal(c.buf, raw) || c.ended != nil {
+				t.Fatalf("tls_data %q: buffered %q, ended %v", payload, c.buf, c.ended)
+			}
+		case method == methodTLSData, method == methodConnectionReset:
+			if c.ended == nil {
+				t.Fatalf("%s %q did not end the stream", method, payload)
+			}
+		default:
+			if c.ended != nil || len(c.buf) > 0 {
+				t.Fatalf("%s changed the stream", method)
+			}
+		}
+	})
 }

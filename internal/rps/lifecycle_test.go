@@ -163,9 +163,6 @@ func TestChangePassword(t *testing.T) {
 	require.NotEqual(t, "N3w-Passw0rd!", random)
 	require.True(t, d.AdminPasswordIs(random))
 
-	res = e.run(t, d, rpc.Config{Command: rpc.MaintenanceCommand(random, "synctime", "", false), Password: random})
-	require.Equal(t, "synctime failed: the maintenance task is not supported by dm-manager", res.Message)
-
 	// The agent only knows the tenant password: activation takes the device back to it.
 	res = e.run(t, d, rpc.Config{Command: rpc.ActivateCommand(tenant+"_ccm", false), Password: tenantPassword})
 	require.True(t, res.OK(), res.Message)

@@ -24,6 +24,11 @@ const (
 	methodSuccess           = "success"
 	methodError             = "error"
 	methodHeartbeatResponse = "heartbeat_response"
+	methodHeartbeatRequest  = "heartbeat_request"
+	methodTLSData           = "tls_data"
+	methodConnectionReset   = "connection_reset"
+	methodPortSwitch        = "port_switch"
+	methodPortSwitchAck     = "port_switch_ack"
 )
 
 // clientMessage is what rpc-go sends; fields in rpc-go's marshal order (§1.2).
@@ -79,8 +84,34 @@ type Payload struct {
 	FQDN        string   `json:"fqdn"` // the DNS suffix, not a host name (§1.5)
 	Client      string   `json:"client"`
 	CertHashes  []string `json:"certHashes"`
-	TLSEnforced bool     `json:"tlsEnforced"`
+	// IPConfiguration and HostnameInfo are filled by rpc-go only for maintenance --syncip / --synchostname.
+	IPConfiguration *IPConfiguration `json:"ipConfiguration"`
+	HostnameInfo    *HostnameInfo    `json:"hostnameInfo"`
+	FriendlyName    string           `json:"friendlyName"`
+	TLSEnforced     bool             `json:"tlsEnforced"`
+	TLSTunnel       bool             `json:"tlsTunnel"` // --tls-tunnel on AMT 11–18: same tunnel as tlsEnforced
 }
+
+// IPConfiguration is the host's wired IP setup rpc-go reports for syncip (§1.5).
+type IPConfiguration struct {
+	DHCP         bool   `json:"dhcp"`
+	Static       bool   `json:"static"`
+	IPSync       bool   `json:"ipsync"`
+	IPAddress    string `json:"ipAddress"`
+	Netmask      string `json:"netmask"`
+	Gateway      string `json:"gateway"`
+	PrimaryDNS   string `json:"primaryDns"`
+	SecondaryDNS string `json:"secondaryDns"`
+}
+
+// HostnameInfo is the OS host name and DNS suffix rpc-go reports for synchostname (§1.5).
+type HostnameInfo struct {
+	DNSSuffixOS string `json:"dnsSuffixOS"`
+	Hostname    string `json:"hostname"`
+}
+
+// tunnel reports whether AMT is reached through the TLS tunnel (§1.9).
+func (p Payload) tunnel() bool { return p.TLSEnforced || p.TLSTunnel }
 
 // Command is what the method string of the first message asks for (§1.4).
 type Command struct {

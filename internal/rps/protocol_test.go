@@ -65,8 +65,6 @@ func TestFirstMessageRefusals(t *testing.T) {
 			" activation failed. No profile given (activate --profile <name>)."},
 		{"unknown profile", "activate --profile nope", "4.0.0", with(), "Device " + guid +
 			" activation failed. nope does not match list of available AMT profiles."},
-		{"TLS enforced", profile, "4.0.0", with("tlsEnforced", true), "Device " + guid + " activation failed. The " +
-			"device enforces TLS on its local ports (AMT 19 and later); activation through a TLS tunnel is not supported by dm-manager."},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

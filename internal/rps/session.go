@@ -36,9 +36,11 @@ type session struct {
 	readEnd chan struct{} // closed when the reader has returned
 	cancel  context.CancelCauseFunc
 
-	relayMu   sync.Mutex  // exactly one outstanding relay (§1.6)
-	pending   atomic.Bool // a relay is waiting; a `response` at any other time is dropped (§1.3)
-	exchanges int
+	relayMu     sync.Mutex  // exactly one outstanding relay (§1.6)
+	pending     atomic.Bool // a relay is waiting; a `response` at any other time is dropped (§1.3)
+	exchanges   int
+	heartbeats  int
+	tlsMessages int
 }
 
 func newSession(e *Engine, ws *websocket.Conn, remote string) *session {
@@ -298,7 +300,7 @@ func (s *session) finish(res result) {
 		ev = s.log.Warn()
 	}
 	ev.Str("op", res.op).Str("tenant", res.tenant).Str("guid", res.guid).Str("result", outcome).
-		Int("exchanges", s.exchanges).Str("status", text).Msg("rpc session ended")
+		Int("exchanges", s.exchanges).Int("heartbeats", s.heartbeats).Str("status", text).Msg("rpc session ended")
 	if s.e.cfg.Outcomes != nil && res.tenant != "" && res.guid != "" {
 		s.e.cfg.Outcomes.Notify(Outcome{
 			Tenant: res.tenant, GUID: res.guid, Op: res.op, Mode: res.mode, OK: res.err == nil, Message: text,

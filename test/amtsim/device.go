@@ -67,6 +67,12 @@ type Config struct {
 	OSBootDelay     time.Duration // power-on to OS running; default 500ms
 	OSShutdownDelay time.Duration // OS performing a graceful action; default 500ms
 
+	// TLSEnforced makes an AMT 19+ device (tls.go): TLS only on host-side port 16993 with a self-signed
+	// certificate, plain 16992 refused after Setup, version 19.0.5 unless Version is set.
+	TLSEnforced bool
+	// RolloverDelay is how long a TLS-enforcing device resets new TLS connections after Setup; default 1s.
+	RolloverDelay time.Duration
+
 	NonceTTL    time.Duration // digest nonce lifetime; default 2m
 	IdleTimeout time.Duration // keep-alive idle limit per connection; default 60s
 	Seed        uint64        // chunk-split RNG seed; 0: derived from the GUID
@@ -83,6 +89,10 @@ func (c *Config) defaults() {
 			*s = v
 		}
 	}
+	if c.TLSEnforced {
+		def(&c.Version, tlsEnforcedVersion)
+		def(&c.Build, tlsEnforcedBuild)
+	}
 	def(&c.Version, "16.1.25")
 	def(&c.Build, "2049")
 	def(&c.SKU, "16392")
@@ -96,6 +106,7 @@ func (c *Config) defaults() {
 	defDur(&c.OSBootDelay, 500*time.Millisecond)
 	defDur(&c.OSShutdownDelay, 500*time.Millisecond)
 	defDur(&c.NonceTTL, 2*time.Minute)
+	defDur(&c.RolloverDelay, time.Second)
 	defDur(&c.IdleTimeout, 60*time.Second)
 	if c.Power == 0 {
 		c.Power = PowerOn
@@ -140,6 +151,8 @@ type Device struct {
 	suffix    string
 	hostname  string
 	lsaHA1    string
+	tls       tlsState
+	clock     clockState
 }
 
 // New creates a device in pre-provisioning mode.

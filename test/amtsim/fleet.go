@@ -14,9 +14,19 @@ type Fleet struct {
 // NewFleet creates n devices from the template. Device i gets SeededGUID(seed, i) and,
 // unless the template names a host, the host name "amtsim-<i>".
 func NewFleet(n int, seed string, tmpl Config) (*Fleet, error) {
+	return NewMixedFleet(n, seed, tmpl, 0)
+}
+
+// NewMixedFleet is NewFleet where tlsEnforcedPercent of the devices (0..100, spread evenly) enforce TLS like AMT
+// 19 and later (Config.TLSEnforced); a template that enforces TLS makes them all do so.
+func NewMixedFleet(n int, seed string, tmpl Config, tlsEnforcedPercent int) (*Fleet, error) {
+	if tlsEnforcedPercent < 0 || tlsEnforcedPercent > 100 {
+		return nil, fmt.Errorf("amtsim fleet: TLS-enforced share %d%% is not a percentage (0..100)", tlsEnforcedPercent)
+	}
 	f := &Fleet{devices: make([]*Device, 0, n), byGUID: make(map[string]*Device, n)}
 	for i := range n {
 		cfg := tmpl
+		cfg.TLSEnforced = tmpl.TLSEnforced || (i+1)*tlsEnforcedPercent/100 > i*tlsEnforcedPercent/100
 		cfg.GUID = SeededGUID(seed, i).String()
 		if tmpl.Hostname == "" {
 			cfg.Hostname = fmt.Sprintf("amtsim-%04d", i)

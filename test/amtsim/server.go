@@ -26,8 +26,15 @@ const unauthorizedPage = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01 Transiti
 func (d *Device) ServeConn(conn net.Conn) { d.serve(conn, false) }
 
 // ServeLocal serves WS-Man on a connection from the host side (LMS on 127.0.0.1:16992,
-// which rpc-go relays to). Only here does the local system account authenticate.
-func (d *Device) ServeLocal(conn net.Conn) { d.serve(conn, true) }
+// which rpc-go relays to). Only here does the local system account authenticate. A TLS-enforcing device that is
+// set up refuses it (tls.go).
+func (d *Device) ServeLocal(conn net.Conn) {
+	if d.refusesPlainLocal() {
+		_ = conn.Close()
+		return
+	}
+	d.serve(conn, true)
+}
 
 func (d *Device) serve(conn net.Conn, local bool) {
 	defer conn.Close()

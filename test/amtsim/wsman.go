@@ -42,7 +42,7 @@ type class struct {
 // registry maps resource URI to class.
 var registry = func() map[string]*class {
 	m := map[string]*class{}
-	for _, group := range [][]*class{powerClasses(), infoClasses(), setupClasses(), ciraClasses(), configClasses()} {
+	for _, group := range [][]*class{powerClasses(), infoClasses(), setupClasses(), ciraClasses(), configClasses(), timeClasses()} {
 		for _, c := range group {
 			m[c.uri] = c
 		}

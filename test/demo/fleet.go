@@ -48,6 +48,7 @@ func startFleet(o options, tenant string, uuids, names []string, log zerolog.Log
 	for i, id := range uuids {
 		cfg := deviceTiming
 		cfg.GUID, cfg.Hostname, cfg.Log = id, names[i], log
+		cfg.TLSEnforced = (i+1)*o.tlsEnforced/100 > i*o.tlsEnforced/100 // spread as amtsim.NewMixedFleet
 		d, err := amtsim.New(cfg)
 		if err != nil {
 			f.stop()

@@ -30,6 +30,7 @@ type options struct {
 	dmHealthAddress  string
 	databaseURL      string
 	hosts            int
+	tlsEnforced      int
 	heartbeat        time.Duration
 	softPowerTimeout time.Duration
 	timeout          time.Duration
@@ -47,6 +48,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.dmHealthAddress, "dmHealthAddress", "", "dm-manager gRPC health address (-oamServerAddress)")
 	fs.StringVar(&o.databaseURL, "databaseURL", "", "dm-manager's Postgres database, read to show the tenant bootstrap")
 	fs.IntVar(&o.hosts, "hosts", 20, "number of hosts and simulated devices")
+	fs.IntVar(&o.tlsEnforced, "tlsEnforced", 0, "percentage of the devices that enforce TLS like AMT 19+ (0..100)")
 	fs.DurationVar(&o.heartbeat, "heartbeat", time.Second, "node agent heartbeat (PMA's default is 10s)")
 	fs.DurationVar(&o.softPowerTimeout, "softPowerTimeout", 5*time.Second, "dm-manager's -softPowerTimeout, to explain the hung-OS host")
 	fs.DurationVar(&o.timeout, "timeout", 150*time.Second, "give up after this long")
@@ -66,6 +68,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("missing %s (scripts/demo.sh sets them all)", strings.Join(sorted(missing), ", "))
 	case o.hosts < minHosts:
 		return o, fmt.Errorf("-hosts must be at least %d so that every power scenario gets a host", minHosts)
+	case o.tlsEnforced < 0 || o.tlsEnforced > 100:
+		return o, errors.New("-tlsEnforced is a percentage (0..100)")
 	}
 	return o, nil
 }

@@ -188,7 +188,7 @@ func (d *dm) run(tb testing.TB) {
 			InventoryDialOptions: invtest.DialOptions(), Listeners: lis, Log: d.log,
 			OnReady: func(r app.Ready) { readyCh <- r },
 			// amtsim takes new credentials at once; keep the wait real AMT needs, shortened.
-			ActivationPostSetupDelay: 100 * time.Millisecond,
+			ActivationPostSetupDelay: 100 * time.Millisecond, ActivationTLSRolloverDelay: time.Second,
 		})
 	}()
 	d.cancel, d.done = cancel, done

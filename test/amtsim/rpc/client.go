@@ -34,6 +34,12 @@ type Config struct {
 	// pre-provisioning, where rpc-go sends the local system account's instead.
 	Password     string
 	FriendlyName string
+	// DNSSuffix overrides the suffix read from AMT, as rpc-go's -d/--dns (§1.5).
+	DNSSuffix string
+	// IPConfiguration and HostnameInfo are what rpc-go reads from the OS for maintenance --syncip and
+	// --synchostname; zero values otherwise (§1.5).
+	IPConfiguration IPConfiguration
+	HostnameInfo    HostnameInfo
 	// Features is the decoded SKU text rpc-go sends; default "AMT Pro Corporate".
 	Features   string
 	AppVersion string // default "Development Build"
@@ -43,7 +49,10 @@ type Config struct {
 	// and then reads until EOF or 100 ms without data (§1.6).
 	FirstByte time.Duration
 	IdleGap   time.Duration
-	Log       zerolog.Logger
+	// IgnorePortSwitch makes the client never acknowledge a port_switch (an rpc-go without the TLS tunnel's
+	// port switch), for negative tests.
+	IgnorePortSwitch bool
+	Log              zerolog.Logger
 }
 
 func (c *Config) defaults() {
@@ -81,10 +90,15 @@ func BuildPayload(d *amtsim.Device, cfg Config) (Payload, error) {
 		hostname, _ = os.Hostname()
 	}
 	hashes := d.RootHashes()
+	suffix := d.DNSSuffix()
+	if cfg.DNSSuffix != "" {
+		suffix = cfg.DNSSuffix
+	}
 	return Payload{
 		Version: ver, Build: build, SKU: sku, Features: cfg.Features, UUID: d.GUID().String(),
-		Username: user, Password: pw, CurrentMode: int(mode), Hostname: hostname, FQDN: d.DNSSuffix(),
-		Client: "RPC", CertHashes: hashes, FriendlyName: cfg.FriendlyName,
+		Username: user, Password: pw, CurrentMode: int(mode), Hostname: hostname, FQDN: suffix,
+		Client: "RPC", CertHashes: hashes, FriendlyName: cfg.FriendlyName, TLSEnforced: d.TLSEnforced(),
+		IPConfiguration: cfg.IPConfiguration, HostnameInfo: cfg.HostnameInfo,
 	}, nil
 }
 
@@ -115,10 +129,13 @@ func Run(ctx context.Context, d *amtsim.Device, cfg Config) (*Result, error) {
 		Method: cfg.Command, APIKey: "key", AppVersion: cfg.AppVersion, ProtocolVersion: ProtocolVersion,
 		Status: "ok", Message: "ok", Payload: base64.StdEncoding.EncodeToString(raw), TenantID: cfg.TenantID,
 	}
-	if err := ws.WriteJSON(first); err != nil {
+	res := &Result{}
+	w := &wire{ws: ws, res: res}
+	if err := w.write(first); err != nil {
 		return nil, fmt.Errorf("rpc: send %q: %w", firstWord(cfg.Command), err)
 	}
-	res := &Result{}
+	tun := &tunnel{d: d, w: w, cfg: cfg}
+	defer tun.close()
 	for {
 		var m Message
 		if err := ws.ReadJSON(&m); err != nil {
@@ -133,31 +150,45 @@ func Run(ctx context.Context, d *amtsim.Device, cfg Config) (*Result, error) {
 		}
 		switch m.Method {
 		case "success", "error":
+			w.mu.Lock()
+			defer w.mu.Unlock()
 			res.Method, res.Status, res.Message, res.StatusObject = m.Method, m.Status, m.Message, parseStatus(m.Message)
 			log.Info().Str("result", m.Method).Str("status", res.Text()).Int("exchanges", res.Exchanges).Msg("rpc session ended")
 			return res, nil
 		case "heartbeat_request":
+			w.count(func(r *Result) { r.Heartbeats++ })
 			m.Method, m.Status = "heartbeat_response", "success"
-			if err := ws.WriteJSON(m); err != nil {
+			if err := w.write(m); err != nil {
 				return res, fmt.Errorf("rpc: heartbeat: %w", err)
 			}
 		case "tls_data", "port_switch":
-			return res, fmt.Errorf("rpc: server sent %s, but the simulated device does not enforce TLS (tlsEnforced=false)", m.Method)
+			if !d.TLSEnforced() {
+				return res, fmt.Errorf("rpc: server sent %s, but the simulated device does not enforce TLS (tlsEnforced=false)", m.Method)
+			}
+			var err error
+			if m.Method == "tls_data" {
+				err = tun.data(m.Payload)
+			} else {
+				err = tun.portSwitch(ctx, m.Payload)
+			}
+			if err != nil {
+				return res, err
+			}
 		default:
 			// rpc-go relays "wsman" and any method it does not recognise to AMT (§1.3).
-			if err := relayOne(ctx, ws, d, m, cfg, res); err != nil {
+			if err := relayOne(ctx, w, d, m, cfg); err != nil {
 				return res, err
 			}
 		}
 	}
 }
 
-func relayOne(ctx context.Context, ws *websocket.Conn, d *amtsim.Device, m Message, cfg Config, res *Result) error {
+func relayOne(ctx context.Context, w *wire, d *amtsim.Device, m Message, cfg Config) error {
 	req, err := base64.StdEncoding.DecodeString(m.Payload)
 	if err != nil {
 		return fmt.Errorf("rpc: %s payload is not base64: %w", m.Method, err)
 	}
-	res.Exchanges++
+	w.count(func(r *Result) { r.Exchanges++ })
 	out, err := Relay(ctx, d, req, cfg.FirstByte, cfg.IdleGap)
 	if err != nil {
 		return err
@@ -169,7 +200,7 @@ func relayOne(ctx context.Context, ws *websocket.Conn, d *amtsim.Device, m Messa
 		Method: "response", APIKey: "key", AppVersion: cfg.AppVersion, ProtocolVersion: ProtocolVersion,
 		Status: "ok", Message: "ok", Payload: base64.StdEncoding.EncodeToString(out),
 	}
-	if err := ws.WriteJSON(reply); err != nil {
+	if err := w.write(reply); err != nil {
 		return fmt.Errorf("rpc: send response: %w", err)
 	}
 	return nil

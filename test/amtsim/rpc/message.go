@@ -110,6 +110,11 @@ type Result struct {
 	StatusObject *StatusObject
 	// Exchanges counts the WS-Man requests relayed to the device.
 	Exchanges int
+	// Heartbeats counts the heartbeat_request messages answered.
+	Heartbeats int
+	// TLSMessages counts tls_data messages relayed to the device's TLS port; Resets the connection_reset
+	// messages sent back; PortSwitches the port_switch messages acknowledged.
+	TLSMessages, Resets, PortSwitches int
 }
 
 // OK reports a success terminal message.
