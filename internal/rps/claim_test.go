@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dmrm/dm-manager/internal/rps"
-	"github.com/dmrm/dm-manager/internal/secrets"
 	"github.com/dmrm/dm-manager/internal/store"
 	"github.com/dmrm/dm-manager/test/amtsim"
 	"github.com/dmrm/dm-manager/test/amtsim/rpc"
@@ -145,37 +144,4 @@ func TestClaimRenewedWhileSessionLives(t *testing.T) {
 	got := e2.run(t, d, activate(tenant+"_ccm"))
 	require.False(t, got.OK())
 	require.Equal(t, claimRefusal(guid, "replica-1"), got.Message)
-}
-
-// raceSecrets stores a rival session's secrets for the device just before the engine's create-if-absent, as a
-// session whose claim lapsed could.
-type raceSecrets struct {
-	secrets.Store
-	rival map[string]string
-}
-
-func (r raceSecrets) CreateIfAbsent(ctx context.Context, path string, data map[string]string) (map[string]string, bool, error) {
-	if err := r.Store.Put(ctx, path, r.rival); err != nil {
-		return nil, false, err
-	}
-	return r.Store.CreateIfAbsent(ctx, path, data)
-}
-
-// A device's generated passwords are generated once: when another session stored the device's secrets first,
-// the activation uses those, and AMT ends with the stored password.
-func TestGeneratedDeviceSecretsCreatedOnce(t *testing.T) {
-	ctx := context.Background()
-	rival := map[string]string{secrets.KeyAMTPassword: "Rival-Amt-Pw1!", secrets.KeyCIRAUsername: "rivalcirauser01",
-		secrets.KeyCIRAPassword: "Rival-Cira-Pw1!"}
-	e := newEnv(t, func(c *rps.Config) { c.Secrets = raceSecrets{Store: testSecrets, rival: rival} })
-	tenant := newTenant(t, "dynamic")
-	d := e.newDevice(t, tenant, amtsim.Config{})
-	got := e.run(t, d, activate(tenant+"_ccm"))
-	require.True(t, got.OK(), got.Message)
-	require.True(t, d.AdminPasswordIs("Rival-Amt-Pw1!"), "AMT got the value stored first")
-	path, err := secrets.Device(tenant, d.GUID().String())
-	require.NoError(t, err)
-	stored, err := testSecrets.Get(ctx, path)
-	require.NoError(t, err)
-	require.Equal(t, rival, stored)
 }

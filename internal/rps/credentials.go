@@ -124,9 +124,6 @@ func (o *op) targetSecrets(ctx context.Context, t store.Tenant, stored deviceSec
 		}
 		ds.CIRAPassword = p
 	}
-	if stored == (deviceSecrets{}) {
-		return o.keepFirstGenerated(ctx, ds) // generated.go
-	}
 	return ds, nil
 }
 
