@@ -11,7 +11,7 @@ TEST_TIMEOUT ?= 20m
 PKGS ?= ./...
 GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 
-.PHONY: tools build test lint bench load demo fuzz
+.PHONY: tools build test lint bench load demo fuzz cluster bench-forward
 
 tools:
 	scripts/testenv.sh
@@ -45,6 +45,18 @@ bench:
 
 load:
 	scripts/load.sh
+
+# Cluster e2e at full size: three `dm-manager serve` behind HAProxy, real Inventory, CLUSTER_DEVICES amtsim devices
+# (make test runs the same test with 60). Prints the ramp, takeover, reconnect and drain times it measures.
+CLUSTER_DEVICES ?= 300
+cluster: tools
+	@mkdir -p .cache
+	DM_CLUSTER_DEVICES=$(CLUSTER_DEVICES) go test -count=1 -v -timeout 30m -run TestCluster ./test/cluster 2>&1 | \
+		tee .cache/cluster.log | grep -E '^ +[a-z_]+_test\.go:[0-9]+: [^{]|^(=== RUN|--- |ok|FAIL|PASS)'
+
+# WS-Man latency over a real gateway: local vs forwarded through another replica's API (p50/p99 per exchange).
+bench-forward: tools
+	go test -count=1 -run '^$$' -bench WSManLatency -benchtime 2000x ./internal/devices
 
 demo: tools
 	scripts/demo.sh

@@ -5,7 +5,7 @@
 #              start a private cluster in $DM_PG_DATA. Then create role admin/pass and database dmm if absent.
 #   mosquitto: start it if 127.0.0.1:1883 is silent and the binary exists (not fatal).
 #   tools:     opa v1.9.0 and the atlas stand-in into .cache/bin; writes .cache/env (`. .cache/env` puts .cache/bin
-#              on PATH; the Makefile does that itself).
+#              on PATH; the Makefile does that itself); Debian's haproxy when absent (test/cluster).
 # Overrides (to rehearse a fresh machine): DM_PG_PORT (5432), DM_PG_DATA (.cache/pg), DM_TOOLS_CACHE.
 set -euo pipefail
 
@@ -140,6 +140,17 @@ setup_mosquitto() {
 	fi
 }
 
+# setup_haproxy installs Debian's haproxy when absent: test/cluster puts it in front of three replicas.
+setup_haproxy() {
+	if command -v haproxy >/dev/null; then
+		say "haproxy: $(haproxy -v 2>/dev/null | head -n 1)"
+		return
+	fi
+	say "haproxy: installing Debian's package (test/cluster's load balancer)"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y haproxy >/dev/null ||
+		die "could not install haproxy: apt-get install -y haproxy"
+}
+
 setup_tools() {
 	mkdir -p "$bin"
 	if ! scripts/install-gotool.sh opa github.com/open-policy-agent/opa@v1.9.0; then
@@ -149,6 +160,7 @@ setup_tools() {
 	fi
 	go build -o "$bin/atlas" ./test/tools/atlas
 	say "atlas: stand-in built from test/tools/atlas"
+	setup_haproxy
 	printf 'export PATH=%q:"$PATH"\n' "$bin" >"$repo/.cache/env"
 	say "tools: in $bin; for a shell: . .cache/env"
 }

@@ -21,9 +21,6 @@ import (
 	"github.com/dmrm/dm-manager/internal/config"
 )
 
-// stopTimeout bounds each step of the graceful stop, so one stuck part cannot keep the process from exiting.
-const stopTimeout = 10 * time.Second
-
 // Options are the seams of Run; the zero value is production behaviour.
 type Options struct {
 	// InventoryDialOptions are added to the Inventory client's dial options (tests dial the in-process
@@ -54,12 +51,13 @@ type Listeners struct {
 	API        net.Listener // -apiAddress: REST API
 	Metrics    net.Listener // -metricsAddress: used only with -enableMetrics
 	OAM        net.Listener // -oamServerAddress: gRPC health; used only when the flag is not empty
+	Replica    net.Listener // -replicaListenAddress: replica API; used only when the flag is not empty
 }
 
 // Ready describes the running program.
 type Ready struct {
 	// Bound addresses (host:port); Metrics and OAM are empty when those servers are off.
-	DMServer, CIRA, Activation, API, Metrics, OAM string
+	DMServer, CIRA, Activation, API, Metrics, OAM, Replica string
 	// GatewayRootCAPEM is the CIRA gateway's root certificate: AMT (and amtsim) must trust it.
 	GatewayRootCAPEM []byte
 	// GatewayNames are the names on the gateway's server certificate; the first is the host of
@@ -120,6 +118,8 @@ type app struct {
 	log    zerolog.Logger
 	failed chan error // a part failed while running
 	stops  []stopStep
+	// stopBy is the deadline of the whole stop (-shutdownTimeout from its start); zero while running.
+	stopBy time.Time
 	parts
 }
 
@@ -148,7 +148,9 @@ func (a *app) start(ctx context.Context) error {
 		{"health and metrics", a.startOAMAndMetrics},
 		{"store", a.startStore},
 		{"secrets", a.startSecrets},
+		{"replica client", a.startReplicaClient},
 		{"gateway", a.startGateway},
+		{"replica", a.startReplica},
 		{"inventory", a.startInventory},
 		{"reconcilers", a.startReconcilers},
 		{"southbound", a.startSouthbound},
@@ -186,8 +188,18 @@ func (a *app) wait(ctx context.Context) error {
 	}
 }
 
-// stop runs the stop functions in reverse start order, each bounded by stopTimeout.
+// stop runs the stop functions in reverse start order within ONE deadline, -shutdownTimeout, so the steps cannot
+// add up past the pod's grace period: a step still running when the deadline passes is left behind (the process
+// exits after Run returns), and the steps after it are started without waiting for them.
 func (a *app) stop() {
+	timeout := a.cfg.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 25 * time.Second
+	}
+	a.stopBy = time.Now().Add(timeout)
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	late := false
 	for i := len(a.stops) - 1; i >= 0; i-- {
 		s := a.stops[i]
 		done := make(chan struct{})
@@ -195,14 +207,28 @@ func (a *app) stop() {
 			defer close(done)
 			s.fn()
 		}()
+		if late {
+			continue
+		}
 		select {
 		case <-done:
 			a.log.Debug().Str("part", s.name).Msg("stopped")
-		case <-time.After(stopTimeout):
-			a.log.Warn().Str("part", s.name).Dur("waited", stopTimeout).Msg("did not stop in time; continuing")
+		case <-deadline.C:
+			late = true
+			a.log.Warn().Str("part", s.name).Dur("shutdown_timeout", timeout).
+				Msg("stop deadline (-shutdownTimeout) passed; leaving the remaining parts to the process exit")
 		}
 	}
 	a.stops = nil
+}
+
+// stopLeft is the time left of the stop's deadline, for a step that waits on something (a graceful server stop)
+// and must leave the rest of the budget to the steps after it: at most half of what is left.
+func (a *app) stopLeft() time.Duration {
+	if a.stopBy.IsZero() {
+		return time.Second
+	}
+	return max(0, time.Until(a.stopBy)/2)
 }
 
 // errServe wraps a server's unexpected end.

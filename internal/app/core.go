@@ -40,6 +40,7 @@ type parts struct {
 	hosts    *host.Reconciler
 	tenants  *tenant.Reconciler
 	verifier *auth.Verifier // nil with -enableAuth=false
+	replicaParts
 }
 
 // startStore connects to Postgres (bounded retries) and applies the migrations.
@@ -89,19 +90,20 @@ func (a *app) startGateway(ctx context.Context) error {
 	}
 	a.ciraAuth = devices.NewAuthenticator(a.store, a.secrets, devices.AuthOptions{}, a.log)
 	gw, err := ciragw.New(ciragw.Config{
-		Addr:          a.cfg.CIRAAddress,
-		Certificate:   cert,
-		Authenticator: a.ciraAuth,
-		Presence:      devices.NewPresenceWriter(a.store, a.cfg.ReplicaID, a.cfg.ReplicaAddress, a.log),
-		Registerer:    a.reg,
-		Logger:        a.log,
+		Addr:                  a.cfg.CIRAAddress,
+		Certificate:           cert,
+		Authenticator:         a.ciraAuth,
+		Presence:              devices.NewPresenceWriter(a.store, a.cfg.ReplicaID, a.cfg.ReplicaAddress, a.log),
+		PresenceFlushInterval: presenceFlushInterval,
+		Registerer:            a.reg,
+		Logger:                a.log,
 	})
 	if err != nil {
 		return err
 	}
 	a.gateway = gw
 	a.amtClients = devices.NewAMTClients(a.store, a.secrets, gw, devices.ClientOptions{
-		Replica: a.cfg.ReplicaID, RequestTimeout: a.cfg.RequestTimeout,
+		Replica: a.cfg.ReplicaID, RequestTimeout: a.cfg.RequestTimeout, Forward: a.forwarder(),
 	}, a.log)
 	a.onStop("AMT clients", a.amtClients.Close)
 

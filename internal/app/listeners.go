@@ -34,6 +34,7 @@ func (a *app) bind(ctx context.Context) error {
 		{"apiAddress", cfg.APIAddress, true, pre.API, &a.lis.API},
 		{"metricsAddress", cfg.MetricsAddress, cfg.EnableMetrics, pre.Metrics, &a.lis.Metrics},
 		{"oamServerAddress", cfg.OAMServerAddress, cfg.OAMServerAddress != "", pre.OAM, &a.lis.OAM},
+		{"replicaListenAddress", cfg.ReplicaListenAddress, cfg.ReplicaListenAddress != "", pre.Replica, &a.lis.Replica},
 	} {
 		switch {
 		case !l.on:
@@ -81,7 +82,7 @@ func listenCause(err error) error {
 // ListenLoopback binds every server on a free 127.0.0.1 port, for tests and the demo; Ready reports the ports.
 func ListenLoopback() (Listeners, error) {
 	var l Listeners
-	for _, p := range []*net.Listener{&l.DMServer, &l.CIRA, &l.Activation, &l.API, &l.Metrics, &l.OAM} {
+	for _, p := range []*net.Listener{&l.DMServer, &l.CIRA, &l.Activation, &l.API, &l.Metrics, &l.OAM, &l.Replica} {
 		lis, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			l.closeAll()
@@ -93,7 +94,7 @@ func ListenLoopback() (Listeners, error) {
 }
 
 func (l *Listeners) closeAll() {
-	for _, lis := range []net.Listener{l.DMServer, l.CIRA, l.Activation, l.API, l.Metrics, l.OAM} {
+	for _, lis := range []net.Listener{l.DMServer, l.CIRA, l.Activation, l.API, l.Metrics, l.OAM, l.Replica} {
 		if lis != nil {
 			_ = lis.Close()
 		}
@@ -136,7 +137,7 @@ func (a *app) setServing() {
 func (a *app) ready() Ready {
 	return Ready{
 		DMServer: addr(a.lis.DMServer), CIRA: addr(a.lis.CIRA), Activation: addr(a.lis.Activation),
-		API: addr(a.lis.API), Metrics: addr(a.lis.Metrics), OAM: addr(a.lis.OAM),
+		API: addr(a.lis.API), Metrics: addr(a.lis.Metrics), OAM: addr(a.lis.OAM), Replica: addr(a.lis.Replica),
 		GatewayRootCAPEM: a.ca.RootPEM(), GatewayNames: a.gatewayNames,
 	}
 }
@@ -159,7 +160,7 @@ func (a *app) serveGRPC(what string, lis net.Listener, srv *grpc.Server) {
 		}()
 		select {
 		case <-stopped:
-		case <-time.After(stopTimeout / 2):
+		case <-time.After(a.stopLeft()):
 			srv.Stop() // GracefulStop then returns too
 			<-stopped
 		}
@@ -182,7 +183,7 @@ func (a *app) serveHTTP(what string, lis net.Listener, srv *http.Server, beforeS
 		if beforeShutdown != nil {
 			beforeShutdown()
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), stopTimeout/2)
+		ctx, cancel := context.WithTimeout(context.Background(), a.stopLeft())
 		defer cancel()
 		if err := srv.Shutdown(ctx); err != nil {
 			_ = srv.Close()

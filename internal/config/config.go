@@ -102,8 +102,11 @@ type Config struct {
 	InfraConfigPath   string
 
 	// Scale-out.
-	ReplicaID      string
-	ReplicaAddress string
+	ReplicaID            string
+	ReplicaAddress       string
+	ReplicaListenAddress string
+	ReplicaSecret        string // DM_REPLICA_SECRET
+	ShutdownTimeout      time.Duration
 
 	// ShowVersion is set by -version; Load skips validation so that --version always works.
 	ShowVersion bool

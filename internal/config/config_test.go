@@ -119,6 +119,14 @@ func TestErrorsNameTheFlag(t *testing.T) {
 		{[]string{"-oidcServerURL=keycloak"}, nil, "-oidcServerURL: must be an absolute URL"},
 		{[]string{"-tenantManagerURL=ftp://tm"}, nil, "-tenantManagerURL: scheme must be one of [http https]"},
 		{[]string{"extra"}, nil, `unexpected argument "extra"`},
+		{[]string{"-replicaListenAddress=:9443", "-replicaAddress=10.0.0.1:9443"}, nil,
+			"-replicaListenAddress: the replica API is never open: set the environment variable DM_REPLICA_SECRET"},
+		{[]string{"-replicaListenAddress=:9443", "-replicaAddress=10.0.0.1:9443"}, []string{"DM_REPLICA_SECRET", "short"},
+			"DM_REPLICA_SECRET"},
+		{[]string{"-replicaListenAddress=:9443"}, []string{"DM_REPLICA_SECRET", "0123456789abcdef0123"},
+			"-replicaAddress: required with -replicaListenAddress"},
+		{[]string{"-replicaListenAddress=9443"}, nil, "-replicaListenAddress: must be host:port"},
+		{[]string{"-shutdownTimeout=0s"}, nil, "-shutdownTimeout: must be positive"},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(append(tc.args, tc.env...), " "), func(t *testing.T) {

@@ -32,6 +32,9 @@ var envOnly = []struct {
 		func(c *Config) *string { return &c.VaultRoleID }},
 	{"VAULT_SECRET_ID", "vault backend, -vaultAuth=approle: AppRole secret_id",
 		func(c *Config) *string { return &c.VaultSecretID }},
+	{"DM_REPLICA_SECRET", "scale-out: secret shared by all replicas of a deployment, authenticates the replica API " +
+		"(required with -replicaListenAddress; at least 16 characters)",
+		func(c *Config) *string { return &c.ReplicaSecret }},
 }
 
 // flagSet binds every flag to a field of c; order keeps declaration order for help text and README.
@@ -107,6 +110,12 @@ func newFlagSet(c *Config) *flagSet {
 
 	s(&c.ReplicaID, "replicaID", "", "this replica's id, recorded as owner of its CIRA sessions")
 	s(&c.ReplicaAddress, "replicaAddress", "", "internal host:port other replicas use to reach this one")
+	s(&c.ReplicaListenAddress, "replicaListenAddress", "",
+		"listen address of the replica API that other replicas forward WS-Man work to (needs env DM_REPLICA_SECRET "+
+			"and -replicaAddress); empty: single replica, no forwarding")
+	d(&c.ShutdownTimeout, "shutdownTimeout", 25*time.Second,
+		"overall deadline of the graceful stop after SIGTERM (drain, DISCONNECT devices, stop); keep it below "+
+			"the pod's terminationGracePeriodSeconds")
 
 	r.fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
 	return r

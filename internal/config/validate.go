@@ -24,6 +24,7 @@ func (c *Config) validate() error {
 		c.validateDatabase,
 		c.validateSecrets,
 		c.validateAdvertised,
+		c.validateReplica,
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {
@@ -234,4 +235,28 @@ func checkURL(flagName, raw string, schemes ...string) error {
 		}
 	}
 	return fmt.Errorf("-%s: scheme must be one of %v, got %q", flagName, schemes, u.Scheme)
+}
+
+// minReplicaSecret matches internal/replica.MinSecretLen (config must not import it).
+const minReplicaSecret = 16
+
+func (c *Config) validateReplica() error {
+	if c.ShutdownTimeout <= 0 {
+		return fmt.Errorf("-shutdownTimeout: must be positive, got %s", c.ShutdownTimeout)
+	}
+	if c.ReplicaListenAddress == "" {
+		return nil
+	}
+	if err := checkHostPort("replicaListenAddress", c.ReplicaListenAddress); err != nil {
+		return err
+	}
+	if len(c.ReplicaSecret) < minReplicaSecret {
+		return fmt.Errorf("-replicaListenAddress: the replica API is never open: set the environment variable "+
+			"DM_REPLICA_SECRET to the same secret of at least %d characters on every replica", minReplicaSecret)
+	}
+	if c.ReplicaAddress == "" {
+		return fmt.Errorf("-replicaAddress: required with -replicaListenAddress: the host:port other replicas " +
+			"reach this one at (in Kubernetes the pod IP and the replica port)")
+	}
+	return nil
 }

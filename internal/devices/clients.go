@@ -35,6 +35,15 @@ type ClientOptions struct {
 	RequestTimeout time.Duration
 	// OpenTimeout bounds one channel open (default dmtclient.DefaultCIRAOpenTimeout).
 	OpenTimeout time.Duration
+	// Forward, when set, reaches devices whose session another replica holds: each WS-Man exchange goes to the
+	// owner recorded in the store (internal/replica). Nil: such devices are *NotConnectedError naming the owner.
+	Forward Forwarder
+}
+
+// Forwarder sends one raw WS-Man exchange for a device to the replica at address; (*replica.Client) implements
+// it. Its errors say whether the request may have reached AMT (replica.ErrNotSent, replica.ErrMoved).
+type Forwarder interface {
+	Exchange(ctx context.Context, address, guid string, request []byte) ([]byte, error)
 }
 
 // AMTClients hands out AMT clients that reach devices through their CIRA session on this replica. One client is
@@ -54,6 +63,7 @@ type AMTClients struct {
 type clientEntry struct {
 	tenant  string
 	session time.Time // ConnectedAt of the session the client was made for
+	owner   string    // "" for a local session; else the replica the exchanges are forwarded to
 	c       *amt.Client
 }
 
@@ -77,7 +87,7 @@ func (c *AMTClients) For(ctx context.Context, tenant, guid string) (*amt.Client,
 		c.mu.Lock()
 		e, ok := c.clients[guid]
 		c.mu.Unlock()
-		if ok && e.tenant == tenant && e.session.Equal(sess.ConnectedAt) {
+		if ok && e.owner == "" && e.tenant == tenant && e.session.Equal(sess.ConnectedAt) {
 			return e.c, nil
 		}
 	}
@@ -93,40 +103,55 @@ func (c *AMTClients) For(ctx context.Context, tenant, guid string) (*amt.Client,
 		nc := &NotConnectedError{GUID: guid}
 		if d.ConnectionState == store.ConnectionConnected && d.OwnerReplica != "" && d.OwnerReplica != c.opts.Replica {
 			nc.OwnerReplica, nc.OwnerAddress = d.OwnerReplica, d.OwnerAddress
+			if c.opts.Forward != nil && d.OwnerAddress != "" {
+				return c.forwarded(ctx, tenant, guid, d)
+			}
 		}
 		return nil, nc
 	}
-
-	path, err := secrets.Device(tenant, guid)
+	password, err := c.password(ctx, tenant, guid)
 	if err != nil {
-		return nil, fmt.Errorf("devices: secret path of device %s: %w", guid, err)
-	}
-	m, err := c.sec.Get(ctx, path)
-	switch {
-	case errors.Is(err, secrets.ErrNotFound):
-		return nil, fmt.Errorf("%w: device %s (tenant %s)", ErrNoCredentials, guid, tenant)
-	case err != nil:
-		return nil, fmt.Errorf("devices: reading AMT credentials of device %s: %w", guid, err)
-	}
-	if m[secrets.KeyAMTPassword] == "" {
-		return nil, fmt.Errorf("%w: device %s (tenant %s)", ErrNoCredentials, guid, tenant)
+		return nil, err
 	}
 	ws, err := dmtclient.NewCIRAClient(dmtclient.CIRAClientConfig{
-		Gateway: notConnectedMapper{c.gw}, GUID: guid, Username: amtAdminUser, Password: m[secrets.KeyAMTPassword],
+		Gateway: notConnectedMapper{c.gw}, GUID: guid, Username: amtAdminUser, Password: password,
 		OpenTimeout: c.opts.OpenTimeout, Timeout: c.opts.RequestTimeout,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("devices: WS-Man client for device %s: %w", guid, err)
 	}
-	client := amt.New(ws)
+	return c.keep(guid, &clientEntry{tenant: tenant, session: sess.ConnectedAt, c: amt.New(ws)}), nil
+}
+
+// keep caches e as the device's client, closing the one it replaces, and returns e's client.
+func (c *AMTClients) keep(guid string, e *clientEntry) *amt.Client {
 	c.mu.Lock()
 	old := c.clients[guid]
-	c.clients[guid] = &clientEntry{tenant: tenant, session: sess.ConnectedAt, c: client}
+	c.clients[guid] = e
 	c.mu.Unlock()
 	if old != nil {
 		_ = old.c.WSMan().Close()
 	}
-	return client, nil
+	return e.c
+}
+
+// password reads the device's AMT admin password.
+func (c *AMTClients) password(ctx context.Context, tenant, guid string) (string, error) {
+	path, err := secrets.Device(tenant, guid)
+	if err != nil {
+		return "", fmt.Errorf("devices: secret path of device %s: %w", guid, err)
+	}
+	m, err := c.sec.Get(ctx, path)
+	switch {
+	case errors.Is(err, secrets.ErrNotFound):
+		return "", fmt.Errorf("%w: device %s (tenant %s)", ErrNoCredentials, guid, tenant)
+	case err != nil:
+		return "", fmt.Errorf("devices: reading AMT credentials of device %s: %w", guid, err)
+	}
+	if m[secrets.KeyAMTPassword] == "" {
+		return "", fmt.Errorf("%w: device %s (tenant %s)", ErrNoCredentials, guid, tenant)
+	}
+	return m[secrets.KeyAMTPassword], nil
 }
 
 // Forget drops the device's client (its idle channel is closed); call it when the device is deleted or its AMT

@@ -35,13 +35,15 @@ func deviceFacts(dev *store.Device, tenant string, pv presenceView, started, now
 	}
 	lastSign := later(dev.LastSeenAt, dev.ConnectedAt)
 	switch {
+	// First: a session this process lost may live on at another replica (the device reconnected there, the old
+	// session here was closed on takeover); the owner's fresh record wins over the disconnect seen here.
+	case dev.ConnectionState == store.ConnectionConnected && dev.OwnerReplica != "" &&
+		dev.OwnerReplica != p.ReplicaID && now.Sub(lastSign) <= p.OwnerStaleAfter:
+		f.Elsewhere, f.Since = true, dev.ConnectedAt
 	case !pv.LastDisconnect.IsZero():
 		f.Since = pv.LastDisconnect
 	case dev.ConnectionState == store.ConnectionDisconnected && !dev.DisconnectedAt.IsZero():
 		f.Since = dev.DisconnectedAt
-	case dev.ConnectionState == store.ConnectionConnected && dev.OwnerReplica != "" &&
-		dev.OwnerReplica != p.ReplicaID && now.Sub(lastSign) <= p.OwnerStaleAfter:
-		f.Elsewhere, f.Since = true, dev.ConnectedAt
 	case dev.ConnectionState == store.ConnectionNever:
 		f.NeverConnected, f.Since = true, later(started, dev.UpdatedAt)
 	default:

@@ -249,13 +249,73 @@ func TestRenderOverrides(t *testing.T) {
 	assert.Contains(t, args, "-tlsKeyPath=/etc/dm-manager/inventory-tls/tls.key")
 	assertNoArgPrefix(t, args, "-infraConfigPath=")
 	// extraArgs come last, sorted by key.
-	assert.Equal(t, []string{"-databaseConnectRetries=5", "-replicaAddress=$(POD_IP):50058"}, args[len(args)-2:])
+	assert.Equal(t, []string{"-databaseConnectMaxBackoff=5s", "-databaseConnectRetries=5"}, args[len(args)-2:])
 	assert.NotContains(t, byName(dig(pod, "volumes")), "infra-config")
 
 	pdb := r.get(t, "PodDisruptionBudget", "dm-manager")
 	assert.Equal(t, 1, dig(pdb, "spec", "minAvailable"))
 	assert.Equal(t, "dm-manager", dig(pdb, "spec", "selector", "matchLabels", "app.kubernetes.io/name"))
 	r.get(t, "NetworkPolicy", "dm-manager")
+}
+
+// TestRenderScaleOut: replicaCount > 1 renders what several replicas need — the replica API on its own port with
+// the pod IP as the owner address, its secret from a Secret, a PDB, preferred anti-affinity, a NetworkPolicy letting
+// replicas reach each other only on that port, a surge-first rolling update and one stop deadline inside the grace
+// period.
+func TestRenderScaleOut(t *testing.T) {
+	r := render(t, "--values", "testdata/values-embedded-refs.yaml", "--set", "replicaCount=3",
+		"--set", "terminationGracePeriodSeconds=40")
+	dep := r.get(t, "Deployment", "dm-manager")
+	assert.Equal(t, 3, dig(dep, "spec", "replicas"))
+	assert.Equal(t, "RollingUpdate", dig(dep, "spec", "strategy", "type"))
+	assert.Equal(t, 1, dig(dep, "spec", "strategy", "rollingUpdate", "maxSurge"))
+	assert.Equal(t, 0, dig(dep, "spec", "strategy", "rollingUpdate", "maxUnavailable"))
+	pod := dig(dep, "spec", "template", "spec")
+	assert.Equal(t, 40, dig(pod, "terminationGracePeriodSeconds"))
+	c := dig(pod, "containers", 0)
+	args := stringsOf(dig(c, "args"))
+	assert.Contains(t, args, "-replicaListenAddress=0.0.0.0:50059")
+	assert.Contains(t, args, "-replicaAddress=$(POD_IP):50059", "the owner address is the pod IP (downward API)")
+	assert.Contains(t, args, "-shutdownTimeout=35s", "grace period minus the 5s margin")
+	env := byName(dig(c, "env"))
+	assert.Equal(t, "status.podIP", dig(env["POD_IP"], "valueFrom", "fieldRef", "fieldPath"))
+	assertSecretRef(t, env, "DM_REPLICA_SECRET", "zz-replica-secret-3a1f", "zz-replica-key-6c")
+	assert.Equal(t, 50059, byName(dig(c, "ports"))["replica"]["containerPort"])
+	term := dig(pod, "affinity", "podAntiAffinity", "preferredDuringSchedulingIgnoredDuringExecution", 0, "podAffinityTerm")
+	assert.Equal(t, "kubernetes.io/hostname", dig(term, "topologyKey"))
+	assert.Equal(t, "dm-manager", dig(term, "labelSelector", "matchLabels", "app.kubernetes.io/name"))
+	assert.Equal(t, 1, dig(r.get(t, "PodDisruptionBudget", "dm-manager"), "spec", "minAvailable"))
+
+	np := r.get(t, "NetworkPolicy", "dm-manager")
+	var peerIn, peerOut [][]int
+	for _, rule := range list(dig(np, "spec", "ingress")) {
+		if dig(rule, "from", 0, "podSelector", "matchLabels", "app.kubernetes.io/name") == "dm-manager" {
+			peerIn = append(peerIn, portsOf(dig(rule, "ports")))
+		}
+	}
+	for _, rule := range list(dig(np, "spec", "egress")) {
+		if dig(rule, "to", 0, "podSelector", "matchLabels", "app.kubernetes.io/name") == "dm-manager" {
+			peerOut = append(peerOut, portsOf(dig(rule, "ports")))
+		}
+	}
+	assert.Equal(t, [][]int{{50059}}, peerIn, "replicas reach each other only on the replica port")
+	assert.Equal(t, [][]int{{50059}}, peerOut, "replicas reach each other only on the replica port")
+
+	// One replica: no replica API, no anti-affinity, no peer rules; the stop deadline still follows the grace period.
+	one := render(t, "--values", "testdata/values-embedded-refs.yaml", "--set", "replicaCount=1")
+	pod = dig(one.get(t, "Deployment", "dm-manager"), "spec", "template", "spec")
+	args = stringsOf(dig(pod, "containers", 0, "args"))
+	assertNoArgPrefix(t, args, "-replicaListenAddress=", "-replicaAddress=")
+	assert.Contains(t, args, "-shutdownTimeout=25s")
+	assert.Nil(t, dig(pod, "affinity"))
+	assert.NotContains(t, byName(dig(pod, "containers", 0, "env")), "DM_REPLICA_SECRET")
+
+	_, err := runHelm(t, templateArgs(t, "--values", "testdata/values-embedded-refs.yaml", "--set",
+		"replica.secret.existingSecret=")...)
+	require.ErrorContains(t, err, "replica.secret.existingSecret is required")
+	_, err = runHelm(t, templateArgs(t, "--values", "testdata/values-embedded-refs.yaml", "--set",
+		"terminationGracePeriodSeconds=5")...)
+	require.ErrorContains(t, err, "terminationGracePeriodSeconds must exceed shutdownMarginSeconds")
 }
 
 func assertSecretRef(t *testing.T, env map[string]map[string]any, name, secret, key string) {

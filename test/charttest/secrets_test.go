@@ -14,7 +14,7 @@ type secretRef struct{ secret, key string }
 
 // Environment variables that carry a secret: each must come from a secretKeyRef.
 var secretEnv = []string{
-	"DM_SECRETS_KEY", "VAULT_TOKEN", "VAULT_ROLE_ID", "VAULT_SECRET_ID",
+	"DM_SECRETS_KEY", "DM_REPLICA_SECRET", "VAULT_TOKEN", "VAULT_ROLE_ID", "VAULT_SECRET_ID",
 	"PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE",
 }
 
@@ -36,8 +36,9 @@ func TestNoSecretMaterialRendered(t *testing.T) {
 			name:   "embedded refs",
 			values: []string{"testdata/values-embedded-refs.yaml"},
 			refs: map[string]secretRef{
-				"DM_DATABASE_URL": {"zz-db-url-7f3c", "zz-url-key-91"},
-				"DM_SECRETS_KEY":  {"zz-seal-key-4b2e", "zz-seal-field-d8"},
+				"DM_DATABASE_URL":   {"zz-db-url-7f3c", "zz-url-key-91"},
+				"DM_SECRETS_KEY":    {"zz-seal-key-4b2e", "zz-seal-field-d8"},
+				"DM_REPLICA_SECRET": {"zz-replica-secret-3a1f", "zz-replica-key-6c"},
 			},
 			volume: secretRef{secret: "zz-inv-tls-55"},
 		},

@@ -85,7 +85,19 @@ tls:
 {{- end }}
 
 {{/* Flag value checks that the schema cannot express; fail early with the value to change. */}}
+{{/* "true" when the replica API is on: replica.enabled true, or auto with replicaCount > 1. */}}
+{{- define "dm-manager.replicaEnabled" -}}
+{{- $e := toString .Values.replica.enabled }}
+{{- if or (eq $e "true") (and (eq $e "auto") (gt (int .Values.replicaCount) 1)) }}true{{ end }}
+{{- end }}
+
 {{- define "dm-manager.validate" -}}
+{{- if and (include "dm-manager.replicaEnabled" .) (not .Values.replica.secret.existingSecret) }}
+{{- fail "replica.secret.existingSecret is required when the replica API is on (replicaCount > 1 or replica.enabled): a Secret holding DM_REPLICA_SECRET" }}
+{{- end }}
+{{- if lt (sub (int .Values.terminationGracePeriodSeconds) (int .Values.shutdownMarginSeconds)) 1 }}
+{{- fail "terminationGracePeriodSeconds must exceed shutdownMarginSeconds: -shutdownTimeout is their difference" }}
+{{- end }}
 {{- if and (not .Values.advertise.infraConfig.enabled) (not .Values.advertise.ciraServerAddress) }}
 {{- fail "advertise.ciraServerAddress is required when advertise.infraConfig.enabled is false: AMT needs the gateway host:port" }}
 {{- end }}

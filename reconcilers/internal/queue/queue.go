@@ -48,6 +48,8 @@ type Queue[I controller.ID] struct {
 
 	stopCtx  context.Context
 	stopAll  context.CancelFunc
+	newCtx   context.Context // ends at Stop: requests not started yet return at once
+	stopNew  context.CancelFunc
 	mu       sync.Mutex
 	stopped  bool
 	inflight sync.WaitGroup // enqueued and not yet finished
@@ -76,6 +78,7 @@ func New[I controller.ID](fn Func[I], opts Options) *Queue[I] {
 	}
 	q := &Queue[I]{fn: fn, opts: opts, timers: map[I]pendingTimer{}, attempts: map[I]int{}}
 	q.stopCtx, q.stopAll = context.WithCancel(context.Background()) //nolint:gosec // G118: Stop calls q.stopAll
+	q.newCtx, q.stopNew = context.WithCancel(q.stopCtx)             //nolint:gosec // G118: Stop calls q.stopNew
 	q.ctrl = controller.NewController[I](q.reconcile,
 		controller.WithParallelism(opts.Parallelism), controller.WithTimeout(opts.Timeout))
 	return q
@@ -128,8 +131,12 @@ func (q *Queue[I]) afterLocked(id I, d time.Duration) {
 	q.timers[id] = pendingTimer{at: at, timer: t}
 }
 
-// Stop cancels pending timers, lets the workers drain what was enqueued (each such request returns at once) and
-// stops the controller. Reconciles in progress see their context cancelled.
+// drainWait is how long Stop lets reconciles in progress finish before cancelling them: a request already on its
+// way to a device is answered rather than cut off into "outcome unknown" (a drained replica's power actions).
+const drainWait = 3 * time.Second
+
+// Stop cancels pending timers, lets the workers drain what was enqueued (each such request returns at once), gives
+// reconciles in progress up to drainWait to finish, then cancels their context and stops the controller.
 func (q *Queue[I]) Stop() {
 	q.mu.Lock()
 	if q.stopped {
@@ -142,14 +149,24 @@ func (q *Queue[I]) Stop() {
 		delete(q.timers, id)
 	}
 	q.mu.Unlock()
+	q.stopNew()
+	done := make(chan struct{})
+	go func() {
+		q.inflight.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(drainWait):
+	}
 	q.stopAll()
-	q.inflight.Wait()
+	<-done
 	q.ctrl.Stop()
 }
 
 func (q *Queue[I]) reconcile(ctx context.Context, req controller.Request[I]) controller.Directive[I] {
 	defer q.inflight.Done()
-	if q.stopCtx.Err() != nil {
+	if q.newCtx.Err() != nil {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(ctx)

@@ -1,0 +1,102 @@
+package devices
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/dmrm/dm-manager/dmtclient"
+	"github.com/dmrm/dm-manager/dmtclient/amt"
+	"github.com/dmrm/dm-manager/dmtclient/wsman"
+	"github.com/dmrm/dm-manager/internal/replica"
+	"github.com/dmrm/dm-manager/internal/store"
+)
+
+// forwarded returns a client whose WS-Man exchanges go to the replica holding the device's session (d, as just
+// read from the store). Digest authentication stays between this client and AMT; the owner relays bytes.
+func (c *AMTClients) forwarded(ctx context.Context, tenant, guid string, d store.Device) (*amt.Client, error) {
+	owner := d.OwnerReplica + "@" + d.OwnerAddress
+	c.mu.Lock()
+	e, ok := c.clients[guid]
+	c.mu.Unlock()
+	if ok && e.owner == owner && e.tenant == tenant && e.session.Equal(d.ConnectedAt) {
+		return e.c, nil
+	}
+	password, err := c.password(ctx, tenant, guid)
+	if err != nil {
+		return nil, err
+	}
+	x := &routedExchanger{c: c, guid: guid, replica: d.OwnerReplica, address: d.OwnerAddress}
+	ws, err := wsman.New(wsman.Config{
+		Dialer: wsman.RelayDialer(x), Host: dmtclient.CIRADialer{GUID: guid}.Host(), Username: amtAdminUser,
+		Password: password, DisableKeepAlive: true, Timeout: c.opts.RequestTimeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("devices: WS-Man client for device %s: %w", guid, err)
+	}
+	return c.keep(guid, &clientEntry{tenant: tenant, session: d.ConnectedAt, owner: owner, c: amt.New(ws)}), nil
+}
+
+// routedExchanger carries one exchange to the device's owner. When the owner answers that it holds no session
+// (the device moved, the request was not sent) it looks the owner up again and tries once more: at the new
+// owner, or over this replica's own session if the device came here. A request that may have been sent is never
+// sent again. Errors keep the devices contract: *NotConnectedError only when the request provably never reached
+// AMT, ErrSessionLost when the owner lost the session after sending it.
+type routedExchanger struct {
+	c                *AMTClients
+	guid             string
+	replica, address string
+}
+
+func (x *routedExchanger) Exchange(ctx context.Context, request []byte) ([]byte, error) {
+	resp, err := x.c.opts.Forward.Exchange(ctx, x.address, x.guid, request)
+	if !errors.Is(err, replica.ErrMoved) {
+		return resp, x.mapErr(err)
+	}
+	moved := err
+	d, err := x.c.st.GetDevice(ctx, x.guid)
+	switch {
+	case err != nil:
+		return nil, x.mapErr(moved)
+	case d.ConnectionState == store.ConnectionConnected && d.OwnerReplica == x.c.opts.Replica:
+		if _, ok := x.c.gw.Session(x.guid); ok {
+			return x.local(ctx, request)
+		}
+	case d.ConnectionState == store.ConnectionConnected && d.OwnerAddress != "" && d.OwnerAddress != x.address:
+		resp, err := x.c.opts.Forward.Exchange(ctx, d.OwnerAddress, x.guid, request)
+		return resp, x.mapErr(err)
+	}
+	return nil, x.mapErr(moved)
+}
+
+// local runs the exchange over this replica's own session, as the owner does for a forwarded one.
+func (x *routedExchanger) local(ctx context.Context, request []byte) ([]byte, error) {
+	conn, err := notConnectedMapper{x.c.gw}.OpenChannel(ctx, x.guid, dmtclient.AMTHTTPPort)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	if d, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(d)
+	}
+	if _, err := conn.Write(request); err != nil {
+		return nil, err
+	}
+	raw, _, err := wsman.ReadRawResponse(conn, wsman.DefaultMaxResponseBytes)
+	return raw, err
+}
+
+func (x *routedExchanger) mapErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, replica.ErrMoved):
+		return &NotConnectedError{GUID: x.guid, Err: err}
+	case errors.Is(err, replica.ErrNotSent):
+		return &NotConnectedError{GUID: x.guid, OwnerReplica: x.replica, OwnerAddress: x.address, Err: err}
+	case errors.Is(err, replica.ErrPossiblySent) && !errors.Is(err, context.DeadlineExceeded) &&
+		!errors.Is(err, context.Canceled):
+		return fmt.Errorf("%w: device %s via replica %s: %w", ErrSessionLost, x.guid, x.replica, err)
+	}
+	return err
+}
