@@ -23,7 +23,9 @@ import (
 // gateway/ca). Load returns an error wrapping ErrNoCA when nothing is stored.
 type CAStore interface {
 	Load(ctx context.Context) (certPEM, keyPEM []byte, err error)
-	Save(ctx context.Context, certPEM, keyPEM []byte) error
+	// Create stores the CA unless one is stored already, and returns the one stored: of replicas creating it at
+	// once, exactly one CA is kept and every replica gets it.
+	Create(ctx context.Context, certPEM, keyPEM []byte) (storedCertPEM, storedKeyPEM []byte, err error)
 }
 
 // Key sizes and validity follow what MPS generates and AMT is known to accept
@@ -46,9 +48,9 @@ type CA struct {
 	key     crypto.Signer
 }
 
-// LoadOrCreateCA loads the CA from store, or creates and saves one. After
-// saving it loads again, so that of two replicas racing to create it both end
-// up with whichever was stored last.
+// LoadOrCreateCA loads the CA from store, or creates one and stores it if none
+// is stored yet (create-if-absent), so that of replicas racing to create it
+// all end up with the one stored first.
 func LoadOrCreateCA(ctx context.Context, store CAStore) (*CA, error) {
 	certPEM, keyPEM, err := store.Load(ctx)
 	if err == nil {
@@ -61,11 +63,8 @@ func LoadOrCreateCA(ctx context.Context, store CAStore) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := store.Save(ctx, certPEM, keyPEM); err != nil {
-		return nil, fmt.Errorf("ciragw: saving new gateway CA: %w", err)
-	}
-	if certPEM, keyPEM, err = store.Load(ctx); err != nil {
-		return nil, fmt.Errorf("ciragw: reloading saved gateway CA: %w", err)
+	if certPEM, keyPEM, err = store.Create(ctx, certPEM, keyPEM); err != nil {
+		return nil, fmt.Errorf("ciragw: storing new gateway CA: %w", err)
 	}
 	return ParseCA(certPEM, keyPEM)
 }

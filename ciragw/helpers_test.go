@@ -49,12 +49,14 @@ func (s *memCAStore) Load(context.Context) ([]byte, []byte, error) {
 	return s.cert, s.ky, nil
 }
 
-func (s *memCAStore) Save(_ context.Context, c, k []byte) error {
+func (s *memCAStore) Create(_ context.Context, c, k []byte) ([]byte, []byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.cert, s.ky = c, k
-	s.saves++
-	return nil
+	if s.cert == nil {
+		s.cert, s.ky = c, k
+		s.saves++
+	}
+	return s.cert, s.ky, nil
 }
 
 // testPKI is one CA and server certificate for the whole test binary: RSA

@@ -126,7 +126,7 @@ func importDevices(ctx context.Context, cfg *config.Config, format devices.Forma
 	if err := st.Migrate(ctx); err != nil {
 		return err
 	}
-	sec, err := secrets.Open(ctx, configSecretsOptions(cfg), st.Pool(), log)
+	sec, err := secrets.Open(ctx, configSecretsOptions(cfg), st, log)
 	if err != nil {
 		return err
 	}

@@ -99,7 +99,7 @@ func start(t *testing.T, dbName string) *instance {
 	in.st, err = store.Open(context.Background(), dsn, store.ConnectOptions{}, zerolog.Nop())
 	require.NoError(t, err)
 	in.sec, err = secrets.Open(context.Background(), secrets.Options{Backend: secrets.BackendEmbedded,
-		Key: env["DM_SECRETS_KEY"]}, in.st.Pool(), zerolog.Nop())
+		Key: env["DM_SECRETS_KEY"]}, in.st, zerolog.Nop())
 	require.NoError(t, err)
 	return in
 }

@@ -68,7 +68,7 @@ func (a *app) startSecrets(ctx context.Context) error {
 		VaultAddress: c.VaultAddress, VaultAuth: string(c.VaultAuth), VaultRole: c.VaultRole,
 		VaultKVMount: c.VaultKVMount, VaultPathPrefix: c.VaultPathPrefix, VaultK8sTokenPath: c.VaultK8sTokenPath,
 		VaultToken: c.VaultToken, VaultRoleID: c.VaultRoleID, VaultSecretID: c.VaultSecretID,
-	}, a.store.Pool(), a.log)
+	}, a.store, a.log)
 	if err != nil {
 		return fmt.Errorf("opening the %s secrets backend (-secretsBackend): %w", c.SecretsBackend, err)
 	}

@@ -60,7 +60,7 @@ func (a *app) startSouthbound(context.Context) error {
 // reconciler to look at the device again.
 func (a *app) startActivation(context.Context) error {
 	cfg := rps.Config{
-		Store: a.store, Secrets: a.secrets, Hosts: rpsHosts{a.inv},
+		Store: a.store, Claims: a.store, ReplicaID: a.cfg.ReplicaID, Secrets: a.secrets, Hosts: rpsHosts{a.inv},
 		Outcomes: activationOutcomes{hosts: a.hosts, clients: a.amtClients, ciraAuth: a.ciraAuth, log: a.log,
 			events: newActivationEvents(a.events)},
 		Metrics:          a.reg,

@@ -40,7 +40,7 @@ func (a *app) startInventory(ctx context.Context) error {
 // resync (inventory.Client.Run), the gateway's session events, and each reconciler's own sweep. Activation
 // outcomes are fed by the activation engine (startActivation).
 func (a *app) startReconcilers(ctx context.Context) error {
-	leader := tenant.NewPgLeader(a.store.Pool(), tenant.LeaderLockKey)
+	leader := tenant.NewPgLeader(a.store, a.cfg.ReplicaID)
 	tenants, err := tenant.New(tenant.Config{
 		CIRAServerAddress: a.cfg.CIRAServerAddress,
 		PasswordPolicy:    string(a.cfg.PasswordPolicy),
@@ -80,6 +80,7 @@ func (a *app) startReconcilers(ctx context.Context) error {
 			NotSent: func(err error) bool { return errors.Is(err, devices.ErrNotConnected) },
 		}},
 		Presence: host.PresenceFunc(a.localSession),
+		Leader:   leader, // hosts connected nowhere are the tenant leader's (reconcilers/host/actor.go)
 	})
 	if err != nil {
 		return err

@@ -71,7 +71,7 @@ func startReplica(t *testing.T, dsn, key, id string) *instance {
 	in.st, err = store.Open(context.Background(), dsn, store.ConnectOptions{}, zerolog.Nop())
 	require.NoError(t, err)
 	in.sec, err = secrets.Open(context.Background(), secrets.Options{Backend: secrets.BackendEmbedded, Key: key},
-		in.st.Pool(), zerolog.Nop())
+		in.st, zerolog.Nop())
 	require.NoError(t, err)
 	return in
 }

@@ -30,19 +30,28 @@ func (c *CAStore) Load(ctx context.Context) (certPEM, keyPEM []byte, err error) 
 	}
 	cert, key := m[secrets.KeyCertPEM], m[secrets.KeyKeyPEM]
 	if cert == "" || key == "" {
-		return nil, nil, fmt.Errorf("devices: secret %s lacks %s or %s; delete it to have a new CA generated "+
-			"(every device must then be given the new root)", secrets.GatewayCA(), secrets.KeyCertPEM, secrets.KeyKeyPEM)
+		return nil, nil, c.damaged()
 	}
 	return []byte(cert), []byte(key), nil
 }
 
-// Save stores the CA, replacing any stored one.
-func (c *CAStore) Save(ctx context.Context, certPEM, keyPEM []byte) error {
-	err := c.sec.Put(ctx, secrets.GatewayCA(), map[string]string{
+// Create stores the CA unless one is stored already (secrets create-if-absent: one CA for every replica) and
+// returns the stored one.
+func (c *CAStore) Create(ctx context.Context, certPEM, keyPEM []byte) ([]byte, []byte, error) {
+	m, _, err := c.sec.CreateIfAbsent(ctx, secrets.GatewayCA(), map[string]string{
 		secrets.KeyCertPEM: string(certPEM), secrets.KeyKeyPEM: string(keyPEM),
 	})
 	if err != nil {
-		return fmt.Errorf("devices: saving the gateway CA: %w", err)
+		return nil, nil, fmt.Errorf("devices: storing the gateway CA: %w", err)
 	}
-	return nil
+	cert, key := m[secrets.KeyCertPEM], m[secrets.KeyKeyPEM]
+	if cert == "" || key == "" {
+		return nil, nil, c.damaged()
+	}
+	return []byte(cert), []byte(key), nil
+}
+
+func (c *CAStore) damaged() error {
+	return fmt.Errorf("devices: secret %s lacks %s or %s; delete it to have a new CA generated "+
+		"(every device must then be given the new root)", secrets.GatewayCA(), secrets.KeyCertPEM, secrets.KeyKeyPEM)
 }

@@ -82,9 +82,10 @@ type Starts interface {
 	Started(Outcome)
 }
 
-// Config configures an Engine. Store, Secrets and Hosts are required.
+// Config configures an Engine. Store, Secrets, Hosts and Claims are required.
 type Config struct {
 	Store    Store
+	Claims   Claims // one session per device in the whole cluster (claim.go)
 	Secrets  secrets.Store
 	Hosts    HostLookup
 	Tokens   TokenTenant // nil: bearer tokens on the upgrade are ignored
@@ -120,6 +121,9 @@ type Config struct {
 	// DefaultMaxWaitingFirstPerIP). Each waits at most FirstMessageTimeout.
 	MaxWaitingFirst      int
 	MaxWaitingFirstPerIP int
+
+	ReplicaID string        // names this replica in device claims (-replicaID); default "local"
+	ClaimTTL  time.Duration // device claim lease, renewed every third of it; default 30s
 }
 
 func (c *Config) defaults() {
@@ -137,6 +141,10 @@ func (c *Config) defaults() {
 	def(&c.TLSRolloverDelay, 15*time.Second)
 	def(&c.PortSwitchTimeout, 60*time.Second)
 	def(&c.TLSRetryDelay, 5*time.Second)
+	def(&c.ClaimTTL, defaultClaimTTL)
+	if c.ReplicaID == "" {
+		c.ReplicaID = "local"
+	}
 	if c.AppVersion == "" {
 		c.AppVersion = "dm-manager"
 	}
@@ -166,7 +174,6 @@ type Engine struct {
 
 	mu     sync.Mutex
 	closed bool
-	busy   map[string]bool // device GUIDs with a session in progress
 	wg     sync.WaitGroup
 }
 
@@ -179,6 +186,8 @@ func New(cfg Config) (*Engine, error) {
 		return nil, errors.New("rps: Config.Secrets is required")
 	case cfg.Hosts == nil:
 		return nil, errors.New("rps: Config.Hosts is required")
+	case cfg.Claims == nil:
+		return nil, errors.New("rps: Config.Claims is required")
 	}
 	cfg.defaults()
 	m, err := newMetrics(cfg.Metrics)
@@ -195,7 +204,7 @@ func New(cfg Config) (*Engine, error) {
 			ReadBufferSize: 4096, WriteBufferSize: 4096, HandshakeTimeout: 10 * time.Second,
 			CheckOrigin: func(*http.Request) bool { return true },
 		},
-		base: base, cancel: cancel, busy: map[string]bool{},
+		base: base, cancel: cancel,
 	}, nil
 }
 
@@ -238,22 +247,4 @@ func (e *Engine) Close() {
 	e.mu.Unlock()
 	e.cancel(errShuttingDown)
 	e.wg.Wait()
-}
-
-// claim marks a device busy; a second concurrent session for the same device is refused, because AMT and the
-// stored secrets would be changed by both at once (RPS lets them race, §4.4).
-func (e *Engine) claim(guid string) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.busy[guid] {
-		return false
-	}
-	e.busy[guid] = true
-	return true
-}
-
-func (e *Engine) release(guid string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	delete(e.busy, guid)
 }

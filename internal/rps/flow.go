@@ -57,12 +57,12 @@ func (e *Engine) dispatch(ctx context.Context, s *session, first clientMessage, 
 		res.err = refuse("Device %s Not a supported method received from AMT device", p.UUID)
 		return res
 	}
-	if !e.claim(p.UUID) {
-		res.err = refuse("Device %s: another session for this device is in progress; run the operation again when it "+
-			"has ended", p.UUID)
+	release, err := e.claim(ctx, s, p.UUID) // cluster-wide: claim.go
+	if err != nil {
+		res.err = err
 		return res
 	}
-	defer e.release(p.UUID)
+	defer release()
 
 	o := &op{
 		e: e, s: s, cmd: cmd, p: p, token: token, msgTen: first.TenantID, res: &res,

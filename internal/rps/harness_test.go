@@ -69,7 +69,7 @@ func runMain(m *testing.M) int {
 	key := make([]byte, secrets.KeySize)
 	_, _ = rand.Read(key)
 	testSecrets, err = secrets.Open(ctx, secrets.Options{Backend: secrets.BackendEmbedded,
-		Key: base64.StdEncoding.EncodeToString(key)}, testStore.Pool(), zerolog.Nop())
+		Key: base64.StdEncoding.EncodeToString(key)}, testStore, zerolog.Nop())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -133,7 +133,7 @@ func newEnv(t testing.TB, mutate func(*rps.Config)) *env {
 	}
 	e := &env{hosts: &hosts{m: map[string]rps.Host{}}, out: make(outcomes, 1024), reg: prometheus.NewRegistry()}
 	cfg := rps.Config{
-		Store: testStore, Secrets: testSecrets, Hosts: e.hosts, Outcomes: e.out, Metrics: e.reg,
+		Store: testStore, Claims: testStore, Secrets: testSecrets, Hosts: e.hosts, Outcomes: e.out, Metrics: e.reg,
 		Log: testLog(), PostSetupDelay: -1, PingInterval: -1, StepTimeout: 10 * time.Second,
 	}
 	if mutate != nil {

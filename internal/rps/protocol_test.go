@@ -175,8 +175,8 @@ func TestOneSessionPerDevice(t *testing.T) {
 	silentPeer(t, e, tenant, d)
 	got := e.run(t, d, activate(tenant+"_ccm"))
 	require.False(t, got.OK())
-	require.Equal(t, "Device "+d.GUID().String()+": another session for this device is in progress; run the operation "+
-		"again when it has ended", got.Message)
+	require.Equal(t, "Another session for device "+d.GUID().String()+" is in progress (on replica local); run the "+
+		"operation again after it has ended", got.Message)
 }
 
 // rpc-go's heartbeat answers and a late answer to an abandoned request must not be taken for the pending one.

@@ -8,48 +8,51 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/dmrm/dm-manager/internal/store"
+	"github.com/dmrm/dm-manager/internal/store/storetest"
 )
 
-// The sealed-store tests use a throwaway database, created here and dropped at the end. The migration runner
-// belongs to internal/store, so the test applies our one migration file itself.
-const (
-	adminURL  = "postgres://admin:pass@127.0.0.1:5432/dmm?sslmode=disable"
-	testDB    = "dmm_secrets_test"
-	testDBURL = "postgres://admin:pass@127.0.0.1:5432/" + testDB + "?sslmode=disable"
-	migration = "../store/migrations/0002_sealed_secrets.sql"
-)
-
-// The database is created on first use only, so fuzz worker processes (which run TestMain too) never touch it.
+// The sealed-store tests use a throwaway database, created by storetest, migrated by the store and dropped at the
+// end. testPool is a raw connection for the tests that tamper with rows behind the store's back.
 var (
 	dbOnce   sync.Once
+	dbStore  *store.Store
 	dbPool   *pgxpool.Pool
+	dbDrop   func() error
 	dbSetErr error
 )
 
-// testPool returns the pool of the throwaway database with migration 0002 applied.
+// testRows returns the store of the throwaway database.
+func testRows(t *testing.T) *store.Store {
+	t.Helper()
+	dbOnce.Do(func() { dbStore, dbPool, dbDrop, dbSetErr = setupDB() })
+	require.NoError(t, dbSetErr)
+	return dbStore
+}
+
+// testPool returns a raw pool on the same database, for tampering with rows.
 func testPool(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	dbOnce.Do(func() { dbPool, dbSetErr = setupDB() })
-	require.NoError(t, dbSetErr)
+	testRows(t)
 	return dbPool
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if dbPool != nil || dbSetErr != nil {
-		if dbPool != nil {
-			dbPool.Close()
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		if err := adminExec(ctx, "DROP DATABASE IF EXISTS "+testDB+" WITH (FORCE)"); err != nil {
+	if dbStore != nil {
+		dbStore.Close()
+		dbPool.Close()
+	}
+	if dbDrop != nil {
+		if err := dbDrop(); err != nil {
 			fmt.Fprintln(os.Stderr, "secrets tests: drop database:", err)
 			code = 1
 		}
-		cancel()
 	}
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
@@ -60,38 +63,25 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func setupDB() (*pgxpool.Pool, error) {
+func setupDB() (*store.Store, *pgxpool.Pool, func() error, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := adminExec(ctx, "DROP DATABASE IF EXISTS "+testDB+" WITH (FORCE)",
-		"CREATE DATABASE "+testDB+" TEMPLATE template0"); err != nil {
-		return nil, err
-	}
-	pool, err := pgxpool.New(ctx, testDBURL)
+	dsn, drop, err := storetest.CreateDatabase("dmm_secrets_test")
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
-	sql, err := os.ReadFile(migration)
-	if err == nil {
-		_, err = pool.Exec(ctx, string(sql))
-	}
+	st, err := store.Open(ctx, dsn, store.ConnectOptions{}, zerolog.Nop())
 	if err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("apply %s: %w", migration, err)
+		return nil, nil, drop, err
 	}
-	return pool, nil
-}
-
-func adminExec(ctx context.Context, stmts ...string) error {
-	conn, err := pgx.Connect(ctx, adminURL)
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, nil, drop, err
+	}
+	pool, err := pgxpool.New(ctx, dsn)
 	if err != nil {
-		return err
+		st.Close()
+		return nil, nil, drop, err
 	}
-	defer conn.Close(ctx)
-	for _, s := range stmts {
-		if _, err := conn.Exec(ctx, s); err != nil {
-			return fmt.Errorf("%s: %w", s, err)
-		}
-	}
-	return nil
+	return st, pool, drop, nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
 )
 
@@ -111,10 +110,10 @@ func (o Options) String() string {
 	return b.String()
 }
 
-// Open validates cfg and returns the chosen backend, ready for use. The embedded backend stores rows through pool
-// (migration 0002 must have run) and fails here if the rows were sealed under another key; the Vault backend logs
-// in here and keeps its token alive in the background until Close. pool may be nil for Vault.
-func Open(ctx context.Context, cfg Options, pool *pgxpool.Pool, log zerolog.Logger) (Store, error) {
+// Open validates cfg and returns the chosen backend, ready for use. The embedded backend stores rows through rows
+// (the store, migrated) and fails here if the rows were sealed under another key; the Vault backend logs in here
+// and keeps its token alive in the background until Close. rows may be nil for Vault.
+func Open(ctx context.Context, cfg Options, rows SealedRows, log zerolog.Logger) (Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -126,5 +125,5 @@ func Open(ctx context.Context, cfg Options, pool *pgxpool.Pool, log zerolog.Logg
 	if err != nil {
 		return nil, err
 	}
-	return newSealedStore(ctx, pool, key, log)
+	return newSealedStore(ctx, rows, key, log)
 }

@@ -9,17 +9,29 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
+
+	"github.com/dmrm/dm-manager/internal/store"
 )
+
+// SealedRows is where the embedded backend keeps its rows: the sealed_secrets table, whose SQL belongs to
+// internal/store (*store.Store satisfies it). Sealing and opening stay here.
+type SealedRows interface {
+	SealedKeyOtherThan(ctx context.Context, keyID string) (other string, found bool, err error)
+	GetSealed(ctx context.Context, path string) (store.SealedSecret, error)
+	PutSealed(ctx context.Context, r store.SealedSecret) error
+	CreateSealed(ctx context.Context, r store.SealedSecret) (stored store.SealedSecret, created bool, err error)
+	DeleteSealed(ctx context.Context, path string) error
+	DeleteSealedPrefix(ctx context.Context, prefix string) error
+}
+
+var _ SealedRows = (*store.Store)(nil)
 
 // sealedStore keeps each secret as one row of sealed_secrets (migration 0002): the JSON of its key/value map sealed
 // with AES-256-GCM under a random 96-bit nonce, with the path as additional data so a row copied to another path
 // does not open.
 type sealedStore struct {
-	pool  *pgxpool.Pool
+	rows  SealedRows
 	aead  cipher.AEAD
 	keyID string
 }
@@ -27,13 +39,11 @@ type sealedStore struct {
 // aadPrefix versions the additional data so a future format cannot be confused with this one.
 const aadPrefix = "dm-manager sealed secret v1\x00"
 
-const pgUndefinedTable = "42P01"
-
-func newSealedStore(ctx context.Context, pool *pgxpool.Pool, key []byte, log zerolog.Logger) (*sealedStore, error) {
-	if pool == nil {
-		return nil, errors.New("secrets: the embedded backend needs a database pool")
+func newSealedStore(ctx context.Context, rows SealedRows, key []byte, log zerolog.Logger) (*sealedStore, error) {
+	if rows == nil {
+		return nil, errors.New("secrets: the embedded backend needs the database (store)")
 	}
-	s, err := newSealer(pool, key)
+	s, err := newSealer(rows, key)
 	if err != nil {
 		return nil, err
 	}
@@ -44,7 +54,7 @@ func newSealedStore(ctx context.Context, pool *pgxpool.Pool, key []byte, log zer
 	return s, nil
 }
 
-func newSealer(pool *pgxpool.Pool, key []byte) (*sealedStore, error) {
+func newSealer(rows SealedRows, key []byte) (*sealedStore, error) {
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, fmt.Errorf("secrets: %w", err)
@@ -53,18 +63,17 @@ func newSealer(pool *pgxpool.Pool, key []byte) (*sealedStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("secrets: %w", err)
 	}
-	return &sealedStore{pool: pool, aead: aead, keyID: keyID(key)}, nil
+	return &sealedStore{rows: rows, aead: aead, keyID: keyID(key)}, nil
 }
 
 // checkKey fails start-up, rather than the first activation, when rows were sealed under another key.
 func (s *sealedStore) checkKey(ctx context.Context) error {
-	var other string
-	err := s.pool.QueryRow(ctx, `SELECT key_id FROM sealed_secrets WHERE key_id <> $1 LIMIT 1`, s.keyID).Scan(&other)
+	other, found, err := s.rows.SealedKeyOtherThan(ctx, s.keyID)
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return nil
 	case err != nil:
 		return wrapDBError("check key", "", err)
+	case !found:
+		return nil
 	}
 	return fmt.Errorf("secrets: %w: stored rows carry key id %s, the configured key has id %s; "+
 		"start with the -secretsKeyFile/DM_SECRETS_KEY the data was sealed with", ErrKeyMismatch, other, s.keyID)
@@ -74,66 +83,88 @@ func (s *sealedStore) Get(ctx context.Context, path string) (map[string]string, 
 	if err := ValidatePath(path); err != nil {
 		return nil, err
 	}
-	var nonce, sealed []byte
-	var kid string
-	err := s.pool.QueryRow(ctx, `SELECT nonce, ciphertext, key_id FROM sealed_secrets WHERE path = $1`, path).
-		Scan(&nonce, &sealed, &kid)
-	if errors.Is(err, pgx.ErrNoRows) {
+	r, err := s.rows.GetSealed(ctx, path)
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("secrets: get %q: %w", path, ErrNotFound)
 	}
 	if err != nil {
 		return nil, wrapDBError("get", path, err)
 	}
-	if kid != s.keyID {
-		return nil, fmt.Errorf("secrets: get %q: %w (row key id %s, configured key id %s)", path, ErrKeyMismatch, kid, s.keyID)
+	return s.open("get", r)
+}
+
+// open authenticates and decodes a row read from path r.Path.
+func (s *sealedStore) open(op string, r store.SealedSecret) (map[string]string, error) {
+	path := r.Path
+	if r.KeyID != s.keyID {
+		return nil, fmt.Errorf("secrets: %s %q: %w (row key id %s, configured key id %s)", op, path, ErrKeyMismatch, r.KeyID, s.keyID)
 	}
-	if len(nonce) != s.aead.NonceSize() {
-		return nil, fmt.Errorf("secrets: get %q: %w: nonce is %d bytes", path, ErrTampered, len(nonce))
+	if len(r.Nonce) != s.aead.NonceSize() {
+		return nil, fmt.Errorf("secrets: %s %q: %w: nonce is %d bytes", op, path, ErrTampered, len(r.Nonce))
 	}
-	plain, err := s.aead.Open(nil, nonce, sealed, []byte(aadPrefix+path))
+	plain, err := s.aead.Open(nil, r.Nonce, r.Ciphertext, []byte(aadPrefix+path))
 	if err != nil {
-		return nil, fmt.Errorf("secrets: get %q: %w: the row was modified or copied from another path", path, ErrTampered)
+		return nil, fmt.Errorf("secrets: %s %q: %w: the row was modified or copied from another path", op, path, ErrTampered)
 	}
 	var data map[string]string
 	if err := json.Unmarshal(plain, &data); err != nil {
-		return nil, fmt.Errorf("secrets: get %q: sealed content is not a key/value map", path)
+		return nil, fmt.Errorf("secrets: %s %q: sealed content is not a key/value map", op, path)
 	}
 	return data, nil
 }
 
 func (s *sealedStore) Put(ctx context.Context, path string, data map[string]string) error {
-	if err := ValidatePath(path); err != nil {
+	r, err := s.seal("put", path, data)
+	if err != nil {
 		return err
+	}
+	if err := s.rows.PutSealed(ctx, r); err != nil {
+		return wrapDBError("put", path, err)
+	}
+	return nil
+}
+
+func (s *sealedStore) CreateIfAbsent(ctx context.Context, path string, data map[string]string) (map[string]string, bool, error) {
+	r, err := s.seal("create", path, data)
+	if err != nil {
+		return nil, false, err
+	}
+	stored, created, err := s.rows.CreateSealed(ctx, r)
+	if err != nil {
+		return nil, false, wrapDBError("create", path, err)
+	}
+	if created {
+		return copyMap(data), true, nil
+	}
+	got, err := s.open("create", stored)
+	return got, false, err
+}
+
+// seal validates path and seals data for it under a fresh random nonce.
+func (s *sealedStore) seal(op, path string, data map[string]string) (store.SealedSecret, error) {
+	if err := ValidatePath(path); err != nil {
+		return store.SealedSecret{}, err
 	}
 	if data == nil {
 		data = map[string]string{}
 	}
 	plain, err := json.Marshal(data)
 	if err != nil {
-		return fmt.Errorf("secrets: put %q: encode: %w", path, err)
+		return store.SealedSecret{}, fmt.Errorf("secrets: %s %q: encode: %w", op, path, err)
 	}
 	nonce := make([]byte, s.aead.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
-		return fmt.Errorf("secrets: put %q: nonce: %w", path, err)
+		return store.SealedSecret{}, fmt.Errorf("secrets: %s %q: nonce: %w", op, path, err)
 	}
-	sealed := s.aead.Seal(nil, nonce, plain, []byte(aadPrefix+path))
-	_, err = s.pool.Exec(ctx, `
-		INSERT INTO sealed_secrets (path, nonce, ciphertext, key_id, updated_at)
-		VALUES ($1, $2, $3, $4, now())
-		ON CONFLICT (path) DO UPDATE
-		SET nonce = EXCLUDED.nonce, ciphertext = EXCLUDED.ciphertext, key_id = EXCLUDED.key_id, updated_at = now()`,
-		path, nonce, sealed, s.keyID)
-	if err != nil {
-		return wrapDBError("put", path, err)
-	}
-	return nil
+	return store.SealedSecret{Path: path, Nonce: nonce, Ciphertext: s.aead.Seal(nil, nonce, plain, []byte(aadPrefix+path)),
+		KeyID: s.keyID}, nil
 }
 
 func (s *sealedStore) Delete(ctx context.Context, path string) error {
 	if err := ValidatePath(path); err != nil {
 		return err
 	}
-	if _, err := s.pool.Exec(ctx, `DELETE FROM sealed_secrets WHERE path = $1`, path); err != nil {
+	if err := s.rows.DeleteSealed(ctx, path); err != nil {
 		return wrapDBError("delete", path, err)
 	}
 	return nil
@@ -143,23 +174,28 @@ func (s *sealedStore) DeletePrefix(ctx context.Context, prefix string) error {
 	if err := ValidatePrefix(prefix); err != nil {
 		return err
 	}
-	// starts_with, not LIKE: '_' is a legal path character and a LIKE wildcard.
-	if _, err := s.pool.Exec(ctx, `DELETE FROM sealed_secrets WHERE starts_with(path, $1)`, prefix); err != nil {
+	if err := s.rows.DeleteSealedPrefix(ctx, prefix); err != nil {
 		return wrapDBError("delete prefix", prefix, err)
 	}
 	return nil
 }
 
-// Close does nothing: the pool belongs to the caller.
+// Close does nothing: the store belongs to the caller.
 func (s *sealedStore) Close() {}
 
+// wrapDBError adds the operation and path; the store's errors already say what to do (e.g. a missing table:
+// run the migrations).
 func wrapDBError(op, path string, err error) error {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == pgUndefinedTable {
-		return fmt.Errorf("secrets: %s: table sealed_secrets is missing; run the database migrations first", op)
-	}
 	if path == "" {
 		return fmt.Errorf("secrets: %s: %w", op, err)
 	}
 	return fmt.Errorf("secrets: %s %q: %w", op, path, err)
+}
+
+func copyMap(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }

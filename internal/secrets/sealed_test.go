@@ -21,7 +21,7 @@ var testKey = bytes.Repeat([]byte{0x42}, KeySize)
 func openSealed(t *testing.T) Store {
 	t.Helper()
 	st, err := Open(context.Background(), Options{Backend: BackendEmbedded, Key: base64.StdEncoding.EncodeToString(testKey)},
-		testPool(t), zerolog.Nop())
+		testRows(t), zerolog.Nop())
 	require.NoError(t, err)
 	t.Cleanup(st.Close)
 	return st
@@ -78,12 +78,12 @@ func TestSealedWrongKey(t *testing.T) {
 	require.NoError(t, st.Put(ctx, p, map[string]string{KeyAMTPassword: "x"}))
 
 	otherKey := bytes.Repeat([]byte{0x17}, KeySize)
-	_, err := Open(ctx, Options{Backend: BackendEmbedded, Key: base64.StdEncoding.EncodeToString(otherKey)}, testPool(t), zerolog.Nop())
+	_, err := Open(ctx, Options{Backend: BackendEmbedded, Key: base64.StdEncoding.EncodeToString(otherKey)}, testRows(t), zerolog.Nop())
 	require.ErrorIs(t, err, ErrKeyMismatch, "start-up refuses a key the rows were not sealed with")
 	require.ErrorContains(t, err, "secrets key does not match the one the data was sealed with")
 
 	// A row read with another key (the start-up check bypassed) names the mismatch instead of "tampered".
-	wrong, err := newSealer(testPool(t), otherKey)
+	wrong, err := newSealer(testRows(t), otherKey)
 	require.NoError(t, err)
 	_, err = wrong.Get(ctx, p)
 	require.ErrorIs(t, err, ErrKeyMismatch)
@@ -209,15 +209,15 @@ func TestOpenEmbeddedKeyFile(t *testing.T) {
 		{"short key", Options{Backend: BackendEmbedded, KeyFile: short}, true, "decodes to 16 bytes, want 32"},
 		{"missing file", Options{Backend: BackendEmbedded, KeyFile: filepath.Join(dir, "none")}, true, "read -secretsKeyFile"},
 		{"not base64", Options{Backend: BackendEmbedded, Key: "%%%secret-text"}, true, "DM_SECRETS_KEY is not valid base64"},
-		{"no pool", Options{Backend: BackendEmbedded, KeyFile: good}, false, "needs a database pool"},
+		{"no store", Options{Backend: BackendEmbedded, KeyFile: good}, false, "needs the database"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			pool := testPool(t)
+			var rows SealedRows = testRows(t)
 			if !tc.pool {
-				pool = nil
+				rows = nil
 			}
-			st, err := Open(context.Background(), tc.opts, pool, zerolog.Nop())
+			st, err := Open(context.Background(), tc.opts, rows, zerolog.Nop())
 			if tc.want == "" {
 				require.NoError(t, err)
 				st.Close()

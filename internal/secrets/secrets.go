@@ -17,6 +17,10 @@ type Store interface {
 	Get(ctx context.Context, path string) (map[string]string, error)
 	// Put replaces whatever is stored at path with data.
 	Put(ctx context.Context, path string, data map[string]string) error
+	// CreateIfAbsent stores data at path only if nothing is stored there, and returns what path then holds: data
+	// with created true, or the value another writer stored first. Of concurrent creators (on any replica)
+	// exactly one creates and all get its value, so a value generated once stays generated once.
+	CreateIfAbsent(ctx context.Context, path string, data map[string]string) (stored map[string]string, created bool, err error)
 	// Delete removes path and every stored version of it; deleting a missing path is not an error.
 	Delete(ctx context.Context, path string) error
 	// DeletePrefix removes every secret under the folder prefix (it ends in "/"), e.g. TenantPrefix(t) when a

@@ -94,6 +94,56 @@ func (v *vaultStore) Put(ctx context.Context, path string, data map[string]strin
 	return err
 }
 
+// CreateIfAbsent writes with options.cas = 0, which KV v2 accepts only while the path has no version; a refusal
+// (HTTP 400, "check-and-set parameter did not match the current version") means another writer was first, and
+// its value is read back.
+func (v *vaultStore) CreateIfAbsent(ctx context.Context, path string, data map[string]string) (map[string]string, bool, error) {
+	if err := ValidatePath(path); err != nil {
+		return nil, false, err
+	}
+	body := make(map[string]any, len(data))
+	for k, val := range data {
+		body[k] = val
+	}
+	// A value deleted between our refused write and the read-back sends us round again.
+	for range 3 {
+		_, err := v.call(ctx, "create", path, func() (*api.Secret, error) {
+			return v.client.Logical().WriteWithContext(ctx, v.dataPath(path),
+				map[string]any{"options": map[string]any{"cas": 0}, "data": body})
+		})
+		if err == nil {
+			return copyMap(data), true, nil
+		}
+		if !isCASMismatch(err) {
+			return nil, false, err
+		}
+		got, err := v.Get(ctx, path)
+		if !errors.Is(err, ErrNotFound) {
+			return got, false, err
+		}
+	}
+	return nil, false, fmt.Errorf("secrets: vault create %q: the path holds a version whose data is deleted "+
+		"(soft delete); delete the secret's metadata or undelete it", path)
+}
+
+// errCASMismatch marks Vault's refusal of a check-and-set write (describe adds it).
+var errCASMismatch = errors.New("check-and-set refused: the path already holds a version")
+
+func isCASMismatch(err error) bool { return errors.Is(err, errCASMismatch) }
+
+// casRefused tells Vault's answer to a check-and-set write whose version did not match.
+func casRefused(re *api.ResponseError) bool {
+	if re.StatusCode != http.StatusBadRequest {
+		return false
+	}
+	for _, e := range re.Errors {
+		if strings.Contains(e, "check-and-set parameter did not match the current version") {
+			return true
+		}
+	}
+	return false
+}
+
 func (v *vaultStore) Delete(ctx context.Context, path string) error {
 	if err := ValidatePath(path); err != nil {
 		return err
@@ -185,6 +235,9 @@ func (v *vaultStore) describe(op, path string, err error) error {
 			hint = "VAULT_TOKEN is expired, revoked or its policy does not allow this path"
 		}
 		return fmt.Errorf("secrets: vault %s %q: %w (HTTP 403): %s", op, path, ErrPermissionDenied, hint)
+	}
+	if casRefused(re) {
+		return fmt.Errorf("secrets: vault %s %q: %w (HTTP 400)", op, path, errCASMismatch)
 	}
 	return fmt.Errorf("secrets: vault %s %q: HTTP %d: %s", op, path, re.StatusCode, strings.Join(re.Errors, "; "))
 }

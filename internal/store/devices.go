@@ -44,44 +44,50 @@ const (
 // facts only by MergeDeviceFacts (activation), so the gateway's and activation's writes never overwrite each other.
 // Zero times mean "never".
 type Device struct {
-	GUID            string
-	TenantID        string
-	HostResourceID  string
-	CIRAUsername    string // empty until CIRA credentials exist
-	ControlMode     ControlMode
-	ActivationState ActivationState
-	DNSSuffix       string
-	AMTVersion      string
-	AMTBuild        string
-	AMTSKU          string
+	GUID            string          `db:"guid"`
+	TenantID        string          `db:"tenant_id"`
+	HostResourceID  string          `db:"host_resource_id"`
+	CIRAUsername    string          `db:"cira_username"` // empty until CIRA credentials exist
+	ControlMode     ControlMode     `db:"control_mode"`
+	ActivationState ActivationState `db:"activation_state"`
+	DNSSuffix       string          `db:"dns_suffix"`
+	AMTVersion      string          `db:"amt_version"`
+	AMTBuild        string          `db:"amt_build"`
+	AMTSKU          string          `db:"amt_sku"`
 
-	ConnectionState ConnectionState
-	OwnerReplica    string
-	OwnerAddress    string
-	RemoteAddress   string
-	LastSeenAt      time.Time
-	ConnectedAt     time.Time
-	DisconnectedAt  time.Time
+	ConnectionState ConnectionState `db:"connection_state"`
+	OwnerReplica    string          `db:"owner_replica"`
+	OwnerAddress    string          `db:"owner_address"`
+	RemoteAddress   string          `db:"remote_address"`
+	LastSeenAt      time.Time       `db:"-"` // nullable columns: read through deviceRow
+	ConnectedAt     time.Time       `db:"-"`
+	DisconnectedAt  time.Time       `db:"-"`
 
-	Facts     json.RawMessage // cached AMT information, a JSON object
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Facts     json.RawMessage `db:"-"` // cached AMT information, a JSON object
+	CreatedAt time.Time       `db:"created_at"`
+	UpdatedAt time.Time       `db:"updated_at"`
 }
 
-const deviceColumns = `guid::text, tenant_id::text, host_resource_id, coalesce(cira_username, ''), control_mode,
+const deviceColumns = `guid::text AS guid, tenant_id::text AS tenant_id, host_resource_id,
+	coalesce(cira_username, '') AS cira_username, control_mode,
 	activation_state, dns_suffix, amt_version, amt_build, amt_sku, connection_state, owner_replica, owner_address,
 	remote_address, last_seen_at, connected_at, disconnected_at, facts, created_at, updated_at`
 
+// deviceRow is a row of deviceColumns: the Device plus the columns that need converting (NULL times are zero).
+type deviceRow struct {
+	Device
+	LastSeenAt     pgtype.Timestamptz `db:"last_seen_at"`
+	ConnectedAt    pgtype.Timestamptz `db:"connected_at"`
+	DisconnectedAt pgtype.Timestamptz `db:"disconnected_at"`
+	Facts          []byte             `db:"facts"`
+}
+
+// scanDevice reads a row of deviceColumns by column name.
 func scanDevice(row pgx.CollectableRow) (Device, error) {
-	var d Device
-	var lastSeen, connected, disconnected pgtype.Timestamptz
-	var facts []byte
-	err := row.Scan(&d.GUID, &d.TenantID, &d.HostResourceID, &d.CIRAUsername, &d.ControlMode,
-		&d.ActivationState, &d.DNSSuffix, &d.AMTVersion, &d.AMTBuild, &d.AMTSKU, &d.ConnectionState,
-		&d.OwnerReplica, &d.OwnerAddress, &d.RemoteAddress, &lastSeen, &connected, &disconnected, &facts,
-		&d.CreatedAt, &d.UpdatedAt)
-	d.LastSeenAt, d.ConnectedAt, d.DisconnectedAt = lastSeen.Time, connected.Time, disconnected.Time
-	d.Facts = facts
+	r, err := pgx.RowToStructByName[deviceRow](row)
+	d := r.Device
+	d.LastSeenAt, d.ConnectedAt, d.DisconnectedAt = r.LastSeenAt.Time, r.ConnectedAt.Time, r.DisconnectedAt.Time
+	d.Facts = r.Facts
 	return d, err
 }
 

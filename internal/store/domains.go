@@ -10,22 +10,19 @@ import (
 // Domain is the metadata of a tenant's domain provisioning certificate (ACM). The PFX and its password are
 // kept by internal/secrets under the same tenant and profile name.
 type Domain struct {
-	TenantID     string
-	ProfileName  string // the domain's name, unique in the tenant
-	DomainSuffix string // DNS suffix, unique in the tenant ignoring case
-	ExpiresAt    time.Time
-	LeafSHA256   string // hex
-	RootSHA256   string // hex
-	CreatedAt    time.Time
+	TenantID     string    `db:"tenant_id"`
+	ProfileName  string    `db:"profile_name"`  // the domain's name, unique in the tenant
+	DomainSuffix string    `db:"domain_suffix"` // DNS suffix, unique in the tenant ignoring case
+	ExpiresAt    time.Time `db:"expires_at"`
+	LeafSHA256   string    `db:"leaf_sha256"` // hex
+	RootSHA256   string    `db:"root_sha256"` // hex
+	CreatedAt    time.Time `db:"created_at"`
 }
 
-const domainColumns = `tenant_id::text, profile_name, domain_suffix, expires_at, leaf_sha256, root_sha256, created_at`
+const domainColumns = `tenant_id::text AS tenant_id, profile_name, domain_suffix, expires_at, leaf_sha256, root_sha256, created_at`
 
-func scanDomain(row pgx.CollectableRow) (Domain, error) {
-	var d Domain
-	err := row.Scan(&d.TenantID, &d.ProfileName, &d.DomainSuffix, &d.ExpiresAt, &d.LeafSHA256, &d.RootSHA256, &d.CreatedAt)
-	return d, err
-}
+// scanDomain reads a row of domainColumns by column name.
+var scanDomain = pgx.RowToStructByName[Domain]
 
 // InsertDomain records a new domain. A taken profile name or suffix gives a *DuplicateError naming
 // "profile_name" or "domain_suffix" (errors.Is(err, ErrDuplicate)); an unrecorded tenant ErrUnknownTenant.

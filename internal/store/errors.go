@@ -50,6 +50,8 @@ func mapErr(err error, what string) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {
+		case "42P01": // undefined_table
+			return fmt.Errorf("store: %s: table missing (%s); run the database migrations first", what, pgErr.Message)
 		case "23505": // unique_violation
 			if f, ok := uniqueFields[pgErr.ConstraintName]; ok {
 				return fmt.Errorf("store: %s: %w", what, &DuplicateError{Entity: f.entity, Field: f.field})

@@ -20,32 +20,38 @@ const (
 // JournalEntry is an operation in flight (architecture.md flow 4: "every step is journaled so a restart
 // neither repeats a hard action nor forgets one in flight"). Zero times mean unset.
 type JournalEntry struct {
-	GUID           string
-	TenantID       string
-	Kind           OpKind
-	Sequence       json.RawMessage // the planned steps, owned by the reconciler; JSON
-	Step           string          // the step in progress
-	Desired        int32           // Inventory enum value being made true
-	Policy         int32           // power_command_policy when the operation started
-	StepStartedAt  time.Time
-	DeadlineAt     time.Time // when the step must be looked at again; zero: not due by time
-	HardActionSent bool
-	Attempts       int32
-	LastError      string
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	GUID           string          `db:"guid"`
+	TenantID       string          `db:"tenant_id"`
+	Kind           OpKind          `db:"kind"`
+	Sequence       json.RawMessage `db:"-"`       // the planned steps, owned by the reconciler; JSON
+	Step           string          `db:"step"`    // the step in progress
+	Desired        int32           `db:"desired"` // Inventory enum value being made true
+	Policy         int32           `db:"policy"`  // power_command_policy when the operation started
+	StepStartedAt  time.Time       `db:"-"`
+	DeadlineAt     time.Time       `db:"-"` // when the step must be looked at again; zero: not due by time
+	HardActionSent bool            `db:"hard_action_sent"`
+	Attempts       int32           `db:"attempts"`
+	LastError      string          `db:"last_error"`
+	CreatedAt      time.Time       `db:"created_at"`
+	UpdatedAt      time.Time       `db:"updated_at"`
 }
 
-const journalColumns = `guid::text, tenant_id::text, kind, sequence, step, desired, policy, step_started_at,
+const journalColumns = `guid::text AS guid, tenant_id::text AS tenant_id, kind, sequence, step, desired, policy, step_started_at,
 	deadline_at, hard_action_sent, attempts, last_error, created_at, updated_at`
 
+// journalRow is a row of journalColumns: the entry plus the columns that need converting (NULL times are zero).
+type journalRow struct {
+	JournalEntry
+	Sequence      []byte             `db:"sequence"`
+	StepStartedAt pgtype.Timestamptz `db:"step_started_at"`
+	DeadlineAt    pgtype.Timestamptz `db:"deadline_at"`
+}
+
+// scanJournal reads a row of journalColumns by column name.
 func scanJournal(row pgx.CollectableRow) (JournalEntry, error) {
-	var e JournalEntry
-	var started, deadline pgtype.Timestamptz
-	var seq []byte
-	err := row.Scan(&e.GUID, &e.TenantID, &e.Kind, &seq, &e.Step, &e.Desired, &e.Policy, &started, &deadline,
-		&e.HardActionSent, &e.Attempts, &e.LastError, &e.CreatedAt, &e.UpdatedAt)
-	e.Sequence, e.StepStartedAt, e.DeadlineAt = seq, started.Time, deadline.Time
+	r, err := pgx.RowToStructByName[journalRow](row)
+	e := r.JournalEntry
+	e.Sequence, e.StepStartedAt, e.DeadlineAt = r.Sequence, r.StepStartedAt.Time, r.DeadlineAt.Time
 	return e, err
 }
 

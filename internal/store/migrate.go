@@ -131,10 +131,10 @@ func appliedMigrations(ctx context.Context, conn *pgx.Conn) (map[int]string, err
 		return nil, fmt.Errorf("store: migrations: reading schema_migrations: %w", err)
 	}
 	type row struct {
-		Version  int
-		Checksum string
+		Version  int    `db:"version"`
+		Checksum string `db:"checksum"`
 	}
-	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
+	list, err := pgx.CollectRows(rows, pgx.RowToStructByName[row])
 	if err != nil {
 		return nil, fmt.Errorf("store: migrations: reading schema_migrations: %w", err)
 	}

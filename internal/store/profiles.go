@@ -26,23 +26,20 @@ const (
 
 // Profile is an activation profile; its Name (e.g. <tenant>_ccm) is what rpc-go sends in its command.
 type Profile struct {
-	TenantID    string
-	Name        string
-	Activation  Activation
-	CIRAConfig  string // name of the CIRA configuration the profile applies
-	UserConsent UserConsent
-	Tags        []string
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	TenantID    string      `db:"tenant_id"`
+	Name        string      `db:"name"`
+	Activation  Activation  `db:"activation"`
+	CIRAConfig  string      `db:"cira_config"` // name of the CIRA configuration the profile applies
+	UserConsent UserConsent `db:"user_consent"`
+	Tags        []string    `db:"tags"`
+	CreatedAt   time.Time   `db:"created_at"`
+	UpdatedAt   time.Time   `db:"updated_at"`
 }
 
-const profileColumns = `tenant_id::text, name, activation, cira_config, user_consent, tags, created_at, updated_at`
+const profileColumns = `tenant_id::text AS tenant_id, name, activation, cira_config, user_consent, tags, created_at, updated_at`
 
-func scanProfile(row pgx.CollectableRow) (Profile, error) {
-	var p Profile
-	err := row.Scan(&p.TenantID, &p.Name, &p.Activation, &p.CIRAConfig, &p.UserConsent, &p.Tags, &p.CreatedAt, &p.UpdatedAt)
-	return p, err
-}
+// scanProfile reads a row of profileColumns by column name.
+var scanProfile = pgx.RowToStructByName[Profile]
 
 // UpsertProfile creates or replaces a profile. ErrUnknownTenant if the tenant is not recorded.
 func (s *Store) UpsertProfile(ctx context.Context, p Profile) (Profile, error) {

@@ -1,6 +1,7 @@
 // Package store is dm-manager's Postgres state: tenants' CIRA configs and profiles, domain metadata, devices
-// (identity, connection state, owning replica, cached AMT facts) and the operation journal
-// (architecture.md "State: who owns what"). SQL is hand-written; every query takes a context; transactions
+// (identity, connection state, owning replica, cached AMT facts), the operation journal
+// (architecture.md "State: who owns what"), and what replicas share: leadership terms (leader.go), activation
+// claims (claims.go) and the embedded secrets backend's sealed rows (sealed.go). It is the only package with SQL. SQL is hand-written; every query takes a context; transactions
 // are explicit (InTx). Secrets never live here except sealed by internal/secrets.
 package store
 
@@ -99,9 +100,6 @@ func describe(c *pgx.ConnConfig) string {
 
 // Close releases the pool. Stores derived by InTx share it and must not be used afterwards.
 func (s *Store) Close() { s.pool.Close() }
-
-// Pool gives packages with their own tables (internal/secrets' embedded backend) the shared pool.
-func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // InTx runs fn with a Store bound to one transaction: committed if fn returns nil, rolled back otherwise.
 // Nested calls use savepoints.

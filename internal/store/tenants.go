@@ -9,21 +9,18 @@ import (
 
 // Tenant is an Inventory tenant dm-manager has bootstrapped, with its CIRA configuration.
 type Tenant struct {
-	ID                 string // Inventory tenant UUID
-	CIRAServerAddress  string // host:port AMT dials
-	CIRARootCertDERB64 string // gateway root CA in DER, base64
-	PasswordPolicy     string // "static" or "dynamic"
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
+	ID                 string    `db:"tenant_id"`              // Inventory tenant UUID
+	CIRAServerAddress  string    `db:"cira_server_address"`    // host:port AMT dials
+	CIRARootCertDERB64 string    `db:"cira_root_cert_der_b64"` // gateway root CA in DER, base64
+	PasswordPolicy     string    `db:"password_policy"`        // "static" or "dynamic"
+	CreatedAt          time.Time `db:"created_at"`
+	UpdatedAt          time.Time `db:"updated_at"`
 }
 
-const tenantColumns = `tenant_id::text, cira_server_address, cira_root_cert_der_b64, password_policy, created_at, updated_at`
+const tenantColumns = `tenant_id::text AS tenant_id, cira_server_address, cira_root_cert_der_b64, password_policy, created_at, updated_at`
 
-func scanTenant(row pgx.CollectableRow) (Tenant, error) {
-	var t Tenant
-	err := row.Scan(&t.ID, &t.CIRAServerAddress, &t.CIRARootCertDERB64, &t.PasswordPolicy, &t.CreatedAt, &t.UpdatedAt)
-	return t, err
-}
+// scanTenant reads a row of tenantColumns by column name.
+var scanTenant = pgx.RowToStructByName[Tenant]
 
 // UpsertTenant creates or replaces a tenant's CIRA configuration; CreatedAt is kept on update.
 func (s *Store) UpsertTenant(ctx context.Context, t Tenant) (Tenant, error) {

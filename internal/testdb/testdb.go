@@ -44,7 +44,7 @@ func Secrets(t testing.TB, st *store.Store) secrets.Store {
 	t.Helper()
 	key := make([]byte, secrets.KeySize)
 	sec, err := secrets.Open(context.Background(), secrets.Options{Backend: secrets.BackendEmbedded,
-		Key: base64.StdEncoding.EncodeToString(key)}, st.Pool(), zerolog.Nop())
+		Key: base64.StdEncoding.EncodeToString(key)}, st, zerolog.Nop())
 	require.NoError(t, err)
 	t.Cleanup(sec.Close)
 	return sec

@@ -92,7 +92,8 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Deps are the parts the reconciler drives; all are required.
+// Deps are the parts the reconciler drives; all but Leader are required. Leader nil means a single replica: it
+// handles every host (actor.go).
 type Deps struct {
 	Hosts    HostSource
 	Status   StatusWriter
@@ -101,6 +102,7 @@ type Deps struct {
 	Power    PowerControl
 	Presence Presence
 	Secrets  Secrets
+	Leader   Leader
 }
 
 func (d Deps) validate() error {

@@ -130,6 +130,14 @@ func (r *Reconciler) Stop() { r.q.Stop() }
 func (r *Reconciler) reconcile(ctx context.Context, id ID) queue.Result {
 	tenant, guid := id.Tenant(), id.GUID()
 	log := r.log.With().Str("tenant", tenant).Str("guid", guid).Logger()
+	switch act, why, err := r.acts(ctx, tenant, guid); {
+	case err != nil:
+		problem(ctx, &log).Err(err).Msg("deciding which replica acts failed; retrying")
+		return queue.Result{Err: err}
+	case !act:
+		log.Debug().Str("reason", why).Msg("another replica acts for this host")
+		return queue.Result{}
+	}
 	in, err := r.gather(ctx, log, tenant, guid)
 	if err != nil {
 		problem(ctx, &log).Err(err).Msg("reading host state failed; retrying")

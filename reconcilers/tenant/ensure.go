@@ -24,14 +24,14 @@ func profiles(tenant string) []store.Profile {
 	}
 }
 
-// ensure makes the tenant's records what they should be, writing only what differs.
-func (r *Reconciler) ensure(ctx context.Context, log zerolog.Logger, tenant string) error {
+// ensure makes the tenant's records what they should be, writing only what differs; st is the leader's fenced store.
+func (r *Reconciler) ensure(ctx context.Context, log zerolog.Logger, st Store, tenant string) error {
 	want := store.Tenant{ID: tenant, CIRAServerAddress: r.cfg.CIRAServerAddress,
 		CIRARootCertDERB64: r.deps.CA.RootDERBase64(), PasswordPolicy: r.cfg.PasswordPolicy}
-	cur, err := r.deps.Store.GetTenant(ctx, tenant)
+	cur, err := st.GetTenant(ctx, tenant)
 	switch {
 	case errors.Is(err, store.ErrNotFound) || err == nil && !sameTenant(cur, want):
-		if _, err := r.deps.Store.UpsertTenant(ctx, want); err != nil {
+		if _, err := st.UpsertTenant(ctx, want); err != nil {
 			return fmt.Errorf("record tenant CIRA config: %w", err)
 		}
 		log.Info().Str("cira_server", want.CIRAServerAddress).Str("password_policy", want.PasswordPolicy).
@@ -40,10 +40,10 @@ func (r *Reconciler) ensure(ctx context.Context, log zerolog.Logger, tenant stri
 		return fmt.Errorf("read tenant: %w", err)
 	}
 	for _, p := range profiles(tenant) {
-		cur, err := r.deps.Store.GetProfile(ctx, tenant, p.Name)
+		cur, err := st.GetProfile(ctx, tenant, p.Name)
 		switch {
 		case errors.Is(err, store.ErrNotFound) || err == nil && !sameProfile(cur, p):
-			if _, err := r.deps.Store.UpsertProfile(ctx, p); err != nil {
+			if _, err := st.UpsertProfile(ctx, p); err != nil {
 				return fmt.Errorf("record profile %s: %w", p.Name, err)
 			}
 			log.Info().Str("profile", p.Name).Msg("activation profile recorded")
@@ -58,14 +58,14 @@ func (r *Reconciler) ensure(ctx context.Context, log zerolog.Logger, tenant stri
 }
 
 // ensurePassword generates the tenant's AMT password once; an existing one is never replaced (devices were
-// activated with it).
+// activated with it). The write is create-if-absent, so even two replicas that both believe they lead (or an
+// operator's own value written meanwhile) end with one password.
 func (r *Reconciler) ensurePassword(ctx context.Context, log zerolog.Logger, tenant string) error {
 	path, err := secrets.TenantAMTPassword(tenant)
 	if err != nil {
 		return err
 	}
-	_, err = r.deps.Secrets.Get(ctx, path)
-	switch {
+	switch _, err := r.deps.Secrets.Get(ctx, path); {
 	case err == nil:
 		return nil
 	case !errors.Is(err, secrets.ErrNotFound):
@@ -75,17 +75,20 @@ func (r *Reconciler) ensurePassword(ctx context.Context, log zerolog.Logger, ten
 	if err != nil {
 		return fmt.Errorf("generate tenant AMT password: %w", err)
 	}
-	if err := r.deps.Secrets.Put(ctx, path, map[string]string{secrets.KeyPassword: pw}); err != nil {
+	_, created, err := r.deps.Secrets.CreateIfAbsent(ctx, path, map[string]string{secrets.KeyPassword: pw})
+	if err != nil {
 		return fmt.Errorf("store tenant AMT password: %w", err)
 	}
-	log.Info().Msg("tenant AMT password generated (static policy)")
+	if created {
+		log.Info().Msg("tenant AMT password generated (static policy)")
+	}
 	return nil
 }
 
 // cleanup removes everything of the tenant: secrets first, then the tenant row, whose deletion cascades to its
 // profiles, domains, devices and journal (store migration 0001). An interrupted clean-up is finished by the next
 // reconcile, because the row is what brings the tenant back to the reconciler.
-func (r *Reconciler) cleanup(ctx context.Context, log zerolog.Logger, tenant string) error {
+func (r *Reconciler) cleanup(ctx context.Context, log zerolog.Logger, st Store, tenant string) error {
 	prefix, err := secrets.TenantPrefix(tenant)
 	if err != nil {
 		return err
@@ -93,7 +96,7 @@ func (r *Reconciler) cleanup(ctx context.Context, log zerolog.Logger, tenant str
 	if err := r.deps.Secrets.DeletePrefix(ctx, prefix); err != nil {
 		return fmt.Errorf("delete tenant secrets: %w", err)
 	}
-	switch err := r.deps.Store.DeleteTenant(ctx, tenant); {
+	switch err := st.DeleteTenant(ctx, tenant); {
 	case errors.Is(err, store.ErrNotFound):
 		return nil
 	case err != nil:

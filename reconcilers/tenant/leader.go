@@ -2,76 +2,33 @@ package tenant
 
 import (
 	"context"
-	"fmt"
-	"sync"
-	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/dmrm/dm-manager/internal/store"
 )
 
 // LeaderLockKey is the Postgres advisory lock of tenant leadership (ASCII "dmm_tnnt"; the store's migrations use
 // "dmm_migr").
 const LeaderLockKey int64 = 0x646d6d5f746e6e74
 
-// PgLeader holds a session-level advisory lock on one connection taken out of the pool: the replica whose session
-// holds it is the leader, and Postgres releases it when that session ends (crash, network loss), so another
-// replica takes over at its next check.
-type PgLeader struct {
-	pool *pgxpool.Pool
-	key  int64
+// LeaderName names the tenant leadership's term in the store (leader_terms).
+const LeaderName = "tenant"
 
-	mu   sync.Mutex
-	conn *pgxpool.Conn
+// PgLeader is tenant leadership over the store's fenced leader (store.Leader): the replica holding the advisory
+// lock leads, and every write it makes runs in a transaction that checks its term is still current.
+type PgLeader struct{ l *store.Leader }
+
+// NewPgLeader competes for tenant leadership as replica.
+func NewPgLeader(st *store.Store, replica string) *PgLeader {
+	return &PgLeader{l: st.NewLeader(LeaderName, LeaderLockKey, replica)}
 }
 
-// NewPgLeader competes for key on the pool's database.
-func NewPgLeader(pool *pgxpool.Pool, key int64) *PgLeader { return &PgLeader{pool: pool, key: key} }
+// IsLeader reports whether this replica leads, taking the leadership (a new term) when it is free.
+func (p *PgLeader) IsLeader(ctx context.Context) (bool, error) { return p.l.IsLeader(ctx) }
 
-// IsLeader reports whether this replica holds the lock, trying to take it when it does not.
-func (l *PgLeader) IsLeader(ctx context.Context) (bool, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.conn != nil {
-		if l.conn.Ping(ctx) == nil {
-			return true, nil
-		}
-		l.dropLocked() // the session may be gone, and the lock with it
-	}
-	conn, err := l.pool.Acquire(ctx)
-	if err != nil {
-		return false, fmt.Errorf("tenant leadership: %w", err)
-	}
-	var got bool
-	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", l.key).Scan(&got); err != nil {
-		conn.Release()
-		return false, fmt.Errorf("tenant leadership: %w", err)
-	}
-	if !got {
-		conn.Release()
-		return false, nil
-	}
-	l.conn = conn
-	return true, nil
+// Fenced runs fn with the store bound to a transaction that commits only within this replica's term.
+func (p *PgLeader) Fenced(ctx context.Context, fn func(Store) error) error {
+	return p.l.Fenced(ctx, func(tx *store.Store) error { return fn(tx) })
 }
 
-// Close gives leadership up. The lock is released explicitly first: closing the session alone frees it only once
-// the server has noticed the disconnect, so another replica asking at once could still be refused.
-func (l *PgLeader) Close() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.conn == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, _ = l.conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", l.key) // best effort: the session close below frees it anyway
-	l.dropLocked()
-}
-
-// dropLocked closes the lock's session instead of returning it to the pool, so the lock can never linger on a
-// pooled connection.
-func (l *PgLeader) dropLocked() {
-	c := l.conn.Hijack()
-	l.conn = nil
-	_ = c.Close(context.Background())
-}
+// Close gives leadership up.
+func (p *PgLeader) Close() { p.l.Close() }

@@ -3,19 +3,29 @@ package tenant
 import (
 	"context"
 	"testing"
+	"time"
 
 	tenantv1 "github.com/open-edge-platform/infra-core/inventory/v2/pkg/api/tenant/v1"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dmrm/dm-manager/internal/store"
+	"github.com/dmrm/dm-manager/internal/store/storetest"
 	"github.com/dmrm/dm-manager/internal/testdb"
+	"github.com/dmrm/dm-manager/reconcilers/internal/queue"
 )
 
 func openStore(t *testing.T) *store.Store {
-	t.Helper()
-	st := testdb.Store(t, "dmm_reconcilers_tenant_test")
+	st, _ := openStoreDSN(t)
 	return st
+}
+
+func openStoreDSN(t *testing.T) (*store.Store, string) {
+	t.Helper()
+	dsn, drop, err := storetest.CreateDatabase("dmm_reconcilers_tenant_test")
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, drop()) })
+	return testdb.Open(t, dsn), dsn
 }
 
 // Bootstrap and clean-up against the real schema (foreign keys, cascades), with leadership from a real advisory
@@ -24,7 +34,7 @@ func TestRealStoreAndLeader(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t)
 
-	a, b := NewPgLeader(st.Pool(), LeaderLockKey), NewPgLeader(st.Pool(), LeaderLockKey)
+	a, b := NewPgLeader(st, "replica-a"), NewPgLeader(st, "replica-b")
 	t.Cleanup(a.Close)
 	t.Cleanup(b.Close)
 	lead, err := a.IsLeader(ctx)
@@ -72,4 +82,66 @@ func TestRealStoreAndLeader(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, devs, "devices go with the tenant")
 	require.Empty(t, sec.data)
+}
+
+// blockingTenants lets a reconcile pass its leadership check, then holds it in the Inventory read until released,
+// so the test can move leadership mid-reconcile.
+type blockingTenants struct {
+	entered, proceed chan struct{}
+}
+
+func (b blockingTenants) GetTenant(_ context.Context, id string) (*tenantv1.Tenant, error) {
+	b.entered <- struct{}{}
+	<-b.proceed
+	return &tenantv1.Tenant{TenantId: id, DesiredState: tenantv1.TenantState_TENANT_STATE_CREATED}, nil
+}
+
+// Leadership moves in the middle of a reconcile: the old leader's session dies without it noticing, another replica
+// takes over (a new term), and the old leader's writes are then refused; nothing it would have written appears.
+func TestDeposedLeaderWriteFails(t *testing.T) {
+	ctx := context.Background()
+	st, dsn := openStoreDSN(t)
+	a, b := NewPgLeader(st, "replica-a"), NewPgLeader(st, "replica-b")
+	t.Cleanup(a.Close)
+	t.Cleanup(b.Close)
+
+	src := blockingTenants{entered: make(chan struct{}), proceed: make(chan struct{})}
+	sec := &memSecrets{data: map[string]map[string]string{}}
+	r, err := New(Config{CIRAServerAddress: "mps.example.com:4433", Log: zerolog.Nop()},
+		Deps{Tenants: src, Store: st, Secrets: sec, CA: fixedCA("MIIB"), Leader: a})
+	require.NoError(t, err)
+	t.Cleanup(r.Stop)
+
+	done := make(chan queue.Result, 1)
+	go func() { done <- r.reconcile(ctx, tn) }()
+	<-src.entered // a leads (term 1) and is reading Inventory
+
+	n, err := storetest.KillAdvisoryLockHolder(dsn, LeaderLockKey)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	require.Eventually(t, func() bool {
+		lead, err := b.IsLeader(ctx)
+		return err == nil && lead
+	}, 10*time.Second, 20*time.Millisecond, "b takes over once a's session is gone")
+	require.EqualValues(t, 2, b.l.Epoch())
+
+	close(src.proceed)
+	res := <-done
+	require.NoError(t, res.Err, "a deposed leader leaves the work to the new one instead of retrying")
+	_, err = st.GetTenant(ctx, tn)
+	require.ErrorIs(t, err, store.ErrNotFound, "the deposed leader wrote nothing")
+	require.Empty(t, sec.data, "nor generated a password")
+
+	err = a.Fenced(ctx, func(Store) error { t.Fatal("a deposed leader's write ran"); return nil })
+	require.ErrorIs(t, err, store.ErrDeposed)
+	require.ErrorContains(t, err, `term 1 ended, term 2 is held by "replica-b"`)
+
+	// The new leader's reconcile writes.
+	rb, err := New(Config{CIRAServerAddress: "mps.example.com:4433", Log: zerolog.Nop()},
+		Deps{Tenants: inv{tn: tenantv1.TenantState_TENANT_STATE_CREATED}, Store: st, Secrets: sec, CA: fixedCA("MIIB"), Leader: b})
+	require.NoError(t, err)
+	t.Cleanup(rb.Stop)
+	require.NoError(t, rb.reconcile(ctx, tn).Err)
+	_, err = st.GetTenant(ctx, tn)
+	require.NoError(t, err)
 }

@@ -1,7 +1,8 @@
 // Package tenant is the tenant reconciler (architecture flow 1): for every Inventory tenant it keeps, idempotently,
 // the tenant's CIRA configuration and its CCM and ACM activation profiles (and, under the static password policy,
 // the tenant's AMT password); when a tenant is deleted it removes everything dm-manager holds for it. Only the
-// leader replica (a Postgres advisory lock) acts.
+// leader replica (a Postgres advisory lock) acts, and its writes are fenced by its term: a replica deposed in the
+// middle of a reconcile has its remaining writes refused (store.ErrDeposed) rather than undo the new leader's.
 package tenant
 
 import (
@@ -55,7 +56,7 @@ type Store interface {
 // Secrets is the part of secrets.Store the reconciler uses.
 type Secrets interface {
 	Get(ctx context.Context, path string) (map[string]string, error)
-	Put(ctx context.Context, path string, data map[string]string) error
+	CreateIfAbsent(ctx context.Context, path string, data map[string]string) (map[string]string, bool, error)
 	DeletePrefix(ctx context.Context, prefix string) error
 }
 
@@ -64,9 +65,12 @@ type RootCA interface {
 	RootDERBase64() string
 }
 
-// Leader tells whether this replica is the one that reconciles tenants (PgLeader).
+// Leader tells whether this replica is the one that reconciles tenants, and runs the leader's work fenced: fn
+// gets the store bound to a transaction that commits only while this replica's term lasts, and no new term can
+// start while fn runs (PgLeader). A deposed leader's Fenced fails with an error wrapping store.ErrDeposed.
 type Leader interface {
 	IsLeader(ctx context.Context) (bool, error)
+	Fenced(ctx context.Context, fn func(Store) error) error
 }
 
 // The real implementations satisfy the interfaces directly.
@@ -182,17 +186,31 @@ func (r *Reconciler) reconcile(ctx context.Context, id ID) queue.Result {
 	if !leading {
 		return queue.Result{} // the leader reconciles tenants; the resync brings them here if leadership moves
 	}
-	t, err := r.deps.Tenants.GetTenant(ctx, tenant)
-	switch {
-	case isNotFound(err):
-		return r.result(log, r.cleanup(ctx, log, tenant), 0)
-	case err != nil:
-		log.Warn().Err(err).Msg("reading the tenant from Inventory failed; retrying")
-		return queue.Result{Err: err}
-	case t.GetDesiredState() == tenantv1.TenantState_TENANT_STATE_DELETED:
-		return r.deleting(ctx, log, tenant)
+	t, gerr := r.deps.Tenants.GetTenant(ctx, tenant)
+	if gerr != nil && !isNotFound(gerr) {
+		log.Warn().Err(gerr).Msg("reading the tenant from Inventory failed; retrying")
+		return queue.Result{Err: gerr}
 	}
-	return r.result(log, r.ensure(ctx, log, tenant), 0)
+	var res queue.Result
+	err = r.deps.Leader.Fenced(ctx, func(st Store) error {
+		switch {
+		case isNotFound(gerr):
+			return r.cleanup(ctx, log, st, tenant)
+		case t.GetDesiredState() == tenantv1.TenantState_TENANT_STATE_DELETED:
+			var derr error
+			res, derr = r.deleting(ctx, log, st, tenant)
+			return derr
+		}
+		return r.ensure(ctx, log, st, tenant)
+	})
+	if errors.Is(err, store.ErrDeposed) {
+		log.Info().Err(err).Msg("tenant leadership moved during the reconcile; the new leader reconciles the tenant")
+		return queue.Result{}
+	}
+	if err != nil {
+		return r.result(log, err, 0)
+	}
+	return res
 }
 
 func (r *Reconciler) result(log zerolog.Logger, err error, after time.Duration) queue.Result {
@@ -206,16 +224,16 @@ func (r *Reconciler) result(log zerolog.Logger, err error, after time.Duration) 
 // deleting: the tenant is being deleted (soft delete first, hosts next, the tenant last). Its activated devices
 // are deactivated by the host reconciler as their hosts go, which needs their records and secrets, so the clean-up
 // waits for them; the tenant's hard delete (NotFound) cleans up whatever is left.
-func (r *Reconciler) deleting(ctx context.Context, log zerolog.Logger, tenant string) queue.Result {
-	devs, err := r.deps.Store.ListDevicesByTenant(ctx, tenant)
+func (r *Reconciler) deleting(ctx context.Context, log zerolog.Logger, st Store, tenant string) (queue.Result, error) {
+	devs, err := st.ListDevicesByTenant(ctx, tenant)
 	if err != nil {
-		return r.result(log, fmt.Errorf("list devices: %w", err), 0)
+		return queue.Result{}, fmt.Errorf("list devices: %w", err)
 	}
 	if n := countActivated(devs); n > 0 {
 		log.Info().Int("activated_devices", n).Msg("tenant being deleted; waiting for its devices to be deactivated")
-		return queue.Result{After: r.cfg.DrainRetry}
+		return queue.Result{After: r.cfg.DrainRetry}, nil
 	}
-	return r.result(log, r.cleanup(ctx, log, tenant), 0)
+	return queue.Result{}, r.cleanup(ctx, log, st, tenant)
 }
 
 func countActivated(devs []store.Device) int {

@@ -124,11 +124,14 @@ func (m *memSecrets) Get(_ context.Context, path string) (map[string]string, err
 	return d, nil
 }
 
-func (m *memSecrets) Put(_ context.Context, path string, data map[string]string) error {
+func (m *memSecrets) CreateIfAbsent(_ context.Context, path string, data map[string]string) (map[string]string, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if cur, ok := m.data[path]; ok {
+		return cur, false, nil
+	}
 	m.data[path] = data
-	return nil
+	return data, true, nil
 }
 
 func (m *memSecrets) DeletePrefix(_ context.Context, prefix string) error {
@@ -146,9 +149,15 @@ type fixedCA string
 
 func (c fixedCA) RootDERBase64() string { return string(c) }
 
-type leaderFlag bool
+// memLeader leads (or not) for ever; its fenced writes go straight to st.
+type memLeader struct {
+	leading bool
+	st      Store
+}
 
-func (l leaderFlag) IsLeader(context.Context) (bool, error) { return bool(l), nil }
+func (l memLeader) IsLeader(context.Context) (bool, error) { return l.leading, nil }
+
+func (l memLeader) Fenced(_ context.Context, fn func(Store) error) error { return fn(l.st) }
 
 // inv is the Inventory view of tenants: absent means hard-deleted.
 type inv map[string]tenantv1.TenantState
@@ -173,7 +182,7 @@ func newFixture(t *testing.T, policy string, leader bool) *fixture {
 	f := &fixture{st: newMemStore(), sec: &memSecrets{data: map[string]map[string]string{}},
 		inv: inv{tn: tenantv1.TenantState_TENANT_STATE_CREATED}}
 	r, err := New(Config{CIRAServerAddress: "mps.example.com:4433", PasswordPolicy: policy, Log: zerolog.Nop()},
-		Deps{Tenants: f.inv, Store: f.st, Secrets: f.sec, CA: fixedCA("MIIB"), Leader: leaderFlag(leader),
+		Deps{Tenants: f.inv, Store: f.st, Secrets: f.sec, CA: fixedCA("MIIB"), Leader: memLeader{leader, f.st},
 			Password: func() (string, error) { f.pwCalls++; return "Aa1!pass-word", nil }})
 	require.NoError(t, err)
 	t.Cleanup(r.Stop)
@@ -182,7 +191,7 @@ func newFixture(t *testing.T, policy string, leader bool) *fixture {
 }
 
 func TestNewValidates(t *testing.T) {
-	deps := Deps{Tenants: inv{}, Store: newMemStore(), Secrets: &memSecrets{}, CA: fixedCA(""), Leader: leaderFlag(true)}
+	deps := Deps{Tenants: inv{}, Store: newMemStore(), Secrets: &memSecrets{}, CA: fixedCA(""), Leader: memLeader{leading: true}}
 	_, err := New(Config{CIRAServerAddress: "x:4433", PasswordPolicy: "weak"}, deps)
 	require.ErrorContains(t, err, `-passwordPolicy "weak"`)
 	_, err = New(Config{}, deps)

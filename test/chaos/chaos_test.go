@@ -111,7 +111,7 @@ CREATE TRIGGER chaos_hold BEFORE INSERT OR UPDATE ON journal FOR EACH ROW EXECUT
 func (s *stack) held(tb testing.TB) int {
 	tb.Helper()
 	var n int
-	require.NoError(tb, s.st.Pool().QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+	require.NoError(tb, s.db.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
 		WHERE datname = current_database() AND wait_event = 'PgSleep'`).Scan(&n))
 	return n
 }
@@ -173,9 +173,9 @@ func TestChaos(t *testing.T) {
 // starts it again. At the end every host has its desired state and no edge reached a device twice.
 func killMatrix(t *testing.T, s *stack, f *fleet, cells []cell, o options, sum *summary) {
 	ctx := context.Background()
-	_, err := s.st.Pool().Exec(ctx, holdSQL)
+	_, err := s.db.Exec(ctx, holdSQL)
 	require.NoError(t, err)
-	defer func() { _, _ = s.st.Pool().Exec(ctx, `DROP TRIGGER IF EXISTS chaos_hold ON journal`) }()
+	defer func() { _, _ = s.db.Exec(ctx, `DROP TRIGGER IF EXISTS chaos_hold ON journal`) }()
 
 	// ON starts from a host that is off.
 	var ons []*host
@@ -192,7 +192,7 @@ func killMatrix(t *testing.T, s *stack, f *fleet, cells []cell, o options, sum *
 	for start := range cells {
 		round := cells[start : start+1]
 		for _, c := range round {
-			_, err := s.st.Pool().Exec(ctx, `INSERT INTO chaos_hold (guid, step, mode) VALUES ($1, $2, $3)`,
+			_, err := s.db.Exec(ctx, `INSERT INTO chaos_hold (guid, step, mode) VALUES ($1, $2, $3)`,
 				c.h.guid, c.step, c.mode)
 			require.NoError(t, err)
 		}
@@ -206,7 +206,7 @@ func killMatrix(t *testing.T, s *stack, f *fleet, cells []cell, o options, sum *
 		n := s.held(t)
 		s.killDM(t)
 		sum.fault("kill9")
-		_, err := s.st.Pool().Exec(ctx, `DELETE FROM chaos_hold`)
+		_, err := s.db.Exec(ctx, `DELETE FROM chaos_hold`)
 		require.NoError(t, err)
 		require.Equal(t, len(round), n, "round %v: not every cell reached its step within 1m", round)
 		restarts = append(restarts, s.startDM(t))

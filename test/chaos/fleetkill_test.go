@@ -28,10 +28,10 @@ func TestChaosFleetKill(t *testing.T) {
 	ctx := context.Background()
 	onJournaled := func() int {
 		var n int
-		require.NoError(t, s.st.Pool().QueryRow(ctx, `SELECT count(*) FROM journal WHERE kind = 'power' AND desired = $1
+		require.NoError(t, s.db.QueryRow(ctx, `SELECT count(*) FROM journal WHERE kind = 'power' AND desired = $1
 			AND step <> 'done'`, int32(psOn)).Scan(&n))
 		var done int
-		require.NoError(t, s.st.Pool().QueryRow(ctx, `SELECT count(*) FROM journal WHERE kind = 'power' AND desired = $1
+		require.NoError(t, s.db.QueryRow(ctx, `SELECT count(*) FROM journal WHERE kind = 'power' AND desired = $1
 			AND step = 'done'`, int32(psOn)).Scan(&done))
 		return n + done
 	}

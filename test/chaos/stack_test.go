@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
@@ -156,6 +158,7 @@ type stack struct {
 	dmDSN     string // direct, for the suite
 	key       string
 	st        *store.Store
+	db        *pgxpool.Pool // the suite's own connections for fault injection (journal holds, backend kills)
 	sec       secrets.Store
 	rootCA    []byte
 }
@@ -223,8 +226,11 @@ func startStack(tb testing.TB, timers []string) *stack {
 	s.st, err = store.Open(context.Background(), dmDSN, store.ConnectOptions{}, zerolog.Nop())
 	require.NoError(tb, err)
 	tb.Cleanup(s.st.Close)
+	s.db, err = pgxpool.New(context.Background(), dmDSN)
+	require.NoError(tb, err)
+	tb.Cleanup(s.db.Close)
 	s.sec, err = secrets.Open(context.Background(), secrets.Options{Backend: secrets.BackendEmbedded, Key: s.key},
-		s.st.Pool(), zerolog.Nop())
+		s.st, zerolog.Nop())
 	require.NoError(tb, err)
 	ca, err := s.sec.Get(context.Background(), secrets.GatewayCA())
 	require.NoError(tb, err)
@@ -293,7 +299,7 @@ func (s *stack) killDM(tb testing.TB) {
 	tb.Helper()
 	s.dm.kill(syscall.SIGKILL)
 	s.proxy.dropAll()
-	_, err := s.st.Pool().Exec(context.Background(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+	_, err := s.db.Exec(context.Background(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 		WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event = 'PgSleep'`)
 	require.NoError(tb, err)
 }

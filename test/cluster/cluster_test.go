@@ -87,7 +87,7 @@ func TestCluster(t *testing.T) {
 	c.st, err = store.Open(ctx, dsn, store.ConnectOptions{}, zerolog.Nop())
 	require.NoError(t, err)
 	t.Cleanup(c.st.Close)
-	sec, err := secrets.Open(ctx, secrets.Options{Backend: secrets.BackendEmbedded, Key: key}, c.st.Pool(), zerolog.Nop())
+	sec, err := secrets.Open(ctx, secrets.Options{Backend: secrets.BackendEmbedded, Key: key}, c.st, zerolog.Nop())
 	require.NoError(t, err)
 	t.Cleanup(sec.Close)
 

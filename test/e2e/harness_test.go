@@ -133,7 +133,7 @@ func startDM(tb testing.TB, dbName string, extraArgs ...string) *dm {
 	d.st, err = store.Open(context.Background(), dsn, store.ConnectOptions{}, zerolog.Nop())
 	require.NoError(tb, err)
 	d.sec, err = secrets.Open(context.Background(), secrets.Options{Backend: secrets.BackendEmbedded, Key: key},
-		d.st.Pool(), zerolog.Nop())
+		d.st, zerolog.Nop())
 	require.NoError(tb, err)
 	ca, err := d.sec.Get(context.Background(), secrets.GatewayCA())
 	require.NoError(tb, err)

@@ -90,8 +90,26 @@ func (m *kvMount) write(w http.ResponseWriter, r *http.Request, key string) {
 		writeErrors(w, http.StatusBadRequest, "no data provided")
 		return
 	}
-	now := time.Now()
 	e := m.entries[key]
+	// options.cas: the write is accepted only if the path's current version is cas (0: no version yet).
+	if opts, _ := body["options"].(map[string]any); opts != nil {
+		if cas, present := opts["cas"]; present {
+			want, err := strconv.Atoi(fmt.Sprint(cas)) // a json.Number (decodeBody) or a string, as Vault takes both
+			if err != nil || want < 0 {
+				writeErrors(w, http.StatusBadRequest, fmt.Sprintf("error converting input %v for field \"cas\"", cas))
+				return
+			}
+			current := 0
+			if e != nil {
+				current = len(e.versions)
+			}
+			if want != current {
+				writeErrors(w, http.StatusBadRequest, "check-and-set parameter did not match the current version")
+				return
+			}
+		}
+	}
+	now := time.Now()
 	if e == nil {
 		e = &kvEntry{created: now}
 		m.entries[key] = e

@@ -74,3 +74,31 @@ func adminExec(sql string) error {
 	}
 	return nil
 }
+
+// KillAdvisoryLockHolder ends, from outside, the database session of dsn's database that holds the session-level
+// advisory lock key, as a crash or network loss would, without its owner noticing. It returns how many sessions
+// were ended.
+func KillAdvisoryLockHolder(dsn string, key int64) (int, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return 0, fmt.Errorf("storetest: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, adminURL())
+	if err != nil {
+		return 0, fmt.Errorf("storetest: connecting to the test Postgres: %w", err)
+	}
+	defer conn.Close(ctx)
+	// A bigint advisory key is shown split: classid the high 32 bits, objid the low 32 (objsubid 1).
+	var n int
+	err = conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l
+		JOIN pg_database d ON d.oid = l.database
+		WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND d.datname = $1
+			AND l.classid = $2::bigint::oid AND l.objid = $3::bigint::oid`,
+		strings.TrimPrefix(u.Path, "/"), int64(uint32(uint64(key)>>32)), int64(uint32(key))).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("storetest: terminating the advisory lock holder: %w", err)
+	}
+	return n, nil
+}

@@ -55,11 +55,13 @@ func (s *caStore) Load(context.Context) ([]byte, []byte, error) {
 	return s.certPEM, s.keyP, nil
 }
 
-func (s *caStore) Save(_ context.Context, certPEM, keyPEM []byte) error {
+func (s *caStore) Create(_ context.Context, certPEM, keyPEM []byte) ([]byte, []byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.certPEM, s.keyP = certPEM, keyPEM
-	return nil
+	if s.certPEM == nil {
+		s.certPEM, s.keyP = certPEM, keyPEM
+	}
+	return s.certPEM, s.keyP, nil
 }
 
 // presenceSink counts the presence records the gateway writes.
