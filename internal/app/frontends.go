@@ -92,6 +92,7 @@ func (a *app) startAPI(context.Context) error {
 		Devices:        a.store,
 		AMT:            deviceAMT{a.amtClients},
 		Journal:        a.store,
+		Audit:          recoveryEvents{a.events},
 		AuthDisabled:   a.verifier == nil,
 		RequestTimeout: a.cfg.RequestTimeout,
 		Now:            a.opts.Clock,

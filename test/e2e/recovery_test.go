@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -82,6 +83,7 @@ func resetToPXE(t *testing.T, d *dm, tenant, tok string, dev *simDevice) {
 	})
 	require.Empty(t, s.BootOverride, "the override was for one boot")
 	require.Equal(t, resets+1, powerRequests(t, dev)[auditReset], "exactly one reset reached AMT")
+	requireEvent(t, d, tenant, tok, dev.guid, "boot_override", "Reset to PXE (action 400)")
 
 	// A plain reset after it boots the default target: the override is gone.
 	code, body = d.rest(t, http.MethodPost, tenant, "amt/power/action/"+dev.guid, tok, map[string]any{"action": 10})
@@ -225,6 +227,8 @@ func alarmWake(t *testing.T, d *dm, tenant, tok string, dev *simDevice, skew *at
 	require.Equal(t, http.StatusNotFound, code, body)
 	require.Contains(t, body, "Alarm instance not found")
 	require.Empty(t, dev.State().Alarms)
+	requireEvent(t, d, tenant, tok, dev.guid, "alarm_added", `"nightly"`)
+	requireEvent(t, d, tenant, tok, dev.guid, "alarm_deleted", `"nightly"`)
 	skew.Store(0)
 }
 
@@ -258,6 +262,8 @@ func platformErase(t *testing.T, d *dm, tenant, tok string, dev *simDevice) {
 	require.Contains(t, body, `"devices":["secureEraseAllSSDs","tpmClear"]`)
 	code, body = d.rest(t, http.MethodPost, tenant, "amt/power/action/"+dev.guid, tok, map[string]any{"action": 10})
 	require.Equal(t, http.StatusOK, code, "power actions again once the erase completed: %s", body)
+	requireEvent(t, d, tenant, tok, dev.guid, "erase_started", "secureEraseAllSSDs, tpmClear")
+	requireEvent(t, d, tenant, tok, dev.guid, "erase_completed", "completed")
 }
 
 func jsonField(t *testing.T, body, field string) string {
@@ -312,4 +318,25 @@ func TestRecoveryLostReset(t *testing.T) {
 		require.Contains(t, body, "outcome is unknown")
 	})
 	require.Equal(t, 1, powerRequests(t, dev)[auditReset], "the reset is never sent twice")
+}
+
+// requireEvent waits until the device's audit trail (GET /dm/events?guid=) holds an "api" event of kind, outcome
+// ok, whose message contains text.
+func requireEvent(t *testing.T, d *dm, tenant, tok, guid, kind, text string) {
+	t.Helper()
+	eventually(t, waitLong, kind+" in the device's events", func() (bool, string) {
+		code, body := d.rest(t, http.MethodGet, tenant, "events?guid="+guid, tok, nil)
+		var out struct {
+			Events []struct{ Kind, Message, Source, Outcome string } `json:"events"`
+		}
+		if code != http.StatusOK || json.Unmarshal([]byte(body), &out) != nil {
+			return false, body
+		}
+		for _, e := range out.Events {
+			if e.Kind == kind && e.Source == "api" && e.Outcome == "ok" && strings.Contains(e.Message, text) {
+				return true, ""
+			}
+		}
+		return false, body
+	})
 }
