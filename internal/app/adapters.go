@@ -133,6 +133,9 @@ func (o activationOutcomes) Started(s rps.Outcome) { o.events.start(s.Tenant, s.
 func (o activationOutcomes) Notify(out rps.Outcome) {
 	d := o.events.ended(out.Tenant, out.GUID, out.Op, out.Mode, out.Message, out.OK, out.At)
 	metrics.ObserveActivation(out.Op, map[bool]string{true: "ok", false: "failed"}[out.OK], d)
+	if !out.Known {
+		return // the device is neither ours nor reached: no host to look at (and no Inventory lookup spent)
+	}
 	o.clients.Forget(out.GUID)
 	o.ciraAuth.Forget(out.GUID)
 	o.hosts.Enqueue(out.Tenant, out.GUID)

@@ -68,9 +68,12 @@ type Outcome struct {
 	OK      bool
 	Message string // the status text rpc-go received
 	At      time.Time
+	// Known: the device was found in the tenant (host in Inventory, device record) or reached. An unknown
+	// device's failure changes nothing dm-manager manages, so nothing needs to look at its host again.
+	Known bool
 }
 
-// Outcomes receives every outcome whose tenant and device are known. Notify must not block for long: it runs on
+// Outcomes receives every outcome whose tenant and device GUID are named (after Starts.Started, if implemented). Notify must not block for long: it runs on
 // the session goroutine after rpc-go got its terminal message.
 type Outcomes interface {
 	Notify(Outcome)

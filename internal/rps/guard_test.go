@@ -155,7 +155,9 @@ func TestUnknownHostCostsOneLookup(t *testing.T) {
 	}
 	e.eng.Close() // every session has finished
 	require.Equal(t, int32(n), l.n.Load(), "one lookup per message")
-	require.Empty(t, e.out, "no outcome, so no host reconcile")
+	for len(e.out) > 0 {
+		require.False(t, (<-e.out).Known, "an unknown device: no host reconcile")
+	}
 	out := logs.String()
 	require.NotContains(t, out, `"level":"warn"`)
 	require.NotContains(t, out, `"level":"error"`)

@@ -63,9 +63,9 @@ type result struct {
 	mode   string
 	status Status // success status, or the fields gathered before a failure
 	err    error
-	// known: the device is known in the tenant (a host in Inventory, a device record) or was reached. Only then
-	// is a failure reported to Outcomes, so a message naming a guessed tenant and GUID costs one lookup, not a
-	// host reconcile as well.
+	// known: the device is known in the tenant (a host in Inventory, a device record) or was reached. An
+	// outcome without it (Outcome.Known false) starts no host reconcile, so a message naming a guessed tenant
+	// and GUID costs one lookup, not a host reconcile as well.
 	known bool
 }
 
@@ -315,10 +315,10 @@ func (s *session) finish(res result) {
 	}
 	ev.Str("op", res.op).Str("tenant", res.tenant).Str("guid", res.guid).Str("result", outcome).
 		Int("exchanges", s.exchanges).Int("heartbeats", s.heartbeats).Str("status", text).Msg("rpc session ended")
-	if s.e.cfg.Outcomes != nil && res.tenant != "" && res.guid != "" && (res.err == nil || res.known) {
+	if s.e.cfg.Outcomes != nil && res.tenant != "" && res.guid != "" {
 		s.e.cfg.Outcomes.Notify(Outcome{
 			Tenant: res.tenant, GUID: res.guid, Op: res.op, Mode: res.mode, OK: res.err == nil, Message: text,
-			At: s.e.cfg.Now(),
+			At: s.e.cfg.Now(), Known: res.err == nil || res.known,
 		})
 	}
 
