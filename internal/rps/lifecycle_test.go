@@ -134,7 +134,8 @@ func TestDeactivate(t *testing.T) {
 	_, err = testStore.GetDevice(context.Background(), guid)
 	require.ErrorIs(t, err, store.ErrNotFound)
 	o := e.outcome(t)
-	require.Equal(t, rps.Outcome{Tenant: tenant, GUID: guid, Op: "deactivate", OK: true, Message: "Deactivated", At: o.At}, o)
+	require.Equal(t, rps.Outcome{Tenant: tenant, GUID: guid, Op: "deactivate", OK: true, Message: "Deactivated", At: o.At,
+		Known: true}, o)
 }
 
 func TestChangePassword(t *testing.T) {
