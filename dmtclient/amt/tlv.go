@@ -47,7 +47,7 @@ func EncodeTLVs(params []TLV) (string, error) {
 		}
 		b = binary.LittleEndian.AppendUint16(b, tlvVendor)
 		b = binary.LittleEndian.AppendUint16(b, p.Type)
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(p.Value)))
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(p.Value))) //nolint:gosec // values are bounded by tlvMax
 		b = append(b, p.Value...)
 	}
 	return base64.StdEncoding.EncodeToString(b), nil
@@ -68,7 +68,7 @@ func DecodeTLVs(s string) ([]TLV, error) {
 			return nil, fmt.Errorf("UEFI boot parameter at byte %d: vendor %#04x, want 0x8086", off, v)
 		}
 		typ, n := binary.LittleEndian.Uint16(raw[off+2:]), binary.LittleEndian.Uint32(raw[off+4:])
-		if uint64(n) > uint64(len(raw)-off-tlvHeader) {
+		if int64(n) > int64(len(raw)-off-tlvHeader) {
 			return nil, fmt.Errorf("UEFI boot parameter type %d at byte %d: length %d exceeds the %d bytes left",
 				typ, off, n, len(raw)-off-tlvHeader)
 		}
@@ -128,5 +128,5 @@ func EFIFileParams(path string) ([]TLV, error) {
 		return nil, fmt.Errorf("%w: boot path must be 1 to %d bytes", ErrInvalidBootParameter, tlvMax[TLVFileDevicePath])
 	}
 	return []TLV{{Type: TLVFileDevicePath, Value: []byte(path)},
-		{Type: TLVDevicePathLen, Value: binary.LittleEndian.AppendUint16(nil, uint16(len(path)))}}, nil
+		{Type: TLVDevicePathLen, Value: binary.LittleEndian.AppendUint16(nil, uint16(len(path)))}}, nil //nolint:gosec // len checked above
 }

@@ -183,6 +183,7 @@ func (s *server) edgeBlocked(w http.ResponseWriter, r *http.Request, c *call, gu
 // sendEdge journals the intent, sends the power action and journals what became of it. It returns the outcome
 // and the error; the caller answers.
 func (s *server) sendEdge(ctx context.Context, c *call, guid string, kind store.OpKind, plan edgePlan) (outcome, error) {
+	//nolint:gosec // G115: plan.Action is one of the validated action codes (< 1000)
 	e := store.JournalEntry{GUID: guid, TenantID: c.tenant, Kind: kind, Sequence: plan.encode(), Step: stepIntent,
 		Desired: int32(plan.Action), StepStartedAt: s.Now(), HardActionSent: true}
 	if _, err := s.Journal.PutJournal(ctx, e); err != nil {

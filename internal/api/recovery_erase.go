@@ -111,7 +111,7 @@ func (s *server) startErase(w http.ResponseWriter, r *http.Request, c *call) {
 	if !ok {
 		return
 	}
-	caps := uint32(info.Capabilities.PlatformErase)
+	caps := uint32(info.Capabilities.PlatformErase) //nolint:gosec // G115: AMT reports a 32-bit mask
 	switch {
 	case info.Setup.ProvisioningMode != 1:
 		writeMPSError(w, http.StatusBadRequest, mpsBadRequest, "Remote Platform Erase needs admin control mode (ACM); "+

@@ -23,6 +23,7 @@ func TestCAStore(t *testing.T) {
 	cert, key, err := cas.Create(ctx, []byte("CERT PEM"), []byte("KEY PEM"))
 	require.NoError(t, err)
 	require.Equal(t, "CERT PEM", string(cert))
+	require.Equal(t, "KEY PEM", string(key))
 	cert, key, err = cas.Load(ctx)
 	require.NoError(t, err)
 	require.Equal(t, "CERT PEM", string(cert))

@@ -45,7 +45,7 @@ func (e *Engine) claim(ctx context.Context, s *session, guid string) (release fu
 			guid, explain(causeOf(ctx, err)))
 	}
 	stop, done := make(chan struct{}), make(chan struct{})
-	go e.keepClaim(guid, holder, s, stop, done)
+	go e.keepClaim(guid, holder, s, stop, done) //nolint:gosec // G118: renews until stop, past this call's ctx
 	return func() {
 		close(stop)
 		<-done

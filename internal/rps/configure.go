@@ -9,11 +9,7 @@ import (
 
 // Redirection features every EMF profile asks for (the tenant profiles of §3.7: kvmEnabled and solEnabled true,
 // iderEnabled unset, i.e. false). dm-manager's profiles carry only the user consent, so these are fixed.
-const (
-	profileKVM  = true
-	profileSOL  = true
-	profileIDER = false
-)
+var emfRedirection = struct{ KVM, SOL, IDER bool }{KVM: true, SOL: true, IDER: false}
 
 const statusWired = "Wired Network Configured"
 
@@ -92,16 +88,16 @@ func (o *op) configureFeatures(ctx context.Context, mode store.ControlMode) stri
 	}); err != nil {
 		return "Failed to get AMT redirection service (" + explain(err) + ")"
 	}
-	listener := profileSOL || profileIDER || profileKVM
-	if redir.SOL() != profileSOL || redir.IDER() != profileIDER || redir.ListenerEnabled != listener {
+	listener := emfRedirection.SOL || emfRedirection.IDER || emfRedirection.KVM
+	if redir.SOL() != emfRedirection.SOL || redir.IDER() != emfRedirection.IDER || redir.ListenerEnabled != listener {
 		if err := o.step(ctx, "redirection", func(ctx context.Context) error {
-			return o.amt.SetRedirectionState(ctx, amt.RedirectionState(profileSOL, profileIDER))
+			return o.amt.SetRedirectionState(ctx, amt.RedirectionState(emfRedirection.SOL, emfRedirection.IDER))
 		}); err != nil {
 			return "Failed to set redirection service (" + explain(err) + ")"
 		}
 	}
-	if kvm.Enabled() != profileKVM {
-		if err := o.step(ctx, "kvm", func(ctx context.Context) error { return o.amt.SetKVM(ctx, profileKVM) }); err != nil {
+	if kvm.Enabled() != emfRedirection.KVM {
+		if err := o.step(ctx, "kvm", func(ctx context.Context) error { return o.amt.SetKVM(ctx, emfRedirection.KVM) }); err != nil {
 			return "Failed to set kvm redirection sap (" + explain(err) + ")"
 		}
 	}

@@ -68,6 +68,7 @@ func (o *op) dialTLS(ctx context.Context) (net.Conn, error) {
 		last = err
 		o.log.Debug().Err(err).Int("attempt", attempt).Msg("TLS handshake with AMT failed")
 	}
+	//nolint:staticcheck // ST1005: rpc-go shows this text to the operator; RPS words it so
 	return nil, fmt.Errorf("Failed to establish TLS tunnel connection: %d TLS handshakes with AMT's port 16993 "+
 		"through rpc-go failed (last: %w); check that AMT is reachable from the host and run the activation again",
 		tunnelAttempts, last)

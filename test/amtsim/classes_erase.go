@@ -150,7 +150,7 @@ func parseTLVs(b64 string) ([]tlv, error) {
 			return nil, errors.New("vendor is not 0x8086")
 		}
 		typ, n := binary.LittleEndian.Uint16(raw[2:]), binary.LittleEndian.Uint32(raw[4:])
-		if uint64(n) > uint64(len(raw)-8) {
+		if int64(n) > int64(len(raw)-8) {
 			return nil, errors.New("parameter length exceeds the array")
 		}
 		out = append(out, tlv{typ: typ, value: raw[8 : 8+n]})

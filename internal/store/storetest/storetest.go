@@ -96,7 +96,7 @@ func KillAdvisoryLockHolder(dsn string, key int64) (int, error) {
 		JOIN pg_database d ON d.oid = l.database
 		WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND d.datname = $1
 			AND l.classid = $2::bigint::oid AND l.objid = $3::bigint::oid`,
-		strings.TrimPrefix(u.Path, "/"), int64(uint32(uint64(key)>>32)), int64(uint32(key))).Scan(&n)
+		strings.TrimPrefix(u.Path, "/"), int64(uint32(uint64(key)>>32)), int64(uint32(key))).Scan(&n) //nolint:gosec // bit split
 	if err != nil {
 		return 0, fmt.Errorf("storetest: terminating the advisory lock holder: %w", err)
 	}
