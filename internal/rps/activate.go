@@ -116,25 +116,35 @@ func (o *op) activationTarget(ctx context.Context) (store.Tenant, store.Profile,
 	return t, prof, nil
 }
 
+// prepareSetup connects with the pre-provisioning credentials, then writes the device record and its secrets,
+// before anything changes on AMT, and returns the admin password hash Setup/AdminSetup take. connectText is the
+// failure text rpc-go shows when the first exchange fails.
+func (o *op) prepareSetup(ctx context.Context, target *deviceSecrets, connectText string) (string, error) {
+	if err := o.connect(o.p.Username, o.p.Password); err != nil {
+		return "", fail(connectText, err)
+	}
+	realm, err := o.digestRealm(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := o.saveDevice(ctx, target, store.StateActivating, store.ControlModePre); err != nil {
+		return "", err
+	}
+	if err := o.writeDeviceSecrets(ctx, *target); err != nil {
+		return "", err
+	}
+	return amt.AdminPasswordHash(realm, target.AMTPassword), nil
+}
+
 // provision activates a device in pre-provisioning (§2.3 CCM, §2.4 ACM). The device record and its secrets are
 // written before Setup/AdminSetup, so whatever happens to the websocket afterwards the next run finds the password
 // AMT was given.
 func (o *op) provision(ctx context.Context, t store.Tenant, cert *domaincert.Cert, target deviceSecrets) error {
 	acm := cert != nil
-	if err := o.connect(o.p.Username, o.p.Password); err != nil {
-		return fail("Failed to activate.", err)
-	}
-	realm, err := o.digestRealm(ctx)
+	hash, err := o.prepareSetup(ctx, &target, "Failed to activate.")
 	if err != nil {
 		return err
 	}
-	if err := o.saveDevice(ctx, &target, store.StateActivating, store.ControlModePre); err != nil {
-		return err
-	}
-	if err := o.writeDeviceSecrets(ctx, target); err != nil {
-		return err
-	}
-	hash := amt.AdminPasswordHash(realm, target.AMTPassword)
 	mode, status := store.ControlModeCCM, statusCCM
 	if acm {
 		mode, status = store.ControlModeACM, statusACM

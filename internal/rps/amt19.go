@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 
-	"github.com/dmrm/dm-manager/dmtclient/amt"
 	"github.com/dmrm/dm-manager/internal/domaincert"
 	"github.com/dmrm/dm-manager/internal/store"
 )
@@ -20,20 +19,10 @@ const statusTLSAlready = "Already configured"
 // As in provision, the record and the password are written before Setup.
 func (o *op) provisionTLS(ctx context.Context, t store.Tenant, cert *domaincert.Cert, target deviceSecrets) error {
 	acm := cert != nil
-	if err := o.connect(o.p.Username, o.p.Password); err != nil {
-		return fail("Failed to initialize TLS tunnel", err)
-	}
-	realm, err := o.digestRealm(ctx)
+	hash, err := o.prepareSetup(ctx, &target, "Failed to initialize TLS tunnel")
 	if err != nil {
 		return err
 	}
-	if err := o.saveDevice(ctx, &target, store.StateActivating, store.ControlModePre); err != nil {
-		return err
-	}
-	if err := o.writeDeviceSecrets(ctx, target); err != nil {
-		return err
-	}
-	hash := amt.AdminPasswordHash(realm, target.AMTPassword)
 	err = o.oneShot(ctx, "setup", store.ControlModeCCM, func(ctx context.Context) error { return o.amt.Setup(ctx, hash) })
 	if err != nil {
 		return fail("Failed to activate in client control mode.", err)
