@@ -113,7 +113,7 @@ func NewPublisher(cfg MQTTConfig) (*Publisher, error) {
 		up: make(chan struct{}), done: make(chan struct{}), stopped: make(chan struct{}),
 	}
 	opts := mqtt.NewClientOptions().AddBroker(url).SetClientID(cfg.ClientID).
-		SetCleanSession(true).SetOrderMatters(false).
+		SetCleanSession(true).SetOrderMatters(false).SetStore(noStore{}).
 		SetAutoReconnect(true).SetConnectRetry(true).
 		SetConnectRetryInterval(cfg.ConnectRetryInterval).SetMaxReconnectInterval(cfg.MaxReconnectInterval).
 		SetConnectTimeout(10 * time.Second).SetWriteTimeout(cfg.PublishTimeout).SetKeepAlive(30 * time.Second).
