@@ -53,6 +53,7 @@ func (a *app) startReplica(ctx context.Context) error {
 		}
 		g := grpc.NewServer(grpc.MaxRecvMsgSize(2 << 20))
 		srv.Register(g)
+		a.onStop("replica API channels", srv.Close) // after the server's stop (stops run in reverse)
 		a.serveGRPC("replica API", a.lis.Replica, g)
 	}
 	wctx, stop := context.WithCancel(context.WithoutCancel(ctx))

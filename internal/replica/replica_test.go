@@ -67,12 +67,20 @@ func owner(t testing.TB, devices ChannelOpener, secret string) string {
 	g := grpc.NewServer()
 	srv.Register(g)
 	go func() { _ = g.Serve(lis) }()
+	t.Cleanup(srv.Close)
 	t.Cleanup(g.Stop)
 	return lis.Addr().String()
 }
 
 // simDevice is an activated amtsim device and a WS-Man client for it that forwards through the replica at addr.
 func simDevice(t testing.TB, devices *pipeDevices, c *Client, addr string) (string, *amt.Client) {
+	t.Helper()
+	return simDeviceWith(t, devices, c, addr, false, nil)
+}
+
+// simDeviceWith is simDevice with HTTP keep-alive on or off; opened, when set, gets the device's side of every
+// channel the owner opens.
+func simDeviceWith(t testing.TB, devices *pipeDevices, c *Client, addr string, keepAlive bool, opened chan<- net.Conn) (string, *amt.Client) {
 	t.Helper()
 	guid := uuid.NewString()
 	sim, err := amtsim.New(amtsim.Config{GUID: guid})
@@ -86,15 +94,45 @@ func simDevice(t testing.TB, devices *pipeDevices, c *Client, addr string) (stri
 	require.NoError(t, err)
 	const password = "Adm1n-P4ss-forwarded"
 	require.NoError(t, amt.New(setup).Setup(t.Context(), amt.AdminPasswordHash(sim.DigestRealm(), password)))
-	devices.set(guid, sim.ServeConn)
+	devices.set(guid, func(conn net.Conn) {
+		if opened != nil {
+			opened <- conn
+		}
+		sim.ServeConn(conn)
+	})
 	ws, err := wsman.New(wsman.Config{
 		Dialer: wsman.RelayDialer(wsman.ExchangerFunc(func(ctx context.Context, req []byte) ([]byte, error) {
 			return c.Exchange(ctx, addr, guid, req)
 		})),
-		Host: guid + ":16992", Username: "admin", Password: password, DisableKeepAlive: true, Timeout: 5 * time.Second,
+		Host: guid + ":16992", Username: "admin", Password: password, DisableKeepAlive: !keepAlive, Timeout: 5 * time.Second,
 	})
 	require.NoError(t, err)
 	return guid, amt.New(ws)
+}
+
+// With keep-alive the owner keeps the device's channel open between forwarded exchanges, as its own client does:
+// after the digest handshake every read goes over one channel. A kept channel the device closed meanwhile takes
+// nothing of the next request, which goes over a new channel.
+func TestForwardedExchangesReuseTheChannel(t *testing.T) {
+	devices := &pipeDevices{serve: map[string]func(net.Conn){}}
+	addr := owner(t, devices, testSecret)
+	c, err := NewClient(testSecret)
+	require.NoError(t, err)
+	defer c.Close()
+	opened := make(chan net.Conn, 16)
+	_, client := simDeviceWith(t, devices, c, addr, true, opened)
+	for range 5 {
+		_, err := client.GeneralSettings(t.Context())
+		require.NoError(t, err)
+	}
+	// The first request is answered 401 with Connection: close (§8.2); the authorized ones share the next channel.
+	require.Len(t, opened, 2, "channels opened for 5 reads")
+	<-opened
+	kept := <-opened
+	require.NoError(t, kept.Close()) // the device closes the kept channel
+	_, err = client.Version(t.Context())
+	require.NoError(t, err)
+	require.Len(t, opened, 1, "the next request went over a new channel")
 }
 
 func TestForwardedReads(t *testing.T) {

@@ -42,9 +42,10 @@ type ChannelOpener interface {
 // Server serves the replica API over a CIRA gateway.
 type Server struct {
 	pb.UnimplementedReplicaServer
-	gw  ChannelOpener
-	v   *verifier
-	log zerolog.Logger
+	gw   ChannelOpener
+	v    *verifier
+	idle *idleChannels
+	log  zerolog.Logger
 }
 
 // NewServer returns a Server relaying over gw, accepting calls signed with secret (DM_REPLICA_SECRET).
@@ -52,9 +53,12 @@ func NewServer(gw ChannelOpener, secret string, log zerolog.Logger) (*Server, er
 	if len(secret) < MinSecretLen {
 		return nil, fmt.Errorf("replica: DM_REPLICA_SECRET must be at least %d characters", MinSecretLen)
 	}
-	return &Server{gw: gw, v: newVerifier([]byte(secret), time.Now),
+	return &Server{gw: gw, v: newVerifier([]byte(secret), time.Now), idle: newIdleChannels(),
 		log: log.With().Str("component", "replica-api").Logger()}, nil
 }
+
+// Close closes the channels kept open between exchanges.
+func (s *Server) Close() { s.idle.close() }
 
 // Register adds the service to srv.
 func (s *Server) Register(srv *grpc.Server) { pb.RegisterReplicaServer(srv, s) }
@@ -92,28 +96,57 @@ func (s *Server) Exchange(ctx context.Context, req *pb.ExchangeRequest) (*pb.Exc
 	return s.exchange(ctx, guid, uint16(port), req.GetRequest()), nil
 }
 
+// exchange carries the request over the channel kept from the previous exchange with the device, or a new one.
+// A kept channel the device has closed meanwhile takes no byte of the request (the write fails before sending
+// anything): the request then goes over a new channel, which cannot repeat it.
 func (s *Server) exchange(ctx context.Context, guid string, port uint16, request []byte) *pb.ExchangeResponse {
+	k := channelKey{guid: guid, port: port}
+	if conn := s.idle.take(k); conn != nil {
+		if resp, sent := s.roundTrip(ctx, k, conn, request); sent || ctx.Err() != nil {
+			return resp
+		}
+	}
 	conn, err := s.gw.OpenChannel(ctx, guid, port)
 	if err != nil {
 		return notSent(err)
 	}
-	defer conn.Close()
+	resp, _ := s.roundTrip(ctx, k, conn, request)
+	return resp
+}
+
+// roundTrip writes the request on conn and reads AMT's answer; sent is false when no byte was written. conn is
+// kept for the next exchange when HTTP keep-alive allows, closed otherwise.
+func (s *Server) roundTrip(ctx context.Context, k channelKey, conn net.Conn, request []byte) (_ *pb.ExchangeResponse, sent bool) {
+	keep := false
+	defer func() {
+		if !keep {
+			_ = conn.Close()
+		}
+	}()
 	deadline, _ := ctx.Deadline()
 	_ = conn.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
 	n, err := conn.Write(request)
 	switch {
 	case err != nil && n == 0:
-		return notSent(err)
+		stop()
+		return notSent(err), false
 	case err != nil:
-		return possiblySent(fmt.Errorf("writing the request: %w", err))
+		stop()
+		return possiblySent(fmt.Errorf("writing the request: %w", err)), true
 	}
 	raw, _, err := wsman.ReadRawResponse(conn, wsman.DefaultMaxResponseBytes)
-	if err != nil {
-		return possiblySent(fmt.Errorf("reading AMT's answer: %w", err))
+	if !stop() || err != nil {
+		if err == nil {
+			err = ctx.Err()
+		}
+		return possiblySent(fmt.Errorf("reading AMT's answer: %w", err)), true
 	}
-	return &pb.ExchangeResponse{Outcome: pb.Outcome_OUTCOME_DONE, Response: raw}
+	if keep = keepAlive(request, raw); keep {
+		_ = conn.SetDeadline(time.Time{})
+		s.idle.put(k, conn)
+	}
+	return &pb.ExchangeResponse{Outcome: pb.Outcome_OUTCOME_DONE, Response: raw}, true
 }
 
 func notSent(err error) *pb.ExchangeResponse {
