@@ -18,8 +18,9 @@ const (
 	phaseFailed = "failed" // the request failed; LastError is the status text. See retriable for when it is retried
 	// phaseRetry: a level (ON, OFF, SLEEP, HIBERNATE) was not reached after an uncertain outcome; AMT's state is
 	// read again and the level re-established at DeadlineAt. Attempts counts the retries so far, LastError says why.
-	phaseRetry    = "retry_wait"
-	phaseSoftSent = "soft_sent" // graceful action possibly sent at StepStartedAt (written before sending); DeadlineAt ends the wait
+	phaseRetry = "retry_wait"
+	// phaseSoftSent: graceful action possibly sent at StepStartedAt (written before sending); DeadlineAt ends the wait.
+	phaseSoftSent = "soft_sent"
 	// phaseSoftAccepted: AMT accepted the graceful action. A soft_sent entry never followed by it (answer lost,
 	// process killed) leaves a reset's outcome unknown: the host reads "on" whether or not it was reset.
 	phaseSoftAccepted = "soft_accepted"
