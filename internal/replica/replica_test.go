@@ -116,7 +116,7 @@ func simDeviceWith(t testing.TB, devices *pipeDevices, c *Client, addr string, k
 func TestForwardedExchangesReuseTheChannel(t *testing.T) {
 	devices := &pipeDevices{serve: map[string]func(net.Conn){}}
 	addr := owner(t, devices, testSecret)
-	c, err := NewClient(testSecret)
+	c, err := NewClient(testSecret, nil)
 	require.NoError(t, err)
 	defer c.Close()
 	opened := make(chan net.Conn, 16)
@@ -138,7 +138,7 @@ func TestForwardedExchangesReuseTheChannel(t *testing.T) {
 func TestForwardedReads(t *testing.T) {
 	devices := &pipeDevices{serve: map[string]func(net.Conn){}}
 	addr := owner(t, devices, testSecret)
-	c, err := NewClient(testSecret)
+	c, err := NewClient(testSecret, nil)
 	require.NoError(t, err)
 	defer c.Close()
 	_, client := simDevice(t, devices, c, addr)
@@ -152,7 +152,7 @@ func TestForwardedReads(t *testing.T) {
 func TestOutcomes(t *testing.T) {
 	devices := &pipeDevices{serve: map[string]func(net.Conn){}}
 	addr := owner(t, devices, testSecret)
-	c, err := NewClient(testSecret)
+	c, err := NewClient(testSecret, nil)
 	require.NoError(t, err)
 	defer c.Close()
 	req := []byte("POST /wsman HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
@@ -217,7 +217,7 @@ func TestAuthentication(t *testing.T) {
 	guid := uuid.NewString()
 	req := []byte("POST /wsman HTTP/1.1\r\n\r\n")
 
-	wrong, err := NewClient("another-secret-of-enough-length")
+	wrong, err := NewClient("another-secret-of-enough-length", nil)
 	require.NoError(t, err)
 	defer wrong.Close()
 	_, err = wrong.Exchange(t.Context(), addr, guid, req)
@@ -256,7 +256,7 @@ func TestAuthentication(t *testing.T) {
 
 	_, err = NewServer(devices, "short", zerolog.Nop())
 	require.Error(t, err)
-	_, err = NewClient("")
+	_, err = NewClient("", nil)
 	require.Error(t, err)
 }
 
