@@ -278,7 +278,10 @@ func TestExchangeRejectsBadInput(t *testing.T) {
 		require.True(t, strings.Contains(status.Convert(err).Message(), name) || name == "empty", status.Convert(err).Message())
 	}
 	var moved *MovedError
-	_, err = (&Client{secret: []byte(testSecret), conns: map[string]*grpc.ClientConn{}}).Exchange(t.Context(), addr, uuid.NewString(), []byte("x"))
+	c, err := NewClient(testSecret, nil)
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Exchange(t.Context(), addr, uuid.NewString(), []byte("x"))
 	require.True(t, errors.As(err, &moved), "%v", err)
 }
 
