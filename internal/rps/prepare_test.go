@@ -44,9 +44,12 @@ func TestConcurrentPrepareCreatesSecretsOnce(t *testing.T) {
 			e2.hosts.set(tenant, guid, rps.Host{ResourceID: "host-" + guid[:8], DesiredAMT: rps.AMTStateProvisioned})
 
 			// Both sessions stop at their first exchange with AMT: by then each has read the (absent) secrets and
-			// generated its own; neither has written.
+			// generated its own; neither has written. Released together, both write at once. The second session then
+			// waits, past its write, until the first has ended: its own Setup (or, for ACM, its certificate chain,
+			// which AMT builds one call at a time) would otherwise interleave with the first one's on the device.
 			var arrived sync.WaitGroup
 			arrived.Add(2)
+			firstDone := make(chan struct{})
 			results := make([]string, 2)
 			var wg sync.WaitGroup
 			for i, e := range []*env{e1, e2} {
@@ -56,16 +59,22 @@ func TestConcurrentPrepareCreatesSecretsOnce(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					got := p.relay(d, func(n int) {
-						if n == 0 {
+						switch {
+						case n == 0:
 							arrived.Done()
 							arrived.Wait()
+						case n == 1 && i == 1:
+							<-firstDone
 						}
 					})
 					results[i] = got.Method
+					if i == 0 {
+						close(firstDone)
+					}
 				}()
 			}
 			wg.Wait()
-			require.ElementsMatch(t, []string{"success", "error"}, results, "one Setup gets through, the other is refused by AMT")
+			require.Equal(t, []string{"success", "error"}, results, "the first session activates, AMT refuses the second")
 
 			stored := deviceSecrets(t, tenant, guid)
 			require.True(t, d.AdminPasswordIs(stored[secrets.KeyAMTPassword]), "AMT has the stored admin password")
