@@ -227,7 +227,9 @@ func startStack(tb testing.TB, timers []string, backend string) *stack {
 		secretArgs = []string{"-secretsBackend", backend, "-vaultAddress", s.vault.URL, "-vaultAuth", secrets.AuthAppRole,
 			"-vaultKVMount", "secret", "-vaultPathPrefix", "dm-manager"}
 		secretEnv = []string{"VAULT_ROLE_ID=chaos-role", "VAULT_SECRET_ID=chaos-secret-id"}
-		secOpts.VaultAddress, secOpts.VaultAuth, secOpts.VaultToken = s.vault.URL, secrets.AuthToken, s.vault.CreateToken(vaulttest.TokenSpec{})
+		// The suite's own client: a token that never expires.
+		secOpts.VaultAddress, secOpts.VaultAuth = s.vault.URL, secrets.AuthToken
+		secOpts.VaultToken = s.vault.CreateToken(vaulttest.TokenSpec{})
 		secOpts.VaultKVMount, secOpts.VaultPathPrefix = "secret", "dm-manager"
 	default:
 		tb.Fatalf("secrets backend %q", backend)

@@ -73,7 +73,8 @@ func vaultDown(t *testing.T, s *stack, f *fleet, hs []*host, o options, sum *sum
 	upAt := time.Now()
 
 	vaultLines := linesMentioning(t, s.dm.log, logFrom, strings.TrimPrefix(s.vault.URL, "http://"))
-	t.Logf("Vault down %s: %d dm-manager log lines name the Vault address", time.Since(downAt).Round(time.Second), vaultLines)
+	t.Logf("Vault down %s: %d dm-manager log lines name the Vault address", time.Since(downAt).Round(time.Second),
+		vaultLines)
 	require.Positive(t, vaultLines, "dm-manager's log says nothing about the unreachable Vault")
 
 	res, err = activate()
@@ -85,7 +86,8 @@ func vaultDown(t *testing.T, s *stack, f *fleet, hs []*host, o options, sum *sum
 		_ = dev.RunCIRA(f.ctx, amtsim.CIRAOptions{ServerAddr: s.cira, MinBackoff: 100 * time.Millisecond,
 			MaxBackoff: time.Second, Log: zerolog.Nop()})
 	})
-	require.Empty(t, f.waitConverged(t, append(append([]*host(nil), hs...), nhost), o.converge), "after the Vault outage")
+	all := append(append([]*host(nil), hs...), nhost)
+	require.Empty(t, f.waitConverged(t, all, o.converge), "after the Vault outage")
 	require.True(t, s.dm.alive() && s.dm.cmd.Process.Pid == pid, "dm-manager restarted or exited after the Vault outage")
 	t.Logf("Vault back: %d hosts and the activated device converged %s later", len(hs), time.Since(upAt).Round(time.Second))
 }
