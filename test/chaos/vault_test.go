@@ -89,7 +89,8 @@ func vaultDown(t *testing.T, s *stack, f *fleet, hs []*host, o options, sum *sum
 	all := append(append([]*host(nil), hs...), nhost)
 	require.Empty(t, f.waitConverged(t, all, o.converge), "after the Vault outage")
 	require.True(t, s.dm.alive() && s.dm.cmd.Process.Pid == pid, "dm-manager restarted or exited after the Vault outage")
-	t.Logf("Vault back: %d hosts and the activated device converged %s later", len(hs), time.Since(upAt).Round(time.Second))
+	t.Logf("Vault back: %d hosts and the activated device converged %s later", len(hs),
+		time.Since(upAt).Round(time.Second))
 }
 
 func errString(err error) string {
