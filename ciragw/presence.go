@@ -223,6 +223,6 @@ func (g *Gateway) sweep(now time.Time) {
 	}
 	g.mu.RUnlock()
 	for _, s := range all {
-		s.reapIdleChannels(now, g.cfg.ChannelIdleTimeout)
+		s.mux.reapIdle(now, g.cfg.ChannelIdleTimeout)
 	}
 }
