@@ -273,7 +273,10 @@ func (c *channel) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// Write implements net.Conn. It blocks while AMT's window is exhausted.
+// Write implements net.Conn. It blocks while AMT's window is exhausted. The
+// count it returns is of bytes in CHANNEL_DATA messages the transport wrote
+// whole: 0 on failure means AMT received none of p, which is what the WS-Man
+// client's write outcome (wsman.NotWritten) is made of.
 func (c *channel) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
