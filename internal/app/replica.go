@@ -74,14 +74,12 @@ func (a *app) startReplica(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(2 << 20)}
+		var opts []grpc.ServerOption
 		if tlsConf != nil {
 			opts = append(opts, grpc.Creds(credentials.NewTLS(tlsConf)))
 		}
-		g := grpc.NewServer(opts...)
-		srv.Register(g)
 		a.onStop("replica API channels", srv.Close) // after the server's stop (stops run in reverse)
-		a.serveGRPC("replica API", a.lis.Replica, g)
+		a.serveGRPC("replica API", a.lis.Replica, srv.GRPCServer(opts...))
 	}
 	wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})

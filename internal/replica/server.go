@@ -23,6 +23,7 @@ import (
 	"github.com/dmrm/dm-manager/ciragw"
 	"github.com/dmrm/dm-manager/dmtclient/wsman"
 	"github.com/dmrm/dm-manager/internal/replica/pb"
+	"github.com/dmrm/dm-manager/internal/southbound"
 )
 
 const (
@@ -60,8 +61,16 @@ func NewServer(gw ChannelOpener, secret string, log zerolog.Logger) (*Server, er
 // Close closes the channels kept open between exchanges.
 func (s *Server) Close() { s.idle.close() }
 
-// Register adds the service to srv.
-func (s *Server) Register(srv *grpc.Server) { pb.RegisterReplicaServer(srv, s) }
+// GRPCServer returns a gRPC server serving the replica API: requests up to 2 MiB, and a panic in a call costs
+// that call only (codes.Internal, logged, dm_manager_panics_recovered_total{component="grpc"}). opts come first
+// (the mutual-TLS credentials).
+func (s *Server) GRPCServer(opts ...grpc.ServerOption) *grpc.Server {
+	g := grpc.NewServer(append(opts, grpc.MaxRecvMsgSize(2<<20),
+		grpc.ChainUnaryInterceptor(southbound.RecoverUnary(s.log)),
+		grpc.ChainStreamInterceptor(southbound.RecoverStream(s.log)))...)
+	pb.RegisterReplicaServer(g, s)
+	return g
+}
 
 // Exchange runs one WS-Man exchange over this replica's CIRA session to the device.
 func (s *Server) Exchange(ctx context.Context, req *pb.ExchangeRequest) (*pb.ExchangeResponse, error) {
@@ -97,64 +106,61 @@ func (s *Server) Exchange(ctx context.Context, req *pb.ExchangeRequest) (*pb.Exc
 }
 
 // exchange carries the request over the channel kept from the previous exchange with the device, or a new one.
-// A kept channel the device has closed meanwhile takes no byte of the request (the write fails before sending
-// anything): the request then goes over a new channel, which cannot repeat it.
+// A kept channel the device has closed meanwhile takes no byte of the request (wsman.NotWritten): the request then
+// goes over a new channel, which cannot repeat it.
 func (s *Server) exchange(ctx context.Context, guid string, port uint16, request []byte) *pb.ExchangeResponse {
 	k := channelKey{guid: guid, port: port}
 	if conn := s.idle.take(k); conn != nil {
-		if resp, sent := s.roundTrip(ctx, k, conn, request); sent || ctx.Err() != nil {
+		if resp, written := s.roundTrip(ctx, k, conn, request); written || ctx.Err() != nil {
 			return resp
 		}
 	}
 	conn, err := s.gw.OpenChannel(ctx, guid, port)
 	if err != nil {
-		return notSent(err)
+		return failure(wsman.NotWritten, err)
 	}
 	resp, _ := s.roundTrip(ctx, k, conn, request)
 	return resp
 }
 
-// roundTrip writes the request on conn and reads AMT's answer; sent is false when no byte was written. conn is
-// kept for the next exchange when HTTP keep-alive allows, closed otherwise.
-func (s *Server) roundTrip(ctx context.Context, k channelKey, conn net.Conn, request []byte) (_ *pb.ExchangeResponse, sent bool) {
-	keep := false
-	defer func() {
-		if !keep {
-			_ = conn.Close()
-		}
-	}()
-	deadline, _ := ctx.Deadline()
-	_ = conn.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-	n, err := conn.Write(request)
-	switch {
-	case err != nil && n == 0:
-		stop()
-		return notSent(err), false
-	case err != nil:
-		stop()
-		return possiblySent(fmt.Errorf("writing the request: %w", err)), true
+// roundTrip runs the exchange on conn; written is false when no byte of the request was written. conn is kept for
+// the next exchange when HTTP keep-alive allows (and the call was not cancelled meanwhile), closed otherwise.
+func (s *Server) roundTrip(ctx context.Context, k channelKey, conn net.Conn, request []byte) (_ *pb.ExchangeResponse, written bool) {
+	raw, err := wsman.ExchangeRaw(ctx, conn, request, wsman.DefaultMaxResponseBytes)
+	if err != nil {
+		_ = conn.Close()
+		w := wsman.WrittenOf(err)
+		return failure(w, err), w != wsman.NotWritten
 	}
-	raw, _, err := wsman.ReadRawResponse(conn, wsman.DefaultMaxResponseBytes)
-	if !stop() || err != nil {
-		if err == nil {
-			err = ctx.Err()
-		}
-		return possiblySent(fmt.Errorf("reading AMT's answer: %w", err)), true
-	}
-	if keep = keepAlive(request, raw); keep {
+	if ctx.Err() == nil && keepAlive(request, raw) {
 		_ = conn.SetDeadline(time.Time{})
 		s.idle.put(k, conn)
+	} else {
+		_ = conn.Close()
 	}
 	return &pb.ExchangeResponse{Outcome: pb.Outcome_OUTCOME_DONE, Response: raw}, true
 }
 
-func notSent(err error) *pb.ExchangeResponse {
-	return &pb.ExchangeResponse{Outcome: pb.Outcome_OUTCOME_NOT_SENT, Error: err.Error(), NoSession: noSession(err)}
+func failure(w wsman.Written, err error) *pb.ExchangeResponse {
+	return &pb.ExchangeResponse{Outcome: outcomeOf(w), Error: err.Error(), NoSession: noSession(err)}
 }
 
-func possiblySent(err error) *pb.ExchangeResponse {
-	return &pb.ExchangeResponse{Outcome: pb.Outcome_OUTCOME_POSSIBLY_SENT, Error: err.Error(), NoSession: noSession(err)}
+// outcomeOf and writtenOf are the wire form of wsman's write outcome: the owner's fact crosses unchanged.
+func outcomeOf(w wsman.Written) pb.Outcome {
+	if w == wsman.NotWritten {
+		return pb.Outcome_OUTCOME_NOT_SENT
+	}
+	return pb.Outcome_OUTCOME_POSSIBLY_SENT
+}
+
+func writtenOf(o pb.Outcome) wsman.Written {
+	switch o {
+	case pb.Outcome_OUTCOME_DONE:
+		return 0
+	case pb.Outcome_OUTCOME_NOT_SENT:
+		return wsman.NotWritten
+	}
+	return wsman.PossiblyWritten
 }
 
 func noSession(err error) bool {

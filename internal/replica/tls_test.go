@@ -2,7 +2,6 @@ package replica
 
 import (
 	"crypto/tls"
-	"errors"
 	"net"
 	"testing"
 
@@ -11,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/dmrm/dm-manager/dmtclient/wsman"
 	"github.com/dmrm/dm-manager/internal/replica/replicatest"
 )
 
@@ -23,8 +23,7 @@ func ownerTLS(t *testing.T, devices ChannelOpener, files TLSFiles) string {
 	require.NoError(t, err)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(srvConf)))
-	srv.Register(g)
+	g := srv.GRPCServer(grpc.Creds(credentials.NewTLS(srvConf)))
 	go func() { _ = g.Serve(lis) }()
 	t.Cleanup(srv.Close)
 	t.Cleanup(g.Stop)
@@ -60,15 +59,14 @@ func TestMutualTLS(t *testing.T) {
 		other, err := NewClient(testSecret, conf)
 		require.NoError(t, err)
 		_, err = other.Exchange(t.Context(), addr, guid, req)
-		require.ErrorIs(t, err, ErrNotSent, name)
+		require.Equal(t, wsman.NotWritten, wsman.WrittenOf(err), "%s: %v", name, err)
 		other.Close()
 	}
 
 	// A server outside the deployment (another CA) is not called.
 	foreign := ownerTLS(t, devices, tlsFiles(t))
 	_, err = c.Exchange(t.Context(), foreign, guid, req)
-	require.ErrorIs(t, err, ErrNotSent)
-	require.False(t, errors.Is(err, ErrPossiblySent))
+	require.Equal(t, wsman.NotWritten, wsman.WrittenOf(err), "%v", err)
 }
 
 func TestTLSFilesLoad(t *testing.T) {
