@@ -148,11 +148,14 @@ func (p *responseParser) eof() error {
 	case !p.started:
 		return errNoResponse
 	default:
-		return httpErr("connection closed before the response was complete")
+		return errCutShort
 	}
 }
 
-var errNoResponse = httpErr("connection closed without a response")
+var (
+	errNoResponse = httpErr("connection closed without a response")
+	errCutShort   = httpErr("connection closed before the response was complete")
+)
 
 // handleLine takes one line without its terminator; bare LF is tolerated except after chunk data, where only CRLF
 // tells a well-formed chunk from one whose declared size was too large.

@@ -36,7 +36,7 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	}
 	slices.Sort(inSpec)
 
-	h, err := NewHandler(Options{Domains: newMemDomains(), Secrets: newMemSecrets(), Devices: memDevices{},
+	h, err := NewHandler(Options{Domains: newMemDomains(), Profiles: newMemProfiles(), Secrets: newMemSecrets(), Devices: memDevices{},
 		AMT: &fakeAMT{}, AuthDisabled: true})
 	require.NoError(t, err)
 	mux := h.(*http.ServeMux)

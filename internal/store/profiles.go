@@ -33,8 +33,8 @@ type Profile struct {
 	UserConsent UserConsent `db:"user_consent"`
 	Tags        []string    `db:"tags"`
 	Features
-	CreatedAt   time.Time   `db:"created_at"`
-	UpdatedAt   time.Time   `db:"updated_at"`
+	CreatedAt time.Time `db:"created_at"`
+	UpdatedAt time.Time `db:"updated_at"`
 }
 
 // Features are the redirection features a profile enables (§2.8), set by the tenant (SetProfileFeatures). A new

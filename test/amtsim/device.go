@@ -288,6 +288,7 @@ type State struct {
 	CIRAConfigured bool        `json:"ciraConfigured"`
 	DNSSuffix      string      `json:"dnsSuffix"`
 	Version        uint64      `json:"version"`
+	Redirection    Redirection `json:"redirection"`
 	Recovery                   // boot override, last boot, erase, alarms (classes_boot.go)
 }
 
@@ -303,7 +304,7 @@ func (d *Device) stateLocked() State {
 		GUID: d.guid.String(), Mode: d.mode, ModeName: d.mode.String(),
 		PowerState: d.power.state, OSRunning: d.power.osUp, OSHung: d.power.hung,
 		Reachable: d.reachable, CIRAConfigured: d.ciraLocked().Configured(),
-		DNSSuffix: d.suffix, Version: d.ver, Recovery: d.recoveryLocked(),
+		DNSSuffix: d.suffix, Version: d.ver, Redirection: d.redirectionLocked(), Recovery: d.recoveryLocked(),
 	}
 }
 
