@@ -63,7 +63,9 @@ func canonicalUUID(s string) bool {
 
 // decodeBody reads one JSON object: 415 unless the body is declared application/json, 413 when too big, 408 when
 // it does not arrive in time, 400 for anything unreadable or for data after the object.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool { return decodeJSON(w, r, v, false) }
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	return decodeJSON(w, r, v, false)
+}
 
 // decodeStrictBody is decodeBody refusing fields v does not have (400 naming the field).
 func decodeStrictBody(w http.ResponseWriter, r *http.Request, v any) bool {
