@@ -100,14 +100,12 @@ func (d *demo) runAmtsim(ctx context.Context) error {
 		return logBuf.String()
 	}
 	mode := map[bool]string{false: "ccm", true: "acm"}[acm]
-	want := fmt.Sprintf("%d ok, 0 failed", d.o.hosts)
-	wantModes := fmt.Sprintf("%s %d; CIRA configured %d, tunnels up %d", mode, d.o.hosts, d.o.hosts, d.o.hosts)
 	var last string
 	for {
 		s, err := fetch(ctx, "http://"+control+"/summary")
 		if err == nil {
 			last = s
-			if strings.Contains(s, want) && strings.Contains(s, wantModes) {
+			if fleetDone(s, mode, d.o.hosts) {
 				break
 			}
 		}
@@ -116,8 +114,8 @@ func (d *demo) runAmtsim(ctx context.Context) error {
 			return fmt.Errorf("amtsim exited early (%v); its output:\n%s", err, logBuf.String())
 		case <-ctx.Done():
 			out := stop()
-			return fmt.Errorf("the fleet did not get to %q and %q; last summary:\n%s\namtsim's output:\n%s",
-				want, wantModes, last, tail(out, 20))
+			return fmt.Errorf("the fleet did not get to %d activations ok, %d devices in %s and %d CIRA tunnels up; "+
+				"last summary:\n%s\namtsim's output:\n%s", d.o.hosts, d.o.hosts, mode, d.o.hosts, last, tail(out, 20))
 		case <-time.After(time.Second):
 		}
 	}
@@ -198,6 +196,25 @@ func (d *demo) activationPassword(ctx context.Context) (string, error) {
 	d.out.line("southbound RetrieveActivationDetails: profile %s and the tenant's AMT password (given to amtsim as "+
 		"-amtPassword, as PMA passes it to rpc-go)", resp.GetProfileName())
 	return resp.GetActionPassword(), nil
+}
+
+// summaryRE reads amtsim's summary (cmd/amtsim fleetrun.go): activation outcomes, then modes and CIRA.
+var summaryRE = regexp.MustCompile(`activation: (\d+) ok, (\d+) failed[^\n]*\n\s*modes: pre-provisioning (\d+), ` +
+	`ccm (\d+), acm (\d+); CIRA configured (\d+), tunnels up (\d+)`)
+
+// fleetDone reports whether amtsim's summary shows n activations ok, none failed, n devices in mode and n CIRA
+// tunnels up.
+func fleetDone(summary, mode string, n int) bool {
+	m := summaryRE.FindStringSubmatch(summary)
+	if m == nil {
+		return false
+	}
+	num := func(i int) int { v, _ := strconv.Atoi(m[i]); return v }
+	inMode := num(4)
+	if mode == "acm" {
+		inMode = num(5)
+	}
+	return num(1) == n && num(2) == 0 && inMode == n && num(6) == n && num(7) == n
 }
 
 func fetch(ctx context.Context, url string) (string, error) {
