@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -78,8 +79,8 @@ func (d *demo) runAmtsim(ctx context.Context) error {
 
 	d.out.step(4, "amtsim (%s), a separate process, activates the fleet", d.o.amtsim)
 	d.out.line("$ amtsim %s", strings.Join(redact(args, password), " "))
-	var logBuf bytes.Buffer
-	cmd := exec.Command(d.o.amtsim, args...)
+	var logBuf lockedBuffer
+	cmd := exec.Command(d.o.amtsim, args...) //nolint:gosec // G204: the binary is the operator's -amtsim flag
 	cmd.Stdout = io.MultiWriter(&logBuf, d.out.w)
 	cmd.Stderr = &logBuf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -91,11 +92,15 @@ func (d *demo) runAmtsim(ctx context.Context) error {
 	go func() { exited <- cmd.Wait() }()
 	stop := func() string {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
+		var err error
 		select {
-		case <-exited:
+		case err = <-exited:
 		case <-time.After(10 * time.Second):
 			_ = cmd.Process.Kill()
-			<-exited
+			err = <-exited
+		}
+		if err != nil {
+			return logBuf.String() + "\n(amtsim: " + err.Error() + ")"
 		}
 		return logBuf.String()
 	}
@@ -234,6 +239,24 @@ func fetch(ctx context.Context, url string) (string, error) {
 		err = errors.New(resp.Status)
 	}
 	return string(b), err
+}
+
+// lockedBuffer collects amtsim's stdout and stderr, which exec copies from two goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // freeLoopback is a loopback address nothing listens on now (amtsim's control API).
