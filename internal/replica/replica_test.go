@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/dmrm/dm-manager/ciragw"
 	"github.com/dmrm/dm-manager/dmtclient/amt"
 	"github.com/dmrm/dm-manager/dmtclient/wsman"
+	"github.com/dmrm/dm-manager/internal/metrics"
 	"github.com/dmrm/dm-manager/internal/replica/pb"
 	"github.com/dmrm/dm-manager/test/amtsim"
 )
@@ -64,8 +66,7 @@ func owner(t testing.TB, devices ChannelOpener, secret string) string {
 	require.NoError(t, err)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	g := grpc.NewServer()
-	srv.Register(g)
+	g := srv.GRPCServer()
 	go func() { _ = g.Serve(lis) }()
 	t.Cleanup(g.Stop)
 	return lis.Addr().String()
@@ -249,4 +250,52 @@ func FuzzParseAuth(f *testing.F) {
 			t.Fatalf("accepted %q: %d %x %x", v, at, nonce, sum)
 		}
 	})
+}
+
+// panicOnce panics on the first OpenChannel for guid, as a bug on the owner's side of a forwarded call might.
+type panicOnce struct {
+	ChannelOpener
+	guid  string
+	armed atomic.Bool
+}
+
+func (p *panicOnce) OpenChannel(ctx context.Context, guid string, port uint16) (net.Conn, error) {
+	if guid == p.guid && p.armed.CompareAndSwap(true, false) {
+		panic("injected: owner bug")
+	}
+	return p.ChannelOpener.OpenChannel(ctx, guid, port)
+}
+
+// A panic while serving one forwarded call costs that call only (codes.Internal); the owner serves on.
+func TestPanicCostsOneCall(t *testing.T) {
+	devices := &pipeDevices{serve: map[string]func(net.Conn){}}
+	faulty := &panicOnce{ChannelOpener: devices}
+	addr := owner(t, faulty, testSecret)
+	c, err := NewClient(testSecret)
+	require.NoError(t, err)
+	defer c.Close()
+	guid, client := simDevice(t, devices, c, addr)
+	faulty.guid = guid
+	faulty.armed.Store(true)
+	before := panicsRecovered(t)
+
+	_, err = client.Version(t.Context())
+	require.Error(t, err)
+	require.Equal(t, before+1, panicsRecovered(t))
+	_, err = client.Version(t.Context())
+	require.NoError(t, err, "the next call is served")
+}
+
+func panicsRecovered(t *testing.T) float64 {
+	t.Helper()
+	mfs, err := metrics.NewRegistry().Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			if mf.GetName() == "dm_manager_panics_recovered_total" && m.GetLabel()[0].GetValue() == "grpc" {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/dmrm/dm-manager/ciragw"
 	"github.com/dmrm/dm-manager/dmtclient/wsman"
 	"github.com/dmrm/dm-manager/internal/replica/pb"
+	"github.com/dmrm/dm-manager/internal/southbound"
 )
 
 const (
@@ -56,8 +57,14 @@ func NewServer(gw ChannelOpener, secret string, log zerolog.Logger) (*Server, er
 		log: log.With().Str("component", "replica-api").Logger()}, nil
 }
 
-// Register adds the service to srv.
-func (s *Server) Register(srv *grpc.Server) { pb.RegisterReplicaServer(srv, s) }
+// GRPCServer returns a gRPC server serving the replica API: requests up to 2 MiB, and a panic in a call costs
+// that call only (codes.Internal, logged, dm_manager_panics_recovered_total{component="grpc"}).
+func (s *Server) GRPCServer() *grpc.Server {
+	g := grpc.NewServer(grpc.MaxRecvMsgSize(2<<20), grpc.ChainUnaryInterceptor(southbound.RecoverUnary(s.log)),
+		grpc.ChainStreamInterceptor(southbound.RecoverStream(s.log)))
+	pb.RegisterReplicaServer(g, s)
+	return g
+}
 
 // Exchange runs one WS-Man exchange over this replica's CIRA session to the device.
 func (s *Server) Exchange(ctx context.Context, req *pb.ExchangeRequest) (*pb.ExchangeResponse, error) {
