@@ -103,10 +103,27 @@ func (c *Client) Exchange(ctx context.Context, address, guid string, request []b
 	case resp.GetNoSession():
 		err = fmt.Errorf("replica: the CIRA session on replica %s ended before AMT answered: %s: %w",
 			address, resp.GetError(), ciragw.ErrSessionClosed)
+	case callerDeadline(ctx) != nil:
+		err = fmt.Errorf("replica %s: %s: %w", address, resp.GetError(), callerDeadline(ctx))
 	default:
 		err = fmt.Errorf("replica %s: %s", address, resp.GetError())
 	}
 	return nil, &wsman.ExchangeError{Written: written, Err: err}
+}
+
+// deadlineSlack: the owner enforces the caller's propagated deadline on its own clock and may end the call a moment
+// before the caller's context expires; a failure that close to the deadline is reported as the caller's deadline.
+const deadlineSlack = 50 * time.Millisecond
+
+// callerDeadline is ctx's error, or DeadlineExceeded when ctx's deadline is less than deadlineSlack away.
+func callerDeadline(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && time.Until(d) < deadlineSlack {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // connectWait bounds the wait for a connection to a replica before the call is given up as not sent.
@@ -143,10 +160,9 @@ func callError(ctx context.Context, address string, err error) error {
 	case codes.Unauthenticated, codes.InvalidArgument, codes.Unimplemented:
 		return &wsman.ExchangeError{Written: wsman.NotWritten,
 			Err: fmt.Errorf("replica: replica %s refused the call: %s", address, st.Message())}
-	case codes.DeadlineExceeded, codes.Canceled:
-		if ctx.Err() != nil {
-			return &wsman.ExchangeError{Written: wsman.PossiblyWritten, Err: fmt.Errorf("replica %s: %w", address, ctx.Err())}
-		}
+	}
+	if cerr := callerDeadline(ctx); cerr != nil {
+		return &wsman.ExchangeError{Written: wsman.PossiblyWritten, Err: fmt.Errorf("replica %s: %w", address, cerr)}
 	}
 	return &wsman.ExchangeError{Written: wsman.PossiblyWritten,
 		Err: fmt.Errorf("replica: calling replica %s: %s", address, st.Message())}
