@@ -36,6 +36,7 @@ func main() {
 	flag.StringVar(&serveFlags, "serveFlags", "", "extra flags for every replica, space separated")
 	flag.StringVar(&serveEnv, "serveEnv", "", "extra environment for every replica, space separated (e.g. GOGC=50)")
 	flag.StringVar(&fleetFlags, "fleetFlags", "", "extra flags for every fleet process, space separated")
+	flag.BoolVar(&o.Profile, "profile", false, "save CPU (idle window, REST phase) and heap profiles of every replica in -dir")
 	flag.DurationVar(&timeout, "timeout", 15*time.Minute, "bound of the whole run")
 	flag.Parse()
 	o.ServeFlags, o.ServeEnv, o.FleetFlags = strings.Fields(serveFlags), strings.Fields(serveEnv), strings.Fields(fleetFlags)

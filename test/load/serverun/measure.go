@@ -7,8 +7,10 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -112,4 +114,46 @@ func sumMetrics(r io.Reader, names ...string) (map[string]float64, error) {
 		}
 	}
 	return out, sc.Err()
+}
+
+// profile fetches, from every replica at once, a CPU profile over d (or the heap profile when d is 0) into
+// Dir/<replica>-<name>.pprof when Options.Profile is set; the function returned waits for them.
+func (s *system) profile(ctx context.Context, name string, d time.Duration) func() {
+	if !s.o.Profile {
+		return func() {}
+	}
+	var wg sync.WaitGroup
+	for _, r := range s.replicas {
+		url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", r.metrics, max(1, int(d.Seconds())))
+		if d == 0 {
+			url = "http://" + r.metrics + "/debug/pprof/heap"
+		}
+		path := filepath.Join(s.o.Dir, r.id+"-"+name+".pprof")
+		wg.Go(func() {
+			if err := fetchTo(ctx, url, path); err != nil {
+				s.say("profile %s: %v", path, err)
+			}
+		})
+	}
+	return wg.Wait
+}
+
+func fetchTo(ctx context.Context, url, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o600)
 }

@@ -49,7 +49,11 @@ type Options struct {
 	ServeFlags []string // extra flags for every replica
 	ServeEnv   []string // extra environment for every replica (e.g. GOGC=…)
 	FleetFlags []string // extra flags for every fleet process
-	Out        io.Writer
+	// Profile runs the replicas with -enableProfiling and saves, per replica, CPU profiles of the idle window and
+	// the REST phase and a heap profile after the idle window in Dir (<replica>-cpu-idle.pprof, …); fetching
+	// them costs the replica a little CPU of its own.
+	Profile bool
+	Out     io.Writer
 }
 
 // Result is what a run measured.
@@ -191,7 +195,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	profiled := s.profile(ctx, "cpu-rest", o.Duration)
 	res.REST = restLoad(ctx, s.api, s.tenant, token, s.guids, o.Rate, o.Duration, o.QueryTimeout)
+	profiled()
 	q := res.REST
 	ms := func(p float64) float64 { return float64(percentile(q.latencies, p).Microseconds()) / 1000 }
 	s.say("REST: %d GET generalSettings (one WS-Man Get through the tunnel each) at %.0f/s over %s, open loop: p50 %.1fms p90 %.1fms p99 %.1fms max %.1fms; %d errors (load avg %s)",
@@ -262,10 +268,12 @@ func (s *system) idleWindow(ctx context.Context, hc *http.Client, res *Result) e
 	for i, r := range s.replicas {
 		cpu0[i] = r.before.cpu
 	}
+	profiled := s.profile(ctx, "cpu-idle", s.o.IdleWindow-time.Second)
 	if err := sleep(ctx, s.o.IdleWindow); err != nil {
 		return err
 	}
 	res.Window = time.Since(t0)
+	profiled()
 	sessions := 0
 	for i, r := range s.replicas {
 		idle, err := sampleProc(r.proc.Pid())
@@ -286,6 +294,7 @@ func (s *system) idleWindow(ctx context.Context, hc *http.Client, res *Result) e
 			r.id, x.Sessions, x.RSSIdleKB, x.RSSBeforeKB, x.RSSKBPerSession, x.IdleCPU.Seconds(), x.CPUPct, x.Keepalives)
 	}
 	res.Lost = max(0, res.Connected-sessions)
+	s.profile(ctx, "heap", 0)()
 	s.say("idle window %.1fs: %.2f%% of a core in all, %.1f kB RSS per session, %d sessions lost (load avg %s)",
 		res.Window.Seconds(), res.KeepaliveCPUPct(), res.RSSKBPerSession(), res.Lost, loadAvg())
 	return nil

@@ -146,6 +146,9 @@ func (s *system) startReplica(ctx context.Context, i int, dsn, key, rbac string)
 		args = append(args, "-replicaListenAddress="+rep, "-replicaAddress="+rep)
 		env = append(env, "DM_REPLICA_SECRET=load-harness-replica-secret-0123456789")
 	}
+	if s.o.Profile {
+		args = append(args, "-enableProfiling")
+	}
 	args = append(args, s.o.ServeFlags...)
 	env = append(env, s.o.ServeEnv...)
 	r.proc = &procs.Proc{Name: r.id, Bin: s.bins["dm-manager"], Args: args, Env: env,
