@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/dmrm/dm-manager/test/load/serverun"
 )
 
@@ -27,7 +29,7 @@ func main() {
 	flag.Float64Var(&o.RampRate, "rampRate", 2000, "devices starting to dial per second (all fleet processes)")
 	flag.IntVar(&o.MaxDialing, "maxDialing", 500, "devices dialling but not up yet at once (all fleet processes)")
 	flag.IntVar(&o.Sources, "sources", 4, "source addresses per fleet process")
-	flag.DurationVar(&o.RampTimeout, "rampTimeout", 2*time.Minute, "give up waiting for the fleet this long after the first session")
+	flag.DurationVar(&o.RampTimeout, "rampTimeout", 5*time.Minute, "give up waiting for the fleet this long after the first session")
 	flag.DurationVar(&o.Settle, "settle", 5*time.Second, "pause between the ramp and the idle window")
 	flag.DurationVar(&o.IdleWindow, "idleWindow", 60*time.Second, "idle window the keepalive CPU is measured over")
 	flag.Float64Var(&o.Rate, "rate", 1000, "REST requests per second")
@@ -39,6 +41,9 @@ func main() {
 	flag.BoolVar(&o.Profile, "profile", false, "save CPU (idle window, REST phase) and heap profiles of every replica in -dir")
 	flag.DurationVar(&timeout, "timeout", 15*time.Minute, "bound of the whole run")
 	flag.Parse()
+	// The Inventory client library logs through zerolog's global logger; its lines are noise here (errors reach
+	// the harness as errors).
+	zerolog.SetGlobalLevel(zerolog.Disabled)
 	o.ServeFlags, o.ServeEnv, o.FleetFlags = strings.Fields(serveFlags), strings.Fields(serveEnv), strings.Fields(fleetFlags)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

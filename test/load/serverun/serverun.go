@@ -49,9 +49,9 @@ type Options struct {
 	ServeFlags []string // extra flags for every replica
 	ServeEnv   []string // extra environment for every replica (e.g. GOGC=…)
 	FleetFlags []string // extra flags for every fleet process
-	// Profile runs the replicas with -enableProfiling and saves, per replica, CPU profiles of the idle window and
-	// the REST phase and a heap profile after the idle window in Dir (<replica>-cpu-idle.pprof, …); fetching
-	// them costs the replica a little CPU of its own.
+	// Profile runs the replicas with -enableProfiling and saves, per replica, CPU profiles of the ramp (its first 20 s),
+	// the idle window and the REST phase and a heap profile after the idle window in Dir (<replica>-cpu-idle.pprof, …);
+	// fetching them costs the replica a little CPU of its own.
 	Profile bool
 	Out     io.Writer
 }
@@ -140,7 +140,7 @@ func (o *Options) defaults() error {
 		o.QueryTimeout = 10 * time.Second
 	}
 	if o.RampTimeout <= 0 {
-		o.RampTimeout = 2 * time.Minute
+		o.RampTimeout = 5 * time.Minute
 	}
 	if o.BinDir == "" {
 		o.BinDir = filepath.Join(o.Dir, "bin")
@@ -215,6 +215,8 @@ func (s *system) waitRamp(ctx context.Context, hc *http.Client, res *Result) err
 	defer t.Stop()
 	var first time.Time
 	last := time.Now()
+	profiled := func() {}
+	defer func() { profiled() }()
 	for {
 		select {
 		case <-ctx.Done():
@@ -234,12 +236,16 @@ func (s *system) waitRamp(ctx context.Context, hc *http.Client, res *Result) err
 			res.Connected = n
 			if n > 0 && first.IsZero() {
 				first = now
+				profiled = s.profile(ctx, "cpu-ramp", 20*time.Second)
 			}
 			if !first.IsZero() {
 				res.Up = now.Sub(first)
 			}
 			if n >= res.Devices || !first.IsZero() && res.Up >= s.o.RampTimeout {
 				s.say("%d/%d sessions up %.1fs after the first (load avg %s)", n, res.Devices, res.Up.Seconds(), loadAvg())
+				if n < res.Devices {
+					s.say("WARNING: the ramp did not finish within %s; the idle window below is not idle", s.o.RampTimeout)
+				}
 				return nil
 			}
 			if now.Sub(last) >= 5*time.Second {
@@ -280,7 +286,9 @@ func (s *system) idleWindow(ctx context.Context, hc *http.Client, res *Result) e
 		if err != nil {
 			return err
 		}
-		m, err := scrape(ctx, hc, r.metrics, ka, "dm_manager_ciragw_sessions")
+		m, err := scrape(ctx, hc, r.metrics, ka, "dm_manager_ciragw_sessions", "go_goroutines",
+			"go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes", "go_memstats_next_gc_bytes",
+			"go_memstats_heap_idle_bytes", "go_memstats_heap_released_bytes")
 		if err != nil {
 			return err
 		}
@@ -292,6 +300,10 @@ func (s *system) idleWindow(ctx context.Context, hc *http.Client, res *Result) e
 		res.Replicas = append(res.Replicas, x)
 		s.say("%s: %d sessions, rss %d kB (%d kB before the ramp, %.1f kB/session), idle cpu %.2fs = %.2f%% of a core, %.0f keepalives",
 			r.id, x.Sessions, x.RSSIdleKB, x.RSSBeforeKB, x.RSSKBPerSession, x.IdleCPU.Seconds(), x.CPUPct, x.Keepalives)
+		mb := func(name string) float64 { return m[name] / (1 << 20) }
+		s.say("%s: Go runtime: %.0f goroutines, heap in use %.0f MiB, stacks %.0f MiB, next GC at %.0f MiB, heap idle %.0f MiB (%.0f MiB of it returned to the OS)",
+			r.id, m["go_goroutines"], mb("go_memstats_heap_inuse_bytes"), mb("go_memstats_stack_inuse_bytes"),
+			mb("go_memstats_next_gc_bytes"), mb("go_memstats_heap_idle_bytes"), mb("go_memstats_heap_released_bytes"))
 	}
 	res.Lost = max(0, res.Connected-sessions)
 	s.profile(ctx, "heap", 0)()
