@@ -258,13 +258,13 @@ func (s *system) waitRamp(ctx context.Context, hc *http.Client, res *Result) err
 
 // idleWindow measures each replica's CPU while the sessions only keep alive, and its RSS at the end.
 func (s *system) idleWindow(ctx context.Context, hc *http.Client, res *Result) error {
-	const ka = "dm_manager_ciragw_keepalives_total"
+	const ka, rec = "dm_manager_ciragw_keepalives_total", "dm_manager_reconciles_total"
 	for _, r := range s.replicas {
-		m, err := scrape(ctx, hc, r.metrics, ka)
+		m, err := scrape(ctx, hc, r.metrics, ka, rec)
 		if err != nil {
 			return err
 		}
-		r.keepalives0 = m[ka]
+		r.keepalives0, r.reconciles0 = m[ka], m[rec]
 		if r.before.cpu, err = cpuOf(r); err != nil {
 			return err
 		}
@@ -286,7 +286,7 @@ func (s *system) idleWindow(ctx context.Context, hc *http.Client, res *Result) e
 		if err != nil {
 			return err
 		}
-		m, err := scrape(ctx, hc, r.metrics, ka, "dm_manager_ciragw_sessions", "go_goroutines",
+		m, err := scrape(ctx, hc, r.metrics, ka, rec, "dm_manager_ciragw_sessions", "go_goroutines",
 			"go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes", "go_memstats_next_gc_bytes",
 			"go_memstats_heap_idle_bytes", "go_memstats_heap_released_bytes")
 		if err != nil {
@@ -298,8 +298,9 @@ func (s *system) idleWindow(ctx context.Context, hc *http.Client, res *Result) e
 		x.CPUPct = 100 * x.IdleCPU.Seconds() / res.Window.Seconds()
 		sessions += x.Sessions
 		res.Replicas = append(res.Replicas, x)
-		s.say("%s: %d sessions, rss %d kB (%d kB before the ramp, %.1f kB/session), idle cpu %.2fs = %.2f%% of a core, %.0f keepalives",
-			r.id, x.Sessions, x.RSSIdleKB, x.RSSBeforeKB, x.RSSKBPerSession, x.IdleCPU.Seconds(), x.CPUPct, x.Keepalives)
+		s.say("%s: %d sessions, rss %d kB (%d kB before the ramp, %.1f kB/session), idle cpu %.2fs = %.2f%% of a core, %.0f keepalives, %.0f reconciles",
+			r.id, x.Sessions, x.RSSIdleKB, x.RSSBeforeKB, x.RSSKBPerSession, x.IdleCPU.Seconds(), x.CPUPct, x.Keepalives,
+			m[rec]-r.reconciles0)
 		mb := func(name string) float64 { return m[name] / (1 << 20) }
 		s.say("%s: Go runtime: %.0f goroutines, heap in use %.0f MiB, stacks %.0f MiB, next GC at %.0f MiB, heap idle %.0f MiB (%.0f MiB of it returned to the OS)",
 			r.id, m["go_goroutines"], mb("go_memstats_heap_inuse_bytes"), mb("go_memstats_stack_inuse_bytes"),

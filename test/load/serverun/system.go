@@ -34,11 +34,11 @@ const ciraName = "cira.load.test"
 
 // replica is one `dm-manager serve`.
 type replica struct {
-	id                   string
-	cira, api, metrics   string
-	proc                 *procs.Proc
-	before, idle         procSample
-	keepalives0, cpuIdle float64
+	id                       string
+	cira, api, metrics       string
+	proc                     *procs.Proc
+	before, idle             procSample
+	keepalives0, reconciles0 float64
 }
 
 // system is everything a run started, stopped in reverse by close.
@@ -179,8 +179,9 @@ func (s *system) startLBs(ctx context.Context) error {
 		ciraSrv = append(ciraSrv, procs.Server{Name: r.id, Addr: r.cira})
 		apiSrv = append(apiSrv, procs.Server{Name: r.id, Addr: r.api})
 	}
-	n := max(1, (s.o.N+s.o.LBConns-1)/s.o.LBConns)
-	// Each process gets a share with a margin for the kernel's uneven spread.
+	// Each process is planned at 80 % of LBConns: the kernel spreads connections by hash, not evenly, and a device
+	// whose connection lands on a full process waits for a retry.
+	n := max(1, (s.o.N*5+s.o.LBConns*4-1)/(s.o.LBConns*4))
 	maxconn := min(s.o.LBConns, s.o.N/n+s.o.N/n/5+200)
 	cfg := procs.HAProxyConfig(maxconn, []procs.Frontend{{Name: "cira", Mode: "tcp", Bind: cira, Servers: ciraSrv},
 		{Name: "api", Mode: "http", Bind: api, Servers: apiSrv}})
