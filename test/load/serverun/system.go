@@ -48,7 +48,6 @@ type system struct {
 	inv      *procs.Proc
 	invAddr  string
 	replicas []*replica
-	lbs      []*procs.Proc
 	fleets   []*procs.Proc
 	cira     string // what devices dial: the replica, or HAProxy
 	api      string // where REST requests go
@@ -183,18 +182,28 @@ func (s *system) startLBs(ctx context.Context) error {
 	// whose connection lands on a full process waits for a retry.
 	n := max(1, (s.o.N*5+s.o.LBConns*4-1)/(s.o.LBConns*4))
 	maxconn := min(s.o.LBConns, s.o.N/n+s.o.N/n/5+200)
-	cfg := procs.HAProxyConfig(maxconn, []procs.Frontend{{Name: "cira", Mode: "tcp", Bind: cira, Servers: ciraSrv},
-		{Name: "api", Mode: "http", Bind: api, Servers: apiSrv}})
+	cfg := procs.HAProxyConfig(maxconn, []procs.Frontend{{Name: "cira", Mode: "tcp", Bind: cira, Servers: ciraSrv}})
 	for i := range n {
-		p, err := procs.StartHAProxy(ctx, s.o.Dir, fmt.Sprintf("haproxy-%d", i), cfg, cira)
-		if err != nil {
+		if err := s.startLB(ctx, fmt.Sprintf("haproxy-cira-%d", i), cfg, cira); err != nil {
 			return err
 		}
-		s.closers = append(s.closers, func() { _ = p.Stop(5 * time.Second) })
-		s.lbs = append(s.lbs, p)
+	}
+	// The REST API has a process of its own: a CIRA process's connections are all devices' by design.
+	cfg = procs.HAProxyConfig(4000, []procs.Frontend{{Name: "api", Mode: "http", Bind: api, Servers: apiSrv}})
+	if err := s.startLB(ctx, "haproxy-api", cfg, api); err != nil {
+		return err
 	}
 	s.cira, s.api = cira, api
-	s.say("%d HAProxy processes (maxconn %d each) on %s (CIRA) and %s (REST)", n, maxconn, cira, api)
+	s.say("%d HAProxy processes (maxconn %d each) on %s (CIRA), one on %s (REST)", n, maxconn, cira, api)
+	return nil
+}
+
+func (s *system) startLB(ctx context.Context, name, cfg, addr string) error {
+	p, err := procs.StartHAProxy(ctx, s.o.Dir, name, cfg, addr)
+	if err != nil {
+		return err
+	}
+	s.closers = append(s.closers, func() { _ = p.Stop(5 * time.Second) })
 	return nil
 }
 
