@@ -226,7 +226,7 @@ func Build(dir string, pkgs map[string]string) error {
 		return err
 	}
 	for name, pkg := range pkgs {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg) //nolint:gosec // G204: packages the caller names
 		cmd.Dir = root
 		if b, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("procs: go build %s: %w\n%s", pkg, err, b)

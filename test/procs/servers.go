@@ -36,7 +36,7 @@ func StageInventory(dir string) (migrations, bundle string, err error) {
 		return "", "", err
 	}
 	bundle = filepath.Join(dir, "policy_bundle.tar.gz")
-	if b, err := exec.Command("opa", "build", policy, "-o", bundle).CombinedOutput(); err != nil {
+	if b, err := exec.Command("opa", "build", policy, "-o", bundle).CombinedOutput(); err != nil { //nolint:gosec // G204: paths under the caller's directory
 		return "", "", fmt.Errorf("procs: opa build: %w\n%s", err, b)
 	}
 	return migrations, bundle, nil
@@ -55,7 +55,7 @@ func copyGlob(pattern, dst string) error {
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(dst, filepath.Base(f)), b, 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(dst, filepath.Base(f)), b, 0o600); err != nil { //nolint:gosec // G703: a base name from the module, into the caller's directory
 			return err
 		}
 	}
@@ -152,7 +152,7 @@ func StartHAProxy(ctx context.Context, dir, name, cfg, wait string) (*Proc, erro
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
-	if out, err := exec.Command("haproxy", "-c", "-f", path).CombinedOutput(); err != nil {
+	if out, err := exec.Command("haproxy", "-c", "-f", path).CombinedOutput(); err != nil { //nolint:gosec // G204: the configuration written above
 		return nil, fmt.Errorf("procs: haproxy -c %s: %w\n%s", path, err, out)
 	}
 	p := &Proc{Name: name, Bin: "haproxy", Args: []string{"-db", "-f", path}, Log: filepath.Join(dir, name+".log")}

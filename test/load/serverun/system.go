@@ -37,7 +37,7 @@ type replica struct {
 	id                       string
 	cira, api, metrics       string
 	proc                     *procs.Proc
-	before, idle             procSample
+	before                   procSample
 	keepalives0, reconciles0 float64
 }
 
