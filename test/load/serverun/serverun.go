@@ -188,6 +188,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if err := sleep(ctx, o.Settle); err != nil {
 		return res, err
 	}
+	if err := s.waitReconciled(ctx, hc); err != nil {
+		return res, err
+	}
 	if err := s.idleWindow(ctx, hc, &res); err != nil {
 		return res, err
 	}
@@ -252,6 +255,34 @@ func (s *system) waitRamp(ctx context.Context, hc *http.Client, res *Result) err
 				s.say("%d sessions up", n)
 				last = now
 			}
+		}
+	}
+}
+
+// waitReconciled waits (at most 5 minutes) until the replicas' reconcile queues are empty: every connect
+// reconciles the device's host, and the idle window should not count that backlog.
+func (s *system) waitReconciled(ctx context.Context, hc *http.Client) error {
+	const depth = "dm_manager_reconcile_queue_depth"
+	t0 := time.Now()
+	for {
+		n := 0.0
+		for _, r := range s.replicas {
+			m, err := scrape(ctx, hc, r.metrics, depth)
+			if err != nil {
+				return err
+			}
+			n += m[depth]
+		}
+		switch {
+		case n == 0:
+			s.say("reconcile queues empty %.1fs after the settle pause", time.Since(t0).Seconds())
+			return nil
+		case time.Since(t0) > 5*time.Minute:
+			s.say("WARNING: %.0f reconciles still queued after 5 minutes; the idle window below is not idle", n)
+			return nil
+		}
+		if err := sleep(ctx, 500*time.Millisecond); err != nil {
+			return err
 		}
 	}
 }
