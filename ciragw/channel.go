@@ -100,10 +100,9 @@ const (
 
 // channel is one APF channel to an AMT port, seen as a net.Conn. Reads are
 // served from a buffer bounded by the window we advertised; writes wait for
-// AMT's window. The session's reader goroutine feeds it through the
-// lower-case methods.
+// AMT's window. The mux feeds it through the lower-case methods.
 type channel struct {
-	s      *session
+	x      *mux
 	id     uint32 // our channel id, AMT's recipient id
 	port   uint16
 	window uint32 // receive window we advertise
@@ -131,8 +130,8 @@ type channel struct {
 	lastActive atomic.Int64 // unix nanoseconds of the last data either way
 }
 
-func newChannel(s *session, id uint32, port uint16, window uint32) *channel {
-	c := &channel{s: s, id: id, port: port, window: window, recvAvail: window, opened: make(chan error, 1)}
+func newChannel(x *mux, id uint32, port uint16, window uint32) *channel {
+	c := &channel{x: x, id: id, port: port, window: window, recvAvail: window, opened: make(chan error, 1)}
 	c.readable.L = &c.mu
 	c.writable.L = &c.mu
 	c.send.cond = &c.writable
@@ -153,14 +152,14 @@ func (c *channel) confirm(remoteID, window uint32) bool {
 	c.state = chanOpen
 	c.remoteID = remoteID
 	c.send.add(window)
-	c.s.g.m.channelsOpen.Inc()
+	c.x.m.channelsOpen.Inc()
 	c.opened <- nil
 	return true
 }
 
 // refuse handles CHANNEL_OPEN_FAILURE.
 func (c *channel) refuse(reason apf.OpenFailureReason) {
-	c.finish(&OpenError{GUID: c.s.guid, Port: c.port, Reason: reason}, nil)
+	c.finish(&OpenError{GUID: c.x.guid, Port: c.port, Reason: reason}, nil)
 }
 
 // adjust handles CHANNEL_WINDOW_ADJUST.
@@ -218,7 +217,7 @@ func (c *channel) finishLocked(rerr, werr error) {
 	case chanOpening:
 		c.opened <- rerr
 	case chanOpen:
-		c.s.g.m.channelsOpen.Dec()
+		c.x.m.channelsOpen.Dec()
 	}
 	c.state = chanClosed
 	if c.rerr == nil {
@@ -269,12 +268,15 @@ func (c *channel) Read(p []byte) (int, error) {
 	c.touch()
 	if grant > 0 {
 		// A failure here ends the session, which the next Read reports.
-		_ = c.s.send(apf.ChannelWindowAdjust{RecipientChannel: remote, BytesToAdd: grant})
+		_ = c.x.out.send(apf.ChannelWindowAdjust{RecipientChannel: remote, BytesToAdd: grant})
 	}
 	return n, nil
 }
 
-// Write implements net.Conn. It blocks while AMT's window is exhausted.
+// Write implements net.Conn. It blocks while AMT's window is exhausted. The
+// count it returns is of bytes in CHANNEL_DATA messages the transport wrote
+// whole: 0 on failure means AMT received none of p, which is what the WS-Man
+// client's write outcome (wsman.NotWritten) is made of.
 func (c *channel) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -295,7 +297,7 @@ func (c *channel) Write(p []byte) (int, error) {
 		if err != nil {
 			return written, err
 		}
-		if err := c.s.send(apf.ChannelData{RecipientChannel: remote, Data: p[:n]}); err != nil {
+		if err := c.x.out.send(apf.ChannelData{RecipientChannel: remote, Data: p[:n]}); err != nil {
 			return written, err
 		}
 		c.touch()
@@ -318,17 +320,17 @@ func (c *channel) Close() error {
 	c.buf, c.off = nil, 0
 	c.mu.Unlock()
 	owed, remote := c.shut(net.ErrClosed, net.ErrClosed)
-	c.s.forget(c.id)
+	c.x.forget(c.id)
 	if owed {
-		return c.s.send(apf.ChannelClose{RecipientChannel: remote})
+		return c.x.out.send(apf.ChannelClose{RecipientChannel: remote})
 	}
 	return nil
 }
 
-func (c *channel) LocalAddr() net.Addr { return c.s.conn.LocalAddr() }
+func (c *channel) LocalAddr() net.Addr { return c.x.local }
 
 func (c *channel) RemoteAddr() net.Addr {
-	return apfAddr(c.s.guid + ":" + strconv.Itoa(int(c.port)))
+	return apfAddr(c.x.guid + ":" + strconv.Itoa(int(c.port)))
 }
 
 func (c *channel) SetDeadline(t time.Time) error {

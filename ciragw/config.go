@@ -84,6 +84,10 @@ type Config struct {
 	PresenceFlushInterval time.Duration
 	PresenceBatchSize     int
 	LastSeenInterval      time.Duration
+	// SweepInterval is how often the registry is walked to queue due last-seen refreshes, prune the login rate
+	// limiters and close idle channels (default 5s). It is separate from PresenceFlushInterval, which a cluster
+	// sets short for takeover: the walk costs one pass over every session.
+	SweepInterval time.Duration
 	// SubscriberBuffer is the channel capacity of each Subscribe (default 256).
 	SubscriberBuffer int
 
@@ -135,6 +139,7 @@ func (c *Config) setDefaults() error {
 	def(&c.KeepaliveInterval, 30*time.Second)
 	def(&c.PresenceFlushInterval, 5*time.Second)
 	def(&c.LastSeenInterval, time.Minute)
+	def(&c.SweepInterval, 5*time.Second)
 	def(&c.LoginFailureDelay, 3*time.Second)
 	if c.ChannelWindow == 0 {
 		c.ChannelWindow = 32768

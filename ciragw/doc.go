@@ -5,10 +5,15 @@
 // Layers, as in golang.org/x/crypto/ssh, each with a narrow seam:
 //
 //   - codec (ciragw/apf): bytes ⇄ typed messages, incremental, no I/O;
-//   - session (session.go, handshake.go): one goroutine per connection reads
-//     and dispatches; the handshake of §3 is a strict state table;
-//     keepalives are answered, silence ends the session (IdleTimeout);
-//   - mux (mux.go): channel ids, open/confirm/close, routing by id;
+//   - transport (transport.go): whole messages over one connection (TLS to a
+//     device, any net.Conn in tests), write lock and deadlines, the courtesy
+//     DISCONNECT and half-close;
+//   - session and handshake (session.go, handshake.go): one goroutine per
+//     connection reads and dispatches; the handshake of §3 is a strict state
+//     table; keepalives are answered, silence ends the session (IdleTimeout);
+//   - mux (mux.go): the channel table of an established session — ids,
+//     open/confirm/close, routing by id — over a link (the transport), so it
+//     runs without TLS (mux_test.go drives it over net.Pipe);
 //   - channel (channel.go): a net.Conn with a window on each side, waits on
 //     sync.Cond, buffers bounded by the advertised window;
 //   - gateway (gateway.go, presence.go): listener, registry (one session per
@@ -16,8 +21,9 @@
 //
 // Scale: an idle session is one goroutine blocked in Read (its deadline lives
 // in the runtime poller, so no per-session timers), a 256-byte read buffer
-// and the TLS connection state; a single housekeeping ticker flushes
-// presence, refreshes last-seen and reaps idle channels. ciragw knows nothing
+// and the TLS connection state; one housekeeping goroutine flushes presence
+// (PresenceFlushInterval) and, on its own slower SweepInterval, queues
+// last-seen refreshes and reaps idle channels. ciragw knows nothing
 // of databases or secrets: Authenticator, PresenceWriter and CAStore are
 // implemented by the caller.
 package ciragw

@@ -248,7 +248,7 @@ func (g *Gateway) OpenChannel(ctx context.Context, guid string, port uint16) (ne
 		g.m.channelOpens.WithLabelValues(openNoDevice).Inc()
 		return nil, fmt.Errorf("%w: %s", ErrDeviceNotConnected, strings.ToLower(guid))
 	}
-	return s.openChannel(ctx, port)
+	return s.mux.openChannel(ctx, port)
 }
 
 // Session describes the device's established session, if any.
@@ -290,9 +290,6 @@ func (g *Gateway) Disconnect(guid string) bool {
 func (g *Gateway) ObserveWSManLatency(d time.Duration) { g.m.wsmanLatency.Observe(d.Seconds()) }
 
 func (s *session) info() SessionInfo {
-	s.mu.Lock()
-	n := len(s.channels)
-	s.mu.Unlock()
 	return SessionInfo{GUID: s.guid, Tenant: s.tenant, Remote: s.remote, ConnectedAt: s.connectedAt,
-		LastSeen: time.Unix(0, s.lastSeen.Load()), Channels: n}
+		LastSeen: time.Unix(0, s.lastSeen.Load()), Channels: s.mux.count()}
 }

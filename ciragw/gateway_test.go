@@ -137,6 +137,7 @@ func TestLastSeenRefresh(t *testing.T) {
 	tg := startGateway(t, func(c *Config) {
 		c.Presence = plog
 		c.PresenceFlushInterval = 20 * time.Millisecond
+		c.SweepInterval = 20 * time.Millisecond
 		c.LastSeenInterval = time.Nanosecond
 	})
 	d := dialRaw(t, tg)
@@ -152,6 +153,30 @@ func TestLastSeenRefresh(t *testing.T) {
 	p, _ := plog.latest(docGUID)
 	require.Equal(t, PresenceConnected, p.State)
 	require.True(t, p.At.Equal(first.At), "a refresh keeps the connect time")
+}
+
+// The presence flush runs on its own (short, for takeover) cadence; the registry walk that queues last-seen
+// refreshes does not follow it.
+func TestSweepHasItsOwnCadence(t *testing.T) {
+	plog := newPresenceLog()
+	tg := startGateway(t, func(c *Config) {
+		c.Presence = plog
+		c.PresenceFlushInterval = 20 * time.Millisecond
+		c.SweepInterval = time.Hour
+		c.LastSeenInterval = time.Nanosecond
+	})
+	d := dialRaw(t, tg)
+	d.establish(docGUID)
+	eventually(t, func() bool { _, ok := plog.latest(docGUID); return ok }, "connected written")
+	first, _ := plog.latest(docGUID)
+	d.send(apf.KeepaliveRequest{Cookie: 1})
+	d.expect(apf.KeepaliveReply{Cookie: 1})
+	// Many flushes pass; none carries a last-seen refresh, because no sweep ran.
+	before := counter(t, tg.reg, "dm_manager_ciragw_presence_writes_total", "result", "ok")
+	time.Sleep(10 * 20 * time.Millisecond)
+	p, _ := plog.latest(docGUID)
+	require.True(t, p.LastSeen.Equal(first.LastSeen), "no sweep, no last-seen refresh")
+	require.Equal(t, before, counter(t, tg.reg, "dm_manager_ciragw_presence_writes_total", "result", "ok"))
 }
 
 func TestSlowSubscriberNeverBlocks(t *testing.T) {

@@ -66,7 +66,7 @@ func (s *session) handle(ctx context.Context, m apf.Message) error {
 		if s.state != stEstablished {
 			break
 		}
-		return s.channelMessage(m)
+		return s.mux.dispatch(m)
 	}
 	return protocolErrorf("%s not expected in handshake state %d", m.Type(), s.state)
 }
@@ -237,6 +237,9 @@ func (s *session) globalRequest(m apf.GlobalRequest) error {
 }
 
 func (s *session) establish() {
+	cfg := s.g.cfg
+	s.mux = newMux(&s.transport, muxConfig{window: cfg.ChannelWindow, maxChannels: cfg.MaxChannelsPerDevice,
+		openTimeout: cfg.OpenTimeout}, s.g.m, s.guid, s.raw.LocalAddr(), s.logger)
 	s.connectedAt = time.Now()
 	s.releasePending()
 	s.g.m.handshakes.WithLabelValues(resultOK).Inc()

@@ -7,7 +7,10 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/dmrm/dm-manager/ciragw/apf"
 )
@@ -20,11 +23,42 @@ const (
 	openOriginatorMod = 30000
 )
 
+// muxConfig is what a mux takes from the gateway's Config.
+type muxConfig struct {
+	window      uint32        // receive window advertised per channel
+	maxChannels int           // channels open at once
+	openTimeout time.Duration // wait for AMT's answer to CHANNEL_OPEN
+}
+
+// mux is one session's channel table, as in ssh's mux: it allocates channel
+// ids, opens forwarded-tcpip channels, routes AMT's channel messages by
+// recipient id and fails every channel when the session ends. It writes
+// through a link and knows nothing of TLS or the handshake, so it runs over
+// any transport (tests drive it over net.Pipe).
+type mux struct {
+	out   link
+	cfg   muxConfig
+	m     *metrics
+	guid  string
+	local net.Addr
+	log   func() *zerolog.Logger
+
+	mu       sync.Mutex
+	channels map[uint32]*channel
+	nextID   uint32
+	opens    uint32 // originator port counter (§2.3)
+	ended    bool
+}
+
+func newMux(out link, cfg muxConfig, m *metrics, guid string, local net.Addr, log func() *zerolog.Logger) *mux {
+	return &mux{out: out, cfg: cfg, m: m, guid: guid, local: local, log: log, nextID: 1}
+}
+
 // openChannel opens a forwarded-tcpip channel to port and waits for AMT's
 // answer.
-func (s *session) openChannel(ctx context.Context, port uint16) (net.Conn, error) {
-	c, err := s.open(ctx, port)
-	s.g.m.channelOpens.WithLabelValues(openLabel(err)).Inc()
+func (x *mux) openChannel(ctx context.Context, port uint16) (net.Conn, error) {
+	c, err := x.open(ctx, port)
+	x.m.channelOpens.WithLabelValues(openLabel(err)).Inc()
 	return c, err
 }
 
@@ -45,61 +79,60 @@ func openLabel(err error) string {
 	return openNoDevice
 }
 
-func (s *session) open(ctx context.Context, port uint16) (net.Conn, error) {
-	g := s.g
+func (x *mux) open(ctx context.Context, port uint16) (net.Conn, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("ciragw: opening channel to %s port %d: %w", s.guid, port, err)
+		return nil, fmt.Errorf("ciragw: opening channel to %s port %d: %w", x.guid, port, err)
 	}
-	s.mu.Lock()
+	x.mu.Lock()
 	switch {
-	case s.ended || s.lingering():
-		s.mu.Unlock()
-		return nil, fmt.Errorf("%w: %s", ErrDeviceNotConnected, s.guid)
-	case len(s.channels) >= g.cfg.MaxChannelsPerDevice:
-		s.mu.Unlock()
-		return nil, fmt.Errorf("%w: %s has %d", ErrTooManyChannels, s.guid, g.cfg.MaxChannelsPerDevice)
+	case x.ended || x.out.closing():
+		x.mu.Unlock()
+		return nil, fmt.Errorf("%w: %s", ErrDeviceNotConnected, x.guid)
+	case len(x.channels) >= x.cfg.maxChannels:
+		x.mu.Unlock()
+		return nil, fmt.Errorf("%w: %s has %d", ErrTooManyChannels, x.guid, x.cfg.maxChannels)
 	}
-	id := s.allocID()
-	c := newChannel(s, id, port, g.cfg.ChannelWindow)
-	if s.channels == nil {
-		s.channels = make(map[uint32]*channel)
+	id := x.allocID()
+	c := newChannel(x, id, port, x.cfg.window)
+	if x.channels == nil {
+		x.channels = make(map[uint32]*channel)
 	}
-	s.channels[id] = c
-	orig := openOriginatorLow + s.opens%openOriginatorMod
-	s.opens++
-	s.mu.Unlock()
+	x.channels[id] = c
+	orig := openOriginatorLow + x.opens%openOriginatorMod
+	x.opens++
+	x.mu.Unlock()
 
-	err := s.send(apf.ChannelOpen{
+	err := x.out.send(apf.ChannelOpen{
 		ChannelType:       apf.ChannelForwardedTCPIP,
 		SenderChannel:     id,
-		InitialWindow:     g.cfg.ChannelWindow,
+		InitialWindow:     x.cfg.window,
 		Reserved:          apf.ReservedOpenField,
 		TargetPort:        uint32(port),
 		OriginatorAddress: openOriginator,
 		OriginatorPort:    orig,
 	})
 	if err != nil {
-		s.forget(id)
+		x.forget(id)
 		return nil, err
 	}
-	timer := time.NewTimer(g.cfg.OpenTimeout)
+	timer := time.NewTimer(x.cfg.openTimeout)
 	defer timer.Stop()
 	select {
 	case err := <-c.opened:
 		if err != nil {
-			s.forget(id)
+			x.forget(id)
 			return nil, err
 		}
 		return c, nil
 	case <-ctx.Done():
-		err = fmt.Errorf("ciragw: opening channel to %s port %d: %w", s.guid, port, ctx.Err())
+		err = fmt.Errorf("ciragw: opening channel to %s port %d: %w", x.guid, port, ctx.Err())
 	case <-timer.C:
 		err = fmt.Errorf("ciragw: device %s did not answer a channel open to port %d within %s: %w",
-			s.guid, port, g.cfg.OpenTimeout, os.ErrDeadlineExceeded)
+			x.guid, port, x.cfg.openTimeout, os.ErrDeadlineExceeded)
 	}
 	// Given up. Once forgotten, a late confirmation finds no channel and is
 	// answered with CHANNEL_CLOSE; one that came first is closed here.
-	s.forget(id)
+	x.forget(id)
 	c.mu.Lock()
 	confirmed := c.state == chanOpen
 	c.mu.Unlock()
@@ -113,94 +146,116 @@ func (s *session) open(ctx context.Context, port uint16) (net.Conn, error) {
 
 // allocID returns an unused channel id; ids grow and are not reused until
 // they wrap, so late messages for a closed channel find nothing.
-func (s *session) allocID() uint32 {
+func (x *mux) allocID() uint32 {
 	for {
-		id := s.nextID
-		s.nextID++
-		if _, used := s.channels[id]; !used && id != 0 {
+		id := x.nextID
+		x.nextID++
+		if _, used := x.channels[id]; !used && id != 0 {
 			return id
 		}
 	}
 }
 
-func (s *session) forget(id uint32) {
-	s.mu.Lock()
-	delete(s.channels, id)
-	s.mu.Unlock()
+func (x *mux) forget(id uint32) {
+	x.mu.Lock()
+	delete(x.channels, id)
+	x.mu.Unlock()
 }
 
-func (s *session) lookup(id uint32) *channel {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.channels[id]
+func (x *mux) lookup(id uint32) *channel {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.channels[id]
 }
 
-// channelMessage routes channel messages. As in MPS, a message for an
-// unknown channel is skipped (§5.1): it is normally a late one for a channel
-// we closed.
-func (s *session) channelMessage(m apf.Message) error {
+// count is the number of channels open or opening.
+func (x *mux) count() int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return len(x.channels)
+}
+
+// dispatch routes one channel message. As in MPS, a message for an unknown
+// channel is skipped (§5.1): it is normally a late one for a channel we
+// closed. An error means the link failed.
+func (x *mux) dispatch(m apf.Message) error {
 	switch m := m.(type) {
 	case apf.ChannelOpenConfirmation:
-		// Looked up and confirmed under s.mu, so that an opener giving up
+		// Looked up and confirmed under x.mu, so that an opener giving up
 		// (forget) cannot slip in between.
-		s.mu.Lock()
-		c := s.channels[m.RecipientChannel]
+		x.mu.Lock()
+		c := x.channels[m.RecipientChannel]
 		ok := c != nil && c.confirm(m.SenderChannel, m.InitialWindow)
-		s.mu.Unlock()
+		x.mu.Unlock()
 		if !ok {
-			return s.send(apf.ChannelClose{RecipientChannel: m.SenderChannel})
+			return x.out.send(apf.ChannelClose{RecipientChannel: m.SenderChannel})
 		}
 	case apf.ChannelOpenFailure:
-		if c := s.lookup(m.RecipientChannel); c != nil {
-			s.forget(m.RecipientChannel)
+		if c := x.lookup(m.RecipientChannel); c != nil {
+			x.forget(m.RecipientChannel)
 			c.refuse(m.Reason)
 		}
 	case apf.ChannelWindowAdjust:
-		if c := s.lookup(m.RecipientChannel); c != nil {
+		if c := x.lookup(m.RecipientChannel); c != nil {
 			if err := c.adjust(m.BytesToAdd); err != nil {
-				return s.failChannel(c, err)
+				return x.failChannel(c, err)
 			}
 		}
 	case apf.ChannelData:
-		if c := s.lookup(m.RecipientChannel); c != nil {
+		if c := x.lookup(m.RecipientChannel); c != nil {
 			if err := c.deliver(m.Data); err != nil {
-				return s.failChannel(c, err)
+				return x.failChannel(c, err)
 			}
 		}
 	case apf.ChannelClose:
-		if c := s.lookup(m.RecipientChannel); c != nil {
-			s.forget(m.RecipientChannel)
+		if c := x.lookup(m.RecipientChannel); c != nil {
+			x.forget(m.RecipientChannel)
 			if owed, remote := c.shut(io.EOF, ErrChannelClosedByDevice); owed {
-				return s.send(apf.ChannelClose{RecipientChannel: remote})
+				return x.out.send(apf.ChannelClose{RecipientChannel: remote})
 			}
 		}
+	default:
+		return fmt.Errorf("ciragw: %s is not a channel message", m.Type())
 	}
 	return nil
 }
 
 // failChannel closes one channel whose peer broke flow control, keeping the
 // session: one misbehaving channel should not cut the device off.
-func (s *session) failChannel(c *channel, err error) error {
-	s.logger().Warn().Err(err).Uint32("channel", c.id).Msg("closing channel after flow-control violation")
-	s.forget(c.id)
-	if owed, remote := c.shut(fmt.Errorf("ciragw: channel to %s: %w", s.guid, err), nil); owed {
-		return s.send(apf.ChannelClose{RecipientChannel: remote})
+func (x *mux) failChannel(c *channel, err error) error {
+	x.log().Warn().Err(err).Uint32("channel", c.id).Msg("closing channel after flow-control violation")
+	x.forget(c.id)
+	if owed, remote := c.shut(fmt.Errorf("ciragw: channel to %s: %w", x.guid, err), nil); owed {
+		return x.out.send(apf.ChannelClose{RecipientChannel: remote})
 	}
 	return nil
 }
 
-// reapIdleChannels closes channels without data for longer than idle.
-func (s *session) reapIdleChannels(now time.Time, idle time.Duration) {
-	s.mu.Lock()
+// reapIdle closes channels without data for longer than idle.
+func (x *mux) reapIdle(now time.Time, idle time.Duration) {
+	x.mu.Lock()
 	var stale []*channel
-	for _, c := range s.channels {
+	for _, c := range x.channels {
 		if now.Sub(time.Unix(0, c.lastActive.Load())) > idle {
 			stale = append(stale, c)
 		}
 	}
-	s.mu.Unlock()
+	x.mu.Unlock()
 	for _, c := range stale {
-		s.logger().Info().Uint32("channel", c.id).Uint16("port", c.port).Msg("closing idle channel")
+		x.log().Info().Uint32("channel", c.id).Uint16("port", c.port).Msg("closing idle channel")
 		_ = c.Close()
+	}
+}
+
+// close fails every channel with err and refuses new ones; the session calls
+// it once its connection is gone.
+func (x *mux) close(err error) {
+	x.mu.Lock()
+	x.ended = true
+	chans := x.channels
+	x.channels = nil
+	x.mu.Unlock()
+	for _, c := range chans {
+		c.finish(err, nil)
 	}
 }

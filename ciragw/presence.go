@@ -183,21 +183,24 @@ func (g *Gateway) flushPresence(ctx context.Context) {
 	g.m.presenceWrites.WithLabelValues("ok").Inc()
 }
 
-// housekeep is the gateway's one timer: it flushes presence (every interval,
-// or when a batch fills), queues due last-seen refreshes, prunes the login
-// rate limiters and closes idle channels.
+// housekeep runs the gateway's two timers: presence is flushed every PresenceFlushInterval (or when a batch
+// fills); every SweepInterval due last-seen refreshes are queued, the login rate limiters pruned and idle
+// channels closed.
 func (g *Gateway) housekeep(ctx context.Context) {
-	t := time.NewTicker(g.cfg.PresenceFlushInterval)
-	defer t.Stop()
+	flush := time.NewTicker(g.cfg.PresenceFlushInterval)
+	defer flush.Stop()
+	sweep := time.NewTicker(g.cfg.SweepInterval)
+	defer sweep.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-g.presence.kick:
 			g.flushPresence(ctx)
-		case now := <-t.C:
-			g.sweep(now)
+		case <-flush.C:
 			g.flushPresence(ctx)
+		case now := <-sweep.C:
+			g.sweep(now)
 		}
 	}
 }
@@ -220,6 +223,6 @@ func (g *Gateway) sweep(now time.Time) {
 	}
 	g.mu.RUnlock()
 	for _, s := range all {
-		s.reapIdleChannels(now, g.cfg.ChannelIdleTimeout)
+		s.mux.reapIdle(now, g.cfg.ChannelIdleTimeout)
 	}
 }

@@ -17,10 +17,6 @@ import (
 	dmmetrics "github.com/dmrm/dm-manager/internal/metrics"
 )
 
-// disconnectWriteTimeout bounds the courtesy DISCONNECT written before a
-// connection is dropped.
-const disconnectWriteTimeout = time.Second
-
 // errPeerDisconnected ends a session on the device's DISCONNECT.
 var errPeerDisconnected = errors.New("device sent DISCONNECT")
 
@@ -36,15 +32,16 @@ const (
 	stEstablished                // channels may be opened
 )
 
-// session is one device's CIRA connection. A single goroutine (serve) reads
-// and dispatches every message, so the handshake fields need no lock; writes come
-// from that goroutine and from channel users, serialised by wlock.
+// session is one device's CIRA connection: the transport it reads and writes
+// messages on, the handshake state (handshake.go) and, once established, the
+// channel table (mux). A single goroutine (serve) reads and dispatches every
+// message, so the handshake fields need no lock.
 type session struct {
-	g      *Gateway
-	raw    net.Conn
-	conn   *tls.Conn
-	remote string
-	ip     string
+	transport
+	g       *Gateway
+	tlsConn *tls.Conn
+	remote  string
+	ip      string
 
 	// Owned by the reader goroutine.
 	hsDeadline time.Time
@@ -57,17 +54,10 @@ type session struct {
 	guid       string // set before registration, immutable after
 	tenant     string
 
-	wlock chan struct{} // write lock; a channel so that kill can wait for it with a timeout
+	// mux is set once established, before the session is registered, and
+	// never changes after; registry readers see it through the registry lock.
+	mux *mux
 
-	mu       sync.Mutex
-	channels map[uint32]*channel
-	nextID   uint32
-	opens    uint32 // originator port counter (§2.3)
-	ended    bool
-
-	tlsDone         atomic.Bool // TLS handshake complete: a DISCONNECT can be written
-	killOnce        sync.Once
-	lingerUntil     atomic.Int64 // unix nanoseconds; set once DISCONNECT was sent
 	lastSeen        atomic.Int64 // unix nanoseconds of the last message received
 	connectedAt     time.Time
 	lastSeenWritten int64 // owned by the presence flusher
@@ -76,16 +66,15 @@ type session struct {
 func newSession(g *Gateway, raw net.Conn) *session {
 	remote := raw.RemoteAddr().String()
 	ip, _, _ := net.SplitHostPort(remote)
+	tc := tls.Server(raw, g.tlsConfig)
 	return &session{
+		transport:  newTransport(raw, tc, g.cfg.WriteTimeout, g.m),
 		g:          g,
-		raw:        raw,
-		conn:       tls.Server(raw, g.tlsConfig),
+		tlsConn:    tc,
 		remote:     remote,
 		ip:         ip,
 		hsDeadline: time.Now().Add(g.cfg.HandshakeTimeout),
 		pending:    true,
-		wlock:      make(chan struct{}, 1),
-		nextID:     1,
 	}
 }
 
@@ -124,14 +113,14 @@ func (s *session) tlsHandshake(ctx context.Context) error {
 	}
 	hctx, cancel := context.WithDeadline(ctx, s.hsDeadline)
 	defer cancel()
-	if err := s.conn.HandshakeContext(hctx); err != nil {
+	if err := s.tlsConn.HandshakeContext(hctx); err != nil {
 		s.hsResult = resultTLSError
 		if errors.Is(hctx.Err(), context.DeadlineExceeded) {
 			s.hsResult = resultTimeout
 		}
 		return fmt.Errorf("TLS handshake: %w", err)
 	}
-	s.tlsDone.Store(true)
+	s.canDisconnect.Store(true)
 	return nil
 }
 
@@ -155,119 +144,23 @@ func (s *session) serve(ctx context.Context) error {
 }
 
 // Read feeds the APF reader, arming the read deadline first: the handshake
-// deadline until established, then the idle timeout (§6). The deadline lives
-// in the runtime poller, so idle sessions own no timers of their own.
+// deadline until established, then the idle timeout (§6).
 func (s *session) Read(p []byte) (int, error) {
 	d := s.hsDeadline
 	if s.state == stEstablished {
 		d = time.Now().Add(s.g.cfg.IdleTimeout)
 	}
-	if err := s.raw.SetReadDeadline(d); err != nil {
-		return 0, err
-	}
-	// kill may have set its linger deadline just before ours.
-	if l := s.lingerUntil.Load(); l != 0 {
-		if err := s.raw.SetReadDeadline(time.Unix(0, l)); err != nil {
-			return 0, err
-		}
-	}
-	n, err := s.conn.Read(p)
-	s.g.m.bytesIn.Add(float64(n))
-	return n, err
+	return s.readBefore(p, d)
 }
-
-var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
-
-// send writes one message. A failed write ends the session: after a write
-// error or timeout the TLS stream is unusable.
-func (s *session) send(m apf.Message) error {
-	bp := writeBufs.Get().(*[]byte)
-	b := m.AppendTo((*bp)[:0])
-	s.wlock <- struct{}{}
-	err := s.raw.SetWriteDeadline(time.Now().Add(s.g.cfg.WriteTimeout))
-	if err == nil {
-		var n int
-		n, err = s.conn.Write(b)
-		s.g.m.bytesOut.Add(float64(n))
-	}
-	<-s.wlock
-	if cap(b) <= 2*maxSendPacket {
-		*bp = b
-		writeBufs.Put(bp)
-	}
-	if err != nil {
-		s.kill(0)
-		return fmt.Errorf("%w: writing to device: %w", ErrSessionClosed, err)
-	}
-	return nil
-}
-
-// kill ends the connection once. With a reason it first writes DISCONNECT
-// (waiting for a busy writer up to disconnectWriteTimeout) and half-closes:
-// closing a socket with unread input resets it, and the device would lose
-// the DISCONNECT, so the input is drained until the device closes or
-// disconnectWriteTimeout passes. Without a reason, or if the DISCONNECT
-// cannot be written, the socket is closed at once. Either way serve ends;
-// kill itself never blocks longer than disconnectWriteTimeout.
-func (s *session) kill(reason apf.DisconnectReason) {
-	s.killOnce.Do(func() {
-		linger := time.Now().Add(disconnectWriteTimeout)
-		if reason != 0 && s.tlsDone.Load() && s.lockBefore(linger) {
-			err := s.raw.SetWriteDeadline(linger)
-			if err == nil {
-				_, err = s.conn.Write(apf.Marshal(apf.Disconnect{Reason: reason}))
-			}
-			hc, ok := s.raw.(interface{ CloseWrite() error })
-			if err == nil && ok && hc.CloseWrite() == nil {
-				s.lingerUntil.Store(linger.UnixNano())
-				err = s.raw.SetReadDeadline(linger)
-			}
-			<-s.wlock
-			if err == nil && ok {
-				return
-			}
-		}
-		_ = s.raw.Close()
-	})
-}
-
-// lockBefore takes the write lock unless deadline passes first.
-func (s *session) lockBefore(deadline time.Time) bool {
-	select {
-	case s.wlock <- struct{}{}:
-		return true
-	default:
-	}
-	t := time.NewTimer(time.Until(deadline))
-	defer t.Stop()
-	select {
-	case s.wlock <- struct{}{}:
-		return true
-	case <-t.C:
-		return false
-	}
-}
-
-// lingering reports whether kill is draining the input before closing.
-func (s *session) lingering() bool { return s.lingerUntil.Load() != 0 }
 
 // end runs once the session's goroutine is done: it says goodbye as the error deserves, fails the
 // channels and updates registry, metrics and logs.
 func (s *session) end(err error) {
 	reason, result := s.classify(err)
 	s.kill(reason)
-	if s.lingering() {
-		_, _ = io.Copy(io.Discard, s.raw)
-	}
-	_ = s.raw.Close()
-
-	s.mu.Lock()
-	s.ended = true
-	chans := s.channels
-	s.channels = nil
-	s.mu.Unlock()
-	for _, c := range chans {
-		c.finish(fmt.Errorf("%w: %w", ErrSessionClosed, err), nil)
+	s.close()
+	if s.mux != nil {
+		s.mux.close(fmt.Errorf("%w: %w", ErrSessionClosed, err))
 	}
 
 	if s.state == stEstablished {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make chaos`: the full fault suite (test/chaos with CHAOS_FULL=1): the real Inventory server and dm-manager as
 # processes on Postgres, an amtsim fleet, kill -9 at every journaled power step, Postgres cut 30s by the suite's TCP
-# proxy, Inventory restarted, 20% of the devices' network cut, then kill -9 during a 1,000-host ON change.
+# proxy, Inventory restarted, the Vault stand-in down 30s, 20% of the devices' network cut, then kill -9 during a
+# 1,000-host ON change.
 # Prints the suite's `chaos:` summary line last. Log: .cache/chaos.log. `make test` runs the reduced suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -73,6 +73,7 @@ func (r *runner) importRows() []importRow {
 //	POST /devices/{guid}/power-button   ?long=true holds the button (forced off)
 //	POST /devices/{guid}/network        ?up=false cuts AMT's network, ?up=true restores it
 //	POST /devices/{guid}/os             ?hung=true hangs the OS, ?hung=false revives it
+//	POST /devices/{guid}/unprovision    ?blocked=true makes AMT refuse Unprovision (2076), ?blocked=false lifts it
 //	POST /devices/{guid}/activate       runs the activation again
 //	GET  /import.csv, /import.json      devices import file for CIRA-configured devices
 //	GET  /summary                       the summary text
@@ -113,6 +114,15 @@ func (r *runner) serveControl(ctx context.Context, ln net.Listener) {
 			return
 		}
 		rec.d.SetOSHung(hung)
+		writeJSON(w, r.view(rec, false))
+	}))
+	mux.HandleFunc("POST /devices/{guid}/unprovision", r.withDevice(func(w http.ResponseWriter, q *http.Request, rec *record) {
+		blocked, err := boolParam(q, "blocked", true)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		rec.d.BlockUnprovision(blocked)
 		writeJSON(w, r.view(rec, false))
 	}))
 	mux.HandleFunc("POST /devices/{guid}/activate", r.withDevice(func(w http.ResponseWriter, q *http.Request, rec *record) {

@@ -145,6 +145,10 @@ func TestFleetActivatesAndKeepsCIRA(t *testing.T) {
 	var one deviceView
 	getJSON(t, base+"/devices/"+strings.ToUpper(rows[1].GUID), &one)
 	require.True(t, one.OSHung)
+	require.False(t, one.UnprovisionBlocked)
+	post("/devices/" + rows[1].GUID + "/unprovision?blocked=true")
+	getJSON(t, base+"/devices/"+rows[1].GUID, &one)
+	require.True(t, one.UnprovisionBlocked)
 	require.NotNil(t, one.CIRA)
 	require.Len(t, one.CIRA.Servers, 1)
 	var raw map[string]any // the recovery view (boot override, last boot, erase when one ran, alarms)

@@ -28,3 +28,15 @@ func BenchmarkWSManRoundTrip(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkResponseParse: one AMT-shaped chunked 200 (AMT_GeneralSettings, 0x220-byte chunks) parsed from memory.
+func BenchmarkResponseParse(b *testing.B) {
+	raw := []byte(amt200(generalSettingsResponse("1"), 0x220))
+	b.ReportAllocs()
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		if _, err := parseResponse(raw, DefaultMaxResponseBytes); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

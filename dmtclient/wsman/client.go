@@ -94,7 +94,8 @@ func (c *Client) Close() error {
 }
 
 // Do sends one request and decodes the answer. A SOAP fault comes back as *FaultError, repeated 401s as
-// *AuthError (errors.Is ErrAuthFailed), other statuses as *HTTPStatusError, malformed input as *ProtocolError.
+// *AuthError (errors.Is ErrAuthFailed), other statuses as *HTTPStatusError, malformed input as *ProtocolError; an
+// exchange without an answer is an *ExchangeError saying whether the request may have reached AMT (WrittenOf).
 func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -169,16 +170,17 @@ func decodeHTTP(resp *httpResponse, id uint64) (*Response, error) {
 // is retried once over a fresh one only where the retry cannot repeat an action AMT may have carried out: the
 // request was not completely written (AMT acts on a complete HTTP request only) and the connection was found
 // closed, or nothing at all came back and the request is idempotent. A non-idempotent request (Invoke, Put,
-// Delete, Pull) that was completely written is never sent again, as net/http does. Once an attempt may have
-// reached AMT, a failed retry returns that attempt's error, so the caller never reads "not sent" into it.
+// Delete, Pull) that was completely written is never sent again, as net/http does. A failure is an
+// *ExchangeError whose write outcome is that of the first attempt that may have reached AMT, so a retry that
+// could not even connect never turns "possibly written" into "not written".
 func (c *Client) exchange(ctx context.Context, request []byte, idempotent bool) (*httpResponse, error) {
-	var sentErr error // failure of an attempt that wrote the whole request
+	var first error // failure of an attempt that may have reached AMT
 	for attempt := 0; ; attempt++ {
 		conn, reused, err := c.connection(ctx)
 		if err != nil {
-			return nil, afterSent(sentErr, err)
+			return nil, afterWritten(first, failed(0, err, err))
 		}
-		resp, sent, err := c.roundTrip(ctx, conn, request)
+		resp, wrote, err := roundTrip(ctx, conn, request, c.cfg.Timeout, c.cfg.MaxResponseBytes, nil)
 		if err == nil {
 			if resp.Close || c.cfg.DisableKeepAlive {
 				_ = c.dropConn()
@@ -186,14 +188,16 @@ func (c *Client) exchange(ctx context.Context, request []byte, idempotent bool) 
 			return resp, nil
 		}
 		_ = c.dropConn()
-		err = c.ioError(ctx, err)
+		shown := c.ioError(ctx, err)
+		whole := wrote == len(request)
 		retry := reused && attempt == 0 && ctx.Err() == nil &&
-			(!sent && isClosed(err) || sent && idempotent && errors.Is(err, errNoResponse))
+			(!whole && isClosed(shown) || whole && idempotent && errors.Is(shown, errNoResponse))
+		err = failed(wrote, err, shown)
 		if !retry {
-			return nil, afterSent(sentErr, err)
+			return nil, afterWritten(first, err)
 		}
-		if sent {
-			sentErr = err
+		if WrittenOf(err) == PossiblyWritten {
+			first = err
 		}
 	}
 }
@@ -214,13 +218,13 @@ func (c *Client) ioError(ctx context.Context, err error) error {
 	return err
 }
 
-// afterSent returns err, or, when an earlier attempt wrote the whole request (sentErr), that attempt's error with
-// err's text only: a retry that could not even connect must not turn "outcome unknown" into "not sent".
-func afterSent(sentErr, err error) error {
-	if sentErr == nil {
+// afterWritten returns err, or, when an earlier attempt may have reached AMT (first), that attempt's error and
+// outcome with err's text only.
+func afterWritten(first, err error) error {
+	if first == nil {
 		return err
 	}
-	return fmt.Errorf("%w (retry over a new connection: %v)", sentErr, err)
+	return fmt.Errorf("%w (retry over a new connection: %v)", first, err)
 }
 
 // idempotent reports whether a request may be sent twice without a second effect on the device: Get reads, and
@@ -250,58 +254,6 @@ func (c *Client) dropConn() error {
 	c.conn = nil
 	return err
 }
-
-// roundTrip writes the request and reads the response. The bool reports that the whole request was written: a
-// failed write means AMT cannot have acted on it.
-func (c *Client) roundTrip(ctx context.Context, conn net.Conn, request []byte) (*httpResponse, bool, error) {
-	deadline := time.Now().Add(c.cfg.Timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	_ = conn.SetDeadline(deadline)
-	// Cancellation unblocks I/O by moving the deadline into the past.
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-
-	if _, err := conn.Write(request); err != nil {
-		return nil, false, fmt.Errorf("writing the request: %w", err)
-	}
-	bufp := readBufs.Get().(*[]byte)
-	defer readBufs.Put(bufp)
-	buf := *bufp
-	p := newResponseParser(c.cfg.MaxResponseBytes)
-	for !p.done() {
-		n, rerr := conn.Read(buf)
-		if n > 0 {
-			used, err := p.feed(buf[:n])
-			if err != nil {
-				return nil, true, err
-			}
-			if used < n {
-				return nil, true, httpErr("%d unexpected bytes after the response", n-used)
-			}
-		}
-		if rerr != nil {
-			if !p.done() && (errors.Is(rerr, io.EOF) || isClosed(rerr)) {
-				if err := p.eof(); err != nil {
-					return nil, true, err
-				}
-				p.resp.Close = true
-				break
-			}
-			if !p.done() {
-				return nil, true, rerr
-			}
-		}
-	}
-	if !p.resp.Close {
-		_ = conn.SetDeadline(time.Time{})
-	}
-	return &p.resp, true, nil
-}
-
-// readBufs holds read buffers shared by all clients: a fleet keeps one idle Client per device.
-var readBufs = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
 
 func isClosed(err error) bool {
 	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe) || isConnReset(err)

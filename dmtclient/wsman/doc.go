@@ -1,12 +1,15 @@
 // Package wsman is a WS-Management client for Intel AMT: SOAP envelopes, HTTP/1.1 framing and RFC 2617 digest
 // authentication, written for a single byte stream per exchange (a CIRA channel, the rpc-go websocket relay or plain
-// TCP) instead of net/http.
+// TCP) instead of net/http's Transport; responses are read with net/http's own parser.
 //
 // Layers, each testable alone:
 //   - envelope.go builds request envelopes exactly as protocol-cira-wsman §9.1; decode.go reads responses by local
 //     name (prefixes differ between AMT versions, §9.2);
-//   - httpwire.go writes one request, httpparse.go is an incremental response parser (Content-Length, chunked split
-//     anywhere, close-delimited; §8.2);
+//   - httpwire.go writes one request; response.go reads one response with http.ReadResponse over a pooled
+//     bufio.Reader (Content-Length, chunked split anywhere, close-delimited; §8.2), bounded and strict about bytes
+//     past its end;
+//   - written.go holds the one fact the power journal needs of a failed exchange, decided where the request is
+//     written: NotWritten or PossiblyWritten (WrittenOf);
 //   - digest.go parses challenges and computes authorizations (§8.3);
 //   - client.go ties them together over a Dialer: keep-alive reuse, digest re-auth over a fresh connection, at most
 //     three authenticated tries.

@@ -85,3 +85,11 @@ func httpErr(format string, args ...any) error {
 func soapErr(format string, args ...any) error {
 	return &ProtocolError{Layer: "soap", Msg: fmt.Sprintf(format, args...)}
 }
+
+// truncate shortens device input quoted in an error.
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}

@@ -12,7 +12,9 @@ import (
 
 // Exchanger carries one raw HTTP request to AMT and returns every byte AMT answered, e.g. over the rpc-go
 // websocket: the request goes out base64-encoded in a `wsman` message and the answer is the payload of the next
-// `response` message (protocol-rps-activation §1.6). It must honour ctx.
+// `response` message (protocol-rps-activation §1.6). It must honour ctx. A failure that carries a write outcome
+// (an *ExchangeError, e.g. from the replica that wrote the request) keeps it; any other failure counts as
+// PossiblyWritten.
 type Exchanger interface {
 	Exchange(ctx context.Context, request []byte) ([]byte, error)
 }
@@ -66,6 +68,10 @@ func (c *relayConn) Write(p []byte) (int, error) {
 	}
 	resp, err := c.x.Exchange(ctx, p)
 	if err != nil {
+		if WrittenOf(err) == 0 {
+			// The request was handed to the relay, which may have passed it on to AMT.
+			err = &ExchangeError{Written: PossiblyWritten, Err: err}
+		}
 		return 0, err
 	}
 	c.resp.Reset(resp)

@@ -77,6 +77,7 @@ func TestNoRetryAfterWrittenRequest(t *testing.T) {
 				return
 			}
 			require.ErrorIs(t, err, errNoResponse)
+			require.Equal(t, PossiblyWritten, WrittenOf(err))
 			require.Len(t, seen, 3, "sent once, never again")
 			getSettings(t, c) // the dead connection was dropped
 		})
@@ -107,6 +108,7 @@ func TestFailedRetryKeepsFirstOutcome(t *testing.T) {
 		_, err := c.Get(context.Background(), AMT("AMT_GeneralSettings"))
 		require.ErrorIs(t, err, errNoResponse)
 		require.NotErrorIs(t, err, errNoSession)
+		require.Equal(t, PossiblyWritten, WrittenOf(err), "the first attempt's outcome")
 		require.ErrorContains(t, err, "retry over a new connection: connect to AMT: no session to the device")
 	})
 	t.Run("not written", func(t *testing.T) {
@@ -117,6 +119,29 @@ func TestFailedRetryKeepsFirstOutcome(t *testing.T) {
 		noSession.Store(true)
 		err := unprovision(c)
 		require.ErrorIs(t, err, errNoSession)
+		require.Equal(t, NotWritten, WrittenOf(err))
 		require.Len(t, s.requests(), 2)
 	})
+}
+
+// A relayed exchange keeps the outcome its relay decided; a relay failure that carries none may have reached AMT.
+func TestRelayKeepsWriteOutcome(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want Written
+	}{
+		{"relay decided not written", &ExchangeError{Written: NotWritten, Err: errNoSession}, NotWritten},
+		{"relay decided possibly written", &ExchangeError{Written: PossiblyWritten, Err: errNoSession}, PossiblyWritten},
+		{"relay failed without an outcome", errNoSession, PossiblyWritten},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			x := ExchangerFunc(func(context.Context, []byte) ([]byte, error) { return nil, tc.err })
+			c, err := New(Config{Dialer: RelayDialer(x), Host: "h", DisableKeepAlive: true})
+			require.NoError(t, err)
+			_, err = c.Get(context.Background(), AMT("AMT_GeneralSettings"))
+			require.ErrorIs(t, err, errNoSession)
+			require.Equal(t, tc.want, WrittenOf(err))
+		})
+	}
 }

@@ -78,11 +78,21 @@ type call struct {
 
 // NewHandler checks opts and returns the API's handler.
 func NewHandler(opts Options) (http.Handler, error) {
+	s, mux, err := newMux(opts)
+	if err != nil {
+		return nil, err
+	}
+	// Around the whole mux, so the spec routes and noRoute are covered as well as the tenant routes.
+	return s.recoverRequest(mux), nil
+}
+
+// newMux checks opts and routes every path; NewHandler adds the panic recovery around it.
+func newMux(opts Options) (*server, *http.ServeMux, error) {
 	switch {
 	case opts.Domains == nil, opts.Secrets == nil, opts.Devices == nil, opts.AMT == nil:
-		return nil, errors.New("api: Domains, Secrets, Devices and AMT are required")
+		return nil, nil, errors.New("api: Domains, Secrets, Devices and AMT are required")
 	case opts.Verifier == nil && !opts.AuthDisabled:
-		return nil, errors.New("api: a token verifier is required unless authentication is disabled (-enableAuth=false)")
+		return nil, nil, errors.New("api: a token verifier is required unless authentication is disabled (-enableAuth=false)")
 	}
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = DefaultRequestTimeout
@@ -106,7 +116,7 @@ func NewHandler(opts Options) (http.Handler, error) {
 	mux.HandleFunc("GET /openapi.yaml", serveSpec)
 	mux.HandleFunc("GET /asyncapi.yaml", serveAsyncAPI)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { noRoute(mux, w, r) })
-	return mux, nil
+	return s, mux, nil
 }
 
 // noRoute answers requests no route takes, in JSON: 405 with Allow when the path exists for other methods
@@ -168,9 +178,9 @@ func NewServer(addr string, h http.Handler, requestTimeout time.Duration) *http.
 
 // wrap runs the checks every tenant route shares, in the order that leaks least: token (401), tenant (400/404),
 // role in that tenant (403), then the handler with the request timeout and a body limit. A panic anywhere in it
-// costs this request only (recoverRequest).
+// costs this request only (recoverRequest, around the mux).
 func (s *server) wrap(rt route) http.Handler {
-	return s.recoverRequest(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), s.RequestTimeout)
 		defer cancel()
 		r = r.WithContext(ctx)
@@ -189,5 +199,5 @@ func (s *server) wrap(rt route) http.Handler {
 		}
 		c := &call{tenant: tenant, log: s.Log.With().Str("tenant", tenant).Logger()}
 		rt.handle(w, r, c)
-	}))
+	})
 }

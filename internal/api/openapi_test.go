@@ -36,10 +36,9 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	}
 	slices.Sort(inSpec)
 
-	h, err := NewHandler(Options{Domains: newMemDomains(), Secrets: newMemSecrets(), Devices: memDevices{},
+	_, mux, err := newMux(Options{Domains: newMemDomains(), Secrets: newMemSecrets(), Devices: memDevices{},
 		AMT: &fakeAMT{}, AuthDisabled: true})
 	require.NoError(t, err)
-	mux := h.(*http.ServeMux)
 	var inMux []string
 	for _, rt := range (&server{}).routeTable() {
 		inMux = append(inMux, rt.method+" "+Prefix+rt.path)

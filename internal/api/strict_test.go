@@ -202,3 +202,33 @@ func FuzzDecodeBody(f *testing.F) {
 		require.LessOrEqual(t, utf8.RuneCount(w.Body.Bytes()), 1000, "echo not clipped: %s", w.Body.String())
 	})
 }
+
+// headerPanicWriter panics on the first Header call, as a bug on a handler's answer path would; the recovery's
+// own answer then goes through.
+type headerPanicWriter struct {
+	*httptest.ResponseRecorder
+	armed bool
+}
+
+func (w *headerPanicWriter) Header() http.Header {
+	if w.armed {
+		w.armed = false
+		panic("injected: answer path bug")
+	}
+	return w.ResponseRecorder.Header()
+}
+
+// The routes outside the tenant table (the specs, and the catch-all that answers 404/405) are covered too.
+func TestPanicOutsideTenantRoutesCostsOneRequest(t *testing.T) {
+	e := newEnv(t)
+	for _, path := range []string{"/openapi.yaml", "/asyncapi.yaml", "/no/such/route"} {
+		before := panicCount(t, "rest")
+		w := &headerPanicWriter{ResponseRecorder: httptest.NewRecorder(), armed: true}
+		e.srv.Config.Handler.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+		require.Equal(t, http.StatusInternalServerError, w.Code, path)
+		require.NotContains(t, w.Body.String(), "injected", path)
+		require.Equal(t, before+1, panicCount(t, "rest"), path)
+	}
+	code, _, _ := e.do(http.MethodGet, devicePath(tenantA, "devices", guidA), ro(t, tenantA), nil)
+	require.Equal(t, http.StatusOK, code, "the next request is served")
+}

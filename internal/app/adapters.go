@@ -183,7 +183,7 @@ func withClient[T any](ctx context.Context, d deviceAMT, tenantID, guid string,
 }
 
 func notConnected(err error) error {
-	if errors.Is(err, devices.ErrNotConnected) || errors.Is(err, devices.ErrSessionLost) {
+	if devices.NoSession(err) {
 		return fmt.Errorf("%w: %w", api.ErrNotConnected, err)
 	}
 	return err

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -11,6 +10,7 @@ import (
 	statusv1 "github.com/open-edge-platform/infra-core/inventory/v2/pkg/api/status/v1"
 
 	"github.com/dmrm/dm-manager/dmtclient/amt"
+	"github.com/dmrm/dm-manager/dmtclient/wsman"
 	"github.com/dmrm/dm-manager/internal/api"
 	"github.com/dmrm/dm-manager/internal/devices"
 	"github.com/dmrm/dm-manager/internal/events"
@@ -151,8 +151,8 @@ func (p observedPower) Unprovision(ctx context.Context, tenant, guid string) err
 }
 
 func powerOutcome(err error) string {
-	return errOutcome(err, func(err error) bool { return errors.Is(err, host.ErrNotSent) },
-		func(err error) bool { return errors.Is(err, devices.ErrSessionLost) })
+	return errOutcome(err, func(err error) bool { return host.Classify(err).Kind == host.NotSent },
+		func(err error) bool { return wsman.WrittenOf(err) == wsman.PossiblyWritten && devices.NoSession(err) })
 }
 
 // powerAction names an AMT power state for the action label and tells the graceful (OS-assisted) ones.

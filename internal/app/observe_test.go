@@ -9,8 +9,9 @@ import (
 	computev1 "github.com/open-edge-platform/infra-core/inventory/v2/pkg/api/compute/v1"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dmrm/dm-manager/ciragw"
 	"github.com/dmrm/dm-manager/dmtclient/amt"
-	"github.com/dmrm/dm-manager/internal/devices"
+	"github.com/dmrm/dm-manager/dmtclient/wsman"
 	"github.com/dmrm/dm-manager/internal/events"
 	"github.com/dmrm/dm-manager/reconcilers/host"
 )
@@ -44,7 +45,8 @@ func TestOutcomesAndWriteResults(t *testing.T) {
 	}{
 		{nil, events.OutcomeOK},
 		{fmt.Errorf("%w: no session", host.ErrNotSent), events.OutcomeNotSent},
-		{fmt.Errorf("x: %w", devices.ErrSessionLost), events.OutcomeUnknown},
+		{&wsman.ExchangeError{Written: wsman.NotWritten, Err: ciragw.ErrSessionClosed}, events.OutcomeNotSent},
+		{&wsman.ExchangeError{Written: wsman.PossiblyWritten, Err: ciragw.ErrSessionClosed}, events.OutcomeUnknown},
 		{errors.New("AMT said no"), events.OutcomeError},
 	} {
 		require.Equal(t, tc.want, powerOutcome(tc.err), "%v", tc.err)

@@ -2,12 +2,10 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/dmrm/dm-manager/ciragw"
-	"github.com/dmrm/dm-manager/internal/devices"
 	"github.com/dmrm/dm-manager/internal/inventory"
 	"github.com/dmrm/dm-manager/reconcilers/host"
 	"github.com/dmrm/dm-manager/reconcilers/tenant"
@@ -75,9 +73,7 @@ func (a *app) startReconcilers(ctx context.Context) error {
 	}, host.Deps{
 		Hosts: desired, Status: countedStatus{StatusWriter: a.inv, sink: a.events}, Devices: a.store, Journal: a.store, Secrets: a.secrets,
 		Power: observedPower{sink: a.events, desired: desired, PowerControl: host.AMTPower{
-			Clients: a.amtClients.For,
-			// ErrNotConnected proves the request never left; a session lost after it (ErrSessionLost) is uncertain.
-			NotSent: func(err error) bool { return errors.Is(err, devices.ErrNotConnected) },
+			Clients: a.amtClients.For, // a request's errors carry wsman's write outcome, which host.Classify reads
 		}},
 		Presence: host.PresenceFunc(a.localSession),
 		Leader:   leader, // hosts connected nowhere are the tenant leader's (reconcilers/host/actor.go)

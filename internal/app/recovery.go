@@ -2,10 +2,10 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/dmrm/dm-manager/dmtclient/amt"
+	"github.com/dmrm/dm-manager/dmtclient/wsman"
 	"github.com/dmrm/dm-manager/internal/api"
 	"github.com/dmrm/dm-manager/internal/devices"
 )
@@ -68,7 +68,7 @@ func (d deviceAMT) write(ctx context.Context, tenantID, guid string, call func(*
 		return fmt.Errorf("%w: %w", api.ErrNotSent, notConnected(err)) // nothing was sent
 	}
 	err = call(c)
-	if errors.Is(err, devices.ErrNotConnected) && !errors.Is(err, devices.ErrSessionLost) {
+	if wsman.WrittenOf(err) == wsman.NotWritten && devices.NoSession(err) {
 		return fmt.Errorf("%w: %w", api.ErrNotConnected, err)
 	}
 	return err

@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"google.golang.org/grpc"
-
 	"github.com/dmrm/dm-manager/internal/devices"
 	"github.com/dmrm/dm-manager/internal/replica"
 	"github.com/dmrm/dm-manager/internal/store"
@@ -51,9 +49,7 @@ func (a *app) startReplica(ctx context.Context) error {
 		if err != nil {
 			return &ConfigError{Flag: "replicaListenAddress", Msg: err.Error()}
 		}
-		g := grpc.NewServer(grpc.MaxRecvMsgSize(2 << 20))
-		srv.Register(g)
-		a.serveGRPC("replica API", a.lis.Replica, g)
+		a.serveGRPC("replica API", a.lis.Replica, srv.GRPCServer())
 	}
 	wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})

@@ -43,7 +43,7 @@ type ClientOptions struct {
 }
 
 // Forwarder sends one raw WS-Man exchange for a device to the replica at address; (*replica.Client) implements
-// it. Its errors say whether the request may have reached AMT (replica.ErrNotSent, replica.ErrMoved).
+// it. Its errors carry the owner's write outcome (wsman.WrittenOf), and replica.ErrMoved when the owner has moved.
 type Forwarder interface {
 	Exchange(ctx context.Context, address, guid string, request []byte) ([]byte, error)
 }
@@ -79,9 +79,9 @@ func NewAMTClients(st *store.Store, sec secrets.Store, gw Gateway, opts ClientOp
 }
 
 // For returns the AMT client of the tenant's device. Errors: ErrNotFound (not this tenant's device),
-// *NotConnectedError (errors.Is ErrNotConnected), ErrNoCredentials, or a store/secrets failure. Calls on the
-// returned client fail with *NotConnectedError when the session is gone before their request is sent, and with
-// ErrSessionLost when it ends after.
+// *NotConnectedError (errors.Is ErrNotConnected), ErrNoCredentials, or a store/secrets failure. A call on the
+// returned client that gets no answer fails with a *wsman.ExchangeError saying whether its request may have
+// reached AMT (wsman.WrittenOf); NoSession tells a lost or missing session.
 func (c *AMTClients) For(ctx context.Context, tenant, guid string) (*amt.Client, error) {
 	guid, tenant = strings.ToLower(guid), strings.ToLower(tenant)
 	sess, connected := c.gw.Session(guid)
@@ -199,53 +199,23 @@ func (c *AMTClients) Close() {
 	}
 }
 
-// notConnectedMapper maps the gateway's "no session" errors for calls made after For. *NotConnectedError is kept
-// for proof that the request never reached AMT: the channel could not be opened, or a write failed before a byte
-// of it was sent. The session ending once the request (or part of it) was written is ErrSessionLost, because
-// AMT may have acted on it and a hard power action must not be sent again (architecture.md, Main flows 4).
+// notConnectedMapper names a channel that cannot be opened for want of a session *NotConnectedError. What happens
+// after the open is told by the wsman client's write outcome (wsman.WrittenOf), decided where the request is
+// written: a session that ends before any byte of it left is NotWritten, after is PossiblyWritten, and a hard
+// power action that was possibly written must never be sent again (architecture.md, Main flows 4).
 type notConnectedMapper struct{ gw Gateway }
 
 func (m notConnectedMapper) OpenChannel(ctx context.Context, guid string, port uint16) (net.Conn, error) {
 	conn, err := m.gw.OpenChannel(ctx, guid, port)
-	if err != nil {
-		return nil, notConnected(guid, err)
+	if err != nil && NoSession(err) {
+		return nil, &NotConnectedError{GUID: guid, Err: err}
 	}
-	return sessionConn{Conn: conn, guid: guid}, nil
+	return conn, err
 }
 
-type sessionConn struct {
-	net.Conn
-	guid string
-}
-
-// Read runs only once the request was written: the wsman client writes a whole request before it reads.
-func (c sessionConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	return n, sessionLost(c.guid, err)
-}
-
-func (c sessionConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
-	if n == 0 {
-		return n, notConnected(c.guid, err)
-	}
-	return n, sessionLost(c.guid, err)
-}
-
-func notConnected(guid string, err error) error {
-	if isNoSession(err) {
-		return &NotConnectedError{GUID: guid, Err: err}
-	}
-	return err
-}
-
-func sessionLost(guid string, err error) error {
-	if isNoSession(err) {
-		return fmt.Errorf("%w: device %s: %w", ErrSessionLost, guid, err)
-	}
-	return err
-}
-
-func isNoSession(err error) bool {
-	return errors.Is(err, ciragw.ErrDeviceNotConnected) || errors.Is(err, ciragw.ErrSessionClosed)
+// NoSession reports an error caused by the device having no CIRA session (here, or at the replica the exchange
+// was forwarded to), whether before or after the request was written: ask wsman.WrittenOf which.
+func NoSession(err error) bool {
+	return errors.Is(err, ErrNotConnected) || errors.Is(err, ciragw.ErrDeviceNotConnected) ||
+		errors.Is(err, ciragw.ErrSessionClosed)
 }

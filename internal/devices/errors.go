@@ -17,13 +17,8 @@ var (
 	ErrNotFound = errors.New("devices: device not found in this tenant")
 
 	// ErrNotConnected: the device has no CIRA session on this replica. *NotConnectedError says where it is.
-	// Returned only where the request provably never reached AMT (see ErrSessionLost for the other case).
+	// Returned only where the request provably never reached AMT; whether a request did is wsman.WrittenOf's.
 	ErrNotConnected = errors.New("devices: device is not connected over CIRA")
-
-	// ErrSessionLost: the CIRA session ended after the request was sent and before AMT's answer arrived. The
-	// outcome is unknown (AMT may have carried the request out), so unlike ErrNotConnected it is no licence to send
-	// the request again; read the device's state once it reconnects.
-	ErrSessionLost = errors.New("devices: CIRA session ended before AMT answered; the request may have been carried out")
 
 	// ErrNoCredentials: the device is recorded but its AMT password is missing from the secrets store; it has to
 	// be activated again or imported with its credentials (`dm-manager devices import`).

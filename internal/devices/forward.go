@@ -38,10 +38,10 @@ func (c *AMTClients) forwarded(ctx context.Context, tenant, guid string, d store
 }
 
 // routedExchanger carries one exchange to the device's owner. When the owner answers that it holds no session
-// (the device moved, the request was not sent) it looks the owner up again and tries once more: at the new
-// owner, or over this replica's own session if the device came here. A request that may have been sent is never
-// sent again. Errors keep the devices contract: *NotConnectedError only when the request provably never reached
-// AMT, ErrSessionLost when the owner lost the session after sending it.
+// (the device moved, the request was not written) it looks the owner up again and tries once more: at the new
+// owner, or over this replica's own session if the device came here. A request that may have been written is
+// never sent again. Failures keep the write outcome decided where the request was (or was not) written; one that
+// never left is also *NotConnectedError, naming the owner it was meant for.
 type routedExchanger struct {
 	c                *AMTClients
 	guid             string
@@ -51,52 +51,43 @@ type routedExchanger struct {
 func (x *routedExchanger) Exchange(ctx context.Context, request []byte) ([]byte, error) {
 	resp, err := x.c.opts.Forward.Exchange(ctx, x.address, x.guid, request)
 	if !errors.Is(err, replica.ErrMoved) {
-		return resp, x.mapErr(err)
+		return resp, x.notConnected(err)
 	}
 	moved := err
 	d, err := x.c.st.GetDevice(ctx, x.guid)
 	switch {
 	case err != nil:
-		return nil, x.mapErr(moved)
+		return nil, x.notConnected(moved)
 	case d.ConnectionState == store.ConnectionConnected && d.OwnerReplica == x.c.opts.Replica:
 		if _, ok := x.c.gw.Session(x.guid); ok {
 			return x.local(ctx, request)
 		}
 	case d.ConnectionState == store.ConnectionConnected && d.OwnerAddress != "" && d.OwnerAddress != x.address:
 		resp, err := x.c.opts.Forward.Exchange(ctx, d.OwnerAddress, x.guid, request)
-		return resp, x.mapErr(err)
+		return resp, x.notConnected(err)
 	}
-	return nil, x.mapErr(moved)
+	return nil, x.notConnected(moved)
 }
 
 // local runs the exchange over this replica's own session, as the owner does for a forwarded one.
 func (x *routedExchanger) local(ctx context.Context, request []byte) ([]byte, error) {
 	conn, err := notConnectedMapper{x.c.gw}.OpenChannel(ctx, x.guid, dmtclient.AMTHTTPPort)
 	if err != nil {
-		return nil, err
+		return nil, &wsman.ExchangeError{Written: wsman.NotWritten, Err: err}
 	}
 	defer conn.Close()
-	if d, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(d)
-	}
-	if _, err := conn.Write(request); err != nil {
-		return nil, err
-	}
-	raw, _, err := wsman.ReadRawResponse(conn, wsman.DefaultMaxResponseBytes)
-	return raw, err
+	return wsman.ExchangeRaw(ctx, conn, request, wsman.DefaultMaxResponseBytes)
 }
 
-func (x *routedExchanger) mapErr(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, replica.ErrMoved):
-		return &NotConnectedError{GUID: x.guid, Err: err}
-	case errors.Is(err, replica.ErrNotSent):
-		return &NotConnectedError{GUID: x.guid, OwnerReplica: x.replica, OwnerAddress: x.address, Err: err}
-	case errors.Is(err, replica.ErrPossiblySent) && !errors.Is(err, context.DeadlineExceeded) &&
-		!errors.Is(err, context.Canceled):
-		return fmt.Errorf("%w: device %s via replica %s: %w", ErrSessionLost, x.guid, x.replica, err)
+// notConnected adds "not connected to this replica" to a request that never left; the error inside, and its
+// write outcome, stay as they are.
+func (x *routedExchanger) notConnected(err error) error {
+	if err == nil || wsman.WrittenOf(err) != wsman.NotWritten || errors.Is(err, ErrNotConnected) {
+		return err
 	}
-	return err
+	nc := &NotConnectedError{GUID: x.guid, Err: err}
+	if !errors.Is(err, replica.ErrMoved) {
+		nc.OwnerReplica, nc.OwnerAddress = x.replica, x.address
+	}
+	return nc
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/grpc"
 
 	"github.com/dmrm/dm-manager/ciragw"
 	"github.com/dmrm/dm-manager/dmtclient/amt"
@@ -64,8 +63,7 @@ func startOwner(tb testing.TB) *ownerRig {
 	wg.Go(func() { _ = gw.Serve(ctx, ln) })
 	srv, err := replica.NewServer(gw, forwardSecret, log)
 	require.NoError(tb, err)
-	g := grpc.NewServer()
-	srv.Register(g)
+	g := srv.GRPCServer()
 	wg.Go(func() { _ = g.Serve(rl) })
 	tb.Cleanup(g.Stop)
 	events, unsubscribe := gw.Subscribe()

@@ -15,18 +15,14 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/dmrm/dm-manager/ciragw"
+	"github.com/dmrm/dm-manager/dmtclient/wsman"
 	"github.com/dmrm/dm-manager/internal/replica/pb"
 )
 
-var (
-	// ErrNotSent: the owner did not write the request to the device (no session there, channel refused, call
-	// refused): sending it again, to whichever replica holds the session now, cannot repeat an action.
-	ErrNotSent = errors.New("replica: request not sent to the device")
-	// ErrMoved (also ErrNotSent): the replica recorded as owner holds no session for the device any more.
-	ErrMoved = errors.New("replica: device moved to another replica; retry")
-	// ErrPossiblySent: the request may have reached AMT but no complete answer came back; never send it again.
-	ErrPossiblySent = errors.New("replica: request may have reached the device; outcome unknown")
-)
+// ErrMoved: the replica recorded as owner holds no session for the device any more; the request was not written
+// (wsman.NotWritten), so it may go to whichever replica holds the session now.
+var ErrMoved = errors.New("replica: device moved to another replica; retry")
 
 // MovedError is ErrMoved for one device.
 type MovedError struct {
@@ -37,8 +33,8 @@ func (e *MovedError) Error() string {
 	return "device " + e.GUID + " moved to another replica (no longer on " + e.Address + "); retry"
 }
 
-// Is makes errors.Is(err, ErrMoved) and errors.Is(err, ErrNotSent) true.
-func (e *MovedError) Is(target error) bool { return target == ErrMoved || target == ErrNotSent }
+// Is makes errors.Is(err, ErrMoved) true.
+func (e *MovedError) Is(target error) bool { return target == ErrMoved }
 
 // Client calls other replicas. One gRPC connection is kept per address.
 type Client struct {
@@ -71,37 +67,38 @@ func (c *Client) conn(address string) (*grpc.ClientConn, error) {
 }
 
 // Exchange sends one raw WS-Man HTTP request for the device to the replica at address and returns AMT's raw
-// answer. Errors: *MovedError (the replica holds no session for the device; not sent), ErrNotSent, ErrPossiblySent,
-// or the context's error; any other failure of the call itself (replica unreachable, call cut off) is
-// ErrPossiblySent unless the replica provably refused it before doing anything.
+// answer. A failure is a *wsman.ExchangeError carrying the owner's write outcome as it decided it (wsman.WrittenOf),
+// or one decided here: a call that was never made (replica unreachable, call refused) is NotWritten, a call cut off
+// is PossiblyWritten. A replica that holds no session for the device gives *MovedError (NotWritten); a session
+// that ended there after the request was written wraps ciragw.ErrSessionClosed.
 func (c *Client) Exchange(ctx context.Context, address, guid string, request []byte) ([]byte, error) {
 	guid = strings.ToLower(guid)
 	cc, err := c.conn(address)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrNotSent, err)
+		return nil, &wsman.ExchangeError{Written: wsman.NotWritten, Err: err}
 	}
 	if !ready(ctx, cc) {
-		return nil, fmt.Errorf("%w: replica %s cannot be reached (%s)", ErrNotSent, address, cc.GetState())
+		return nil, &wsman.ExchangeError{Written: wsman.NotWritten,
+			Err: fmt.Errorf("replica: replica %s cannot be reached (%s)", address, cc.GetState())}
 	}
 	ctx = metadata.AppendToOutgoingContext(ctx, authKey, sign(c.secret, time.Now(), guid, request))
 	resp, err := pb.NewReplicaClient(cc).Exchange(ctx, &pb.ExchangeRequest{Guid: guid, Request: request})
 	if err != nil {
 		return nil, callError(ctx, address, err)
 	}
-	switch resp.GetOutcome() {
-	case pb.Outcome_OUTCOME_DONE:
+	written := writtenOf(resp.GetOutcome())
+	switch {
+	case written == 0:
 		return resp.GetResponse(), nil
-	case pb.Outcome_OUTCOME_NOT_SENT:
-		if resp.GetNoSession() {
-			return nil, &MovedError{GUID: guid, Address: address}
-		}
-		return nil, fmt.Errorf("%w (replica %s): %s", ErrNotSent, address, resp.GetError())
+	case written == wsman.NotWritten && resp.GetNoSession():
+		err = &MovedError{GUID: guid, Address: address}
+	case resp.GetNoSession():
+		err = fmt.Errorf("replica: the CIRA session on replica %s ended before AMT answered: %s: %w",
+			address, resp.GetError(), ciragw.ErrSessionClosed)
 	default:
-		if resp.GetNoSession() {
-			return nil, fmt.Errorf("%w: the CIRA session on replica %s ended before AMT answered: %s", ErrPossiblySent, address, resp.GetError())
-		}
-		return nil, fmt.Errorf("%w (replica %s): %s", ErrPossiblySent, address, resp.GetError())
+		err = fmt.Errorf("replica %s: %s", address, resp.GetError())
 	}
+	return nil, &wsman.ExchangeError{Written: written, Err: err}
 }
 
 // connectWait bounds the wait for a connection to a replica before the call is given up as not sent.
@@ -130,19 +127,21 @@ func ready(ctx context.Context, cc *grpc.ClientConn) bool {
 	}
 }
 
-// callError classifies a failed call. Refusals the server makes before touching the device are "not sent"; a
-// transport failure is "possibly sent", since gRPC cannot tell whether the server had started the exchange.
+// callError classifies a failed call. Refusals the server makes before touching the device are NotWritten; a
+// transport failure is PossiblyWritten, since gRPC cannot tell whether the server had started the exchange.
 func callError(ctx context.Context, address string, err error) error {
 	st, _ := status.FromError(err)
 	switch st.Code() {
 	case codes.Unauthenticated, codes.InvalidArgument, codes.Unimplemented:
-		return fmt.Errorf("%w: replica %s refused the call: %s", ErrNotSent, address, st.Message())
+		return &wsman.ExchangeError{Written: wsman.NotWritten,
+			Err: fmt.Errorf("replica: replica %s refused the call: %s", address, st.Message())}
 	case codes.DeadlineExceeded, codes.Canceled:
 		if ctx.Err() != nil {
-			return fmt.Errorf("%w: replica %s: %w", ErrPossiblySent, address, ctx.Err())
+			return &wsman.ExchangeError{Written: wsman.PossiblyWritten, Err: fmt.Errorf("replica %s: %w", address, ctx.Err())}
 		}
 	}
-	return fmt.Errorf("%w: calling replica %s: %s", ErrPossiblySent, address, st.Message())
+	return &wsman.ExchangeError{Written: wsman.PossiblyWritten,
+		Err: fmt.Errorf("replica: calling replica %s: %s", address, st.Message())}
 }
 
 // Close closes every connection.

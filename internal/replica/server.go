@@ -23,6 +23,7 @@ import (
 	"github.com/dmrm/dm-manager/ciragw"
 	"github.com/dmrm/dm-manager/dmtclient/wsman"
 	"github.com/dmrm/dm-manager/internal/replica/pb"
+	"github.com/dmrm/dm-manager/internal/southbound"
 )
 
 const (
@@ -56,8 +57,14 @@ func NewServer(gw ChannelOpener, secret string, log zerolog.Logger) (*Server, er
 		log: log.With().Str("component", "replica-api").Logger()}, nil
 }
 
-// Register adds the service to srv.
-func (s *Server) Register(srv *grpc.Server) { pb.RegisterReplicaServer(srv, s) }
+// GRPCServer returns a gRPC server serving the replica API: requests up to 2 MiB, and a panic in a call costs
+// that call only (codes.Internal, logged, dm_manager_panics_recovered_total{component="grpc"}).
+func (s *Server) GRPCServer() *grpc.Server {
+	g := grpc.NewServer(grpc.MaxRecvMsgSize(2<<20), grpc.ChainUnaryInterceptor(southbound.RecoverUnary(s.log)),
+		grpc.ChainStreamInterceptor(southbound.RecoverStream(s.log)))
+	pb.RegisterReplicaServer(g, s)
+	return g
+}
 
 // Exchange runs one WS-Man exchange over this replica's CIRA session to the device.
 func (s *Server) Exchange(ctx context.Context, req *pb.ExchangeRequest) (*pb.ExchangeResponse, error) {
@@ -95,33 +102,36 @@ func (s *Server) Exchange(ctx context.Context, req *pb.ExchangeRequest) (*pb.Exc
 func (s *Server) exchange(ctx context.Context, guid string, port uint16, request []byte) *pb.ExchangeResponse {
 	conn, err := s.gw.OpenChannel(ctx, guid, port)
 	if err != nil {
-		return notSent(err)
+		return failure(wsman.NotWritten, err)
 	}
 	defer conn.Close()
-	deadline, _ := ctx.Deadline()
-	_ = conn.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-	n, err := conn.Write(request)
-	switch {
-	case err != nil && n == 0:
-		return notSent(err)
-	case err != nil:
-		return possiblySent(fmt.Errorf("writing the request: %w", err))
-	}
-	raw, _, err := wsman.ReadRawResponse(conn, wsman.DefaultMaxResponseBytes)
+	raw, err := wsman.ExchangeRaw(ctx, conn, request, wsman.DefaultMaxResponseBytes)
 	if err != nil {
-		return possiblySent(fmt.Errorf("reading AMT's answer: %w", err))
+		return failure(wsman.WrittenOf(err), err)
 	}
 	return &pb.ExchangeResponse{Outcome: pb.Outcome_OUTCOME_DONE, Response: raw}
 }
 
-func notSent(err error) *pb.ExchangeResponse {
-	return &pb.ExchangeResponse{Outcome: pb.Outcome_OUTCOME_NOT_SENT, Error: err.Error(), NoSession: noSession(err)}
+func failure(w wsman.Written, err error) *pb.ExchangeResponse {
+	return &pb.ExchangeResponse{Outcome: outcomeOf(w), Error: err.Error(), NoSession: noSession(err)}
 }
 
-func possiblySent(err error) *pb.ExchangeResponse {
-	return &pb.ExchangeResponse{Outcome: pb.Outcome_OUTCOME_POSSIBLY_SENT, Error: err.Error(), NoSession: noSession(err)}
+// outcomeOf and writtenOf are the wire form of wsman's write outcome: the owner's fact crosses unchanged.
+func outcomeOf(w wsman.Written) pb.Outcome {
+	if w == wsman.NotWritten {
+		return pb.Outcome_OUTCOME_NOT_SENT
+	}
+	return pb.Outcome_OUTCOME_POSSIBLY_SENT
+}
+
+func writtenOf(o pb.Outcome) wsman.Written {
+	switch o {
+	case pb.Outcome_OUTCOME_DONE:
+		return 0
+	case pb.Outcome_OUTCOME_NOT_SENT:
+		return wsman.NotWritten
+	}
+	return wsman.PossiblyWritten
 }
 
 func noSession(err error) bool {

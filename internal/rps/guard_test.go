@@ -165,3 +165,34 @@ func TestUnknownHostCostsOneLookup(t *testing.T) {
 	require.Equal(t, 10, ended, "rate-limited:\n%s", out)
 	require.Equal(t, float64(n), counter(t, e.reg, "dm_manager_rps_outcomes_total", "activate", "refused"), "all counted")
 }
+
+// A panic in a session's websocket reader or pinger (the goroutines that handle rpc-go's bytes besides the flow)
+// ends that session with the internal-error answer; the engine serves the next device.
+func TestReaderAndPingerPanicsCostOneSession(t *testing.T) {
+	for _, where := range []string{"read", "ping"} {
+		t.Run(where, func(t *testing.T) {
+			e := newEnv(t, func(c *rps.Config) { c.PingInterval = 20 * time.Millisecond })
+			tenant := newTenant(t, "static")
+			var armed atomic.Bool
+			armed.Store(true)
+			rps.SetTestHook(t, func(w string) {
+				if w == where && armed.CompareAndSwap(true, false) {
+					panic("injected: " + where + " bug")
+				}
+			})
+			before := panicsRecovered(t)
+
+			p := dial(t, e.url, nil)
+			if where == "read" {
+				p.send(message("activate", encodePayload(t, validPayload(uuid.NewString())), tenant))
+			} // else: the session waits for its first message while the pinger runs
+			m := p.terminal()
+			require.Equal(t, "error", m.Method)
+			require.Contains(t, m.Message, "failed internally")
+			require.Equal(t, before+1, panicsRecovered(t))
+
+			d := e.newDevice(t, tenant, amtsim.Config{})
+			require.True(t, e.run(t, d, activate(tenant+"_ccm")).OK(), "the next device is served")
+		})
+	}
+}

@@ -16,6 +16,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 	"github.com/rs/zerolog"
+
+	dmmetrics "github.com/dmrm/dm-manager/internal/metrics"
 )
 
 // lingerTimeout bounds the wait for rpc-go to close after the terminal message. Closing first, with bytes of
@@ -120,11 +122,17 @@ func (s *session) first(ctx context.Context) (clientMessage, error) {
 	}
 }
 
+// testHook, set only by tests (export_test.go), is called by the reader for each decoded message ("read") and by
+// the pinger before each ping ("ping"), so a test can make either panic.
+var testHook atomic.Pointer[func(where string)]
+
 // readLoop reads frames until the connection ends. Oversized and binary frames stop the flow but are drained, so
 // the terminal message can still reach rpc-go.
 func (s *session) readLoop() {
 	defer s.bg.Done()
 	defer close(s.readEnd)
+	// A panic here (rpc-go's bytes are in hand) costs this session only: the flow ends with errInternal.
+	defer dmmetrics.RecoverPanic("websocket", s.log, func(any) { s.cancel(errInternal) })
 	stopped := false
 	stop := func(err error) {
 		if !stopped {
@@ -161,6 +169,9 @@ func (s *session) readLoop() {
 			stop(&refusal{"Failed to parse client message payload. " + err.Error()})
 			continue
 		}
+		if h := testHook.Load(); h != nil {
+			(*h)("read")
+		}
 		if m.Method == methodResponse && !s.pending.Load() {
 			s.log.Debug().Msg("dropped a response while no request was pending")
 			continue
@@ -174,6 +185,7 @@ func (s *session) readLoop() {
 
 func (s *session) pingLoop() {
 	defer s.bg.Done()
+	defer dmmetrics.RecoverPanic("websocket", s.log, func(any) { s.cancel(errInternal) })
 	t := time.NewTicker(s.e.cfg.PingInterval)
 	defer t.Stop()
 	for {
@@ -181,6 +193,9 @@ func (s *session) pingLoop() {
 		case <-s.done:
 			return
 		case <-t.C:
+			if h := testHook.Load(); h != nil {
+				(*h)("ping")
+			}
 			if s.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(5*time.Second)) != nil {
 				return
 			}

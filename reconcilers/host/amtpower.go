@@ -8,11 +8,10 @@ import (
 )
 
 // AMTPower implements PowerControl with dmtclient/amt clients: internal/app passes (*devices.AMTClients).For as
-// Clients and, as NotSent, a test for the "no CIRA session here" error the clients' dialer returns
-// (errors.Is(err, devices.ErrNotConnected)). Errors from Clients come before any request, so they are NotSent too.
+// Clients. Errors from Clients come before any request, so they are ErrNotSent; a request's own errors carry the
+// wsman client's write outcome unchanged (wsman.WrittenOf), which Classify reads.
 type AMTPower struct {
 	Clients func(ctx context.Context, tenant, guid string) (*amt.Client, error)
-	NotSent func(error) bool // optional
 }
 
 // GetPowerState reads CIM_AssociatedPowerManagementService.PowerState.
@@ -22,7 +21,7 @@ func (p AMTPower) GetPowerState(ctx context.Context, tenant, guid string) (amt.P
 		return 0, err
 	}
 	st, err := c.PowerState(ctx)
-	return st.PowerState, p.mark(err)
+	return st.PowerState, err
 }
 
 // RequestPowerStateChange asks AMT for a power action.
@@ -31,7 +30,7 @@ func (p AMTPower) RequestPowerStateChange(ctx context.Context, tenant, guid stri
 	if err != nil {
 		return err
 	}
-	return p.mark(c.RequestPowerStateChange(ctx, state))
+	return c.RequestPowerStateChange(ctx, state)
 }
 
 // Unprovision deactivates AMT.
@@ -40,7 +39,7 @@ func (p AMTPower) Unprovision(ctx context.Context, tenant, guid string) error {
 	if err != nil {
 		return err
 	}
-	return p.mark(c.Unprovision(ctx))
+	return c.Unprovision(ctx)
 }
 
 func (p AMTPower) client(ctx context.Context, tenant, guid string) (*amt.Client, error) {
@@ -49,11 +48,4 @@ func (p AMTPower) client(ctx context.Context, tenant, guid string) (*amt.Client,
 		return nil, fmt.Errorf("%w: %w", ErrNotSent, err)
 	}
 	return c, nil
-}
-
-func (p AMTPower) mark(err error) error {
-	if err != nil && p.NotSent != nil && p.NotSent(err) {
-		return fmt.Errorf("%w: %w", ErrNotSent, err)
-	}
-	return err
 }

@@ -74,8 +74,8 @@ type Journal interface {
 }
 
 // PowerControl runs AMT operations on a device over its CIRA session. An error that proves the request never
-// reached AMT (no session on this replica, channel refused) must wrap ErrNotSent (AMTPower does it); AMT's own refusals come
-// back as dmtclient/wsman errors (*wsman.ReturnValueError, *wsman.FaultError, wsman.ErrAuthFailed, ...).
+// reached AMT wraps ErrNotSent (no client) or carries wsman.NotWritten (the transport did not write it); AMT's own
+// refusals come back as dmtclient/wsman errors (*wsman.ReturnValueError, *wsman.FaultError, wsman.ErrAuthFailed, ...).
 type PowerControl interface {
 	GetPowerState(ctx context.Context, tenant, guid string) (amt.PowerState, error)
 	RequestPowerStateChange(ctx context.Context, tenant, guid string, state amt.PowerState) error

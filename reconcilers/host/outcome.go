@@ -38,8 +38,9 @@ type Outcome struct {
 	Auth   bool   // Refused because AMT rejected our digest credentials
 }
 
-// Classify turns a PowerControl error into an Outcome. Only a proven non-delivery is NotSent; a timeout or a lost
-// connection after the request left is Uncertain, because AMT may have acted on it.
+// Classify turns a PowerControl error into an Outcome. Only a proven non-delivery is NotSent: no client
+// (ErrNotSent) or a request the transport did not write (wsman.NotWritten); a timeout or a lost connection after
+// the request left is Uncertain, because AMT may have acted on it.
 func Classify(err error) Outcome {
 	var (
 		rv    *wsman.ReturnValueError
@@ -49,7 +50,7 @@ func Classify(err error) Outcome {
 	switch {
 	case err == nil:
 		return Outcome{Kind: Accepted}
-	case errors.Is(err, ErrNotSent):
+	case errors.Is(err, ErrNotSent) || wsman.WrittenOf(err) == wsman.NotWritten:
 		return Outcome{Kind: NotSent, Reason: "not sent"}
 	case errors.Is(err, wsman.ErrAuthFailed):
 		return Outcome{Kind: Refused, Reason: "authentication failed", Auth: true}

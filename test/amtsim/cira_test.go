@@ -167,6 +167,27 @@ func TestCIRAValidation(t *testing.T) {
 	require.Equal(t, ptDuplicate, rv)
 }
 
+// A blocked Unprovision is answered over WS-Man with ReturnValue 2076 and leaves everything in place; once the
+// block is lifted the same call succeeds.
+func TestUnprovisionBlockedOverWSMan(t *testing.T) {
+	d := newTestDevice(t)
+	c := ccm(t, d)
+	configureCIRA(t, c)
+	d.BlockUnprovision(true)
+	require.True(t, d.State().UnprovisionBlocked)
+	rv, _ := c.method(sacURI, "Unprovision", `<h:ProvisioningMode>1</h:ProvisioningMode>`)
+	require.Equal(t, 2076, rv)
+	require.Equal(t, ClientControl, d.Mode())
+	require.True(t, d.State().CIRAConfigured)
+	status, _ := c.post(soap.ActionGet, gsURI, "", "")
+	require.Equal(t, http.StatusOK, status, "the admin account is kept")
+
+	d.BlockUnprovision(false)
+	rv, _ = c.method(sacURI, "Unprovision", `<h:ProvisioningMode>1</h:ProvisioningMode>`)
+	require.Equal(t, 0, rv)
+	waitState(t, d, func(s State) bool { return s.Mode == PreProvisioning })
+}
+
 func TestUnprovisionOverWSManClearsCIRA(t *testing.T) {
 	d := newTestDevice(t)
 	c := ccm(t, d)

@@ -147,16 +147,18 @@ type Device struct {
 	audit     auditLog
 	events    messageLog
 	reachable bool
-	conns     map[net.Conn]struct{}
-	nonces    nonceRing
-	enums     enumTable
-	msgSeq    uint32
-	connSeq   uint64
-	suffix    string
-	hostname  string
-	lsaHA1    string
-	tls       tlsState
-	clock     clockState
+	// unprovisionBlocked: Unprovision is refused (BlockUnprovision).
+	unprovisionBlocked bool
+	conns              map[net.Conn]struct{}
+	nonces             nonceRing
+	enums              enumTable
+	msgSeq             uint32
+	connSeq            uint64
+	suffix             string
+	hostname           string
+	lsaHA1             string
+	tls                tlsState
+	clock              clockState
 }
 
 // New creates a device in pre-provisioning mode.
@@ -278,17 +280,19 @@ func (d *Device) WaitFor(ctx context.Context, cond func(State) bool) (State, err
 
 // State is a snapshot of the device for tests and the control API.
 type State struct {
-	GUID           string      `json:"guid"`
-	Mode           ControlMode `json:"controlMode"`
-	ModeName       string      `json:"controlModeName"`
-	PowerState     PowerState  `json:"powerState"`
-	OSRunning      bool        `json:"osRunning"`
-	OSHung         bool        `json:"osHung"`
-	Reachable      bool        `json:"reachable"`
-	CIRAConfigured bool        `json:"ciraConfigured"`
-	DNSSuffix      string      `json:"dnsSuffix"`
-	Version        uint64      `json:"version"`
-	Recovery                   // boot override, last boot, erase, alarms (classes_boot.go)
+	GUID       string      `json:"guid"`
+	Mode       ControlMode `json:"controlMode"`
+	ModeName   string      `json:"controlModeName"`
+	PowerState PowerState  `json:"powerState"`
+	OSRunning  bool        `json:"osRunning"`
+	OSHung     bool        `json:"osHung"`
+	Reachable  bool        `json:"reachable"`
+	// UnprovisionBlocked: Unprovision is refused (BlockUnprovision).
+	UnprovisionBlocked bool   `json:"unprovisionBlocked"`
+	CIRAConfigured     bool   `json:"ciraConfigured"`
+	DNSSuffix          string `json:"dnsSuffix"`
+	Version            uint64 `json:"version"`
+	Recovery                  // boot override, last boot, erase, alarms (classes_boot.go)
 }
 
 // State returns a consistent snapshot.
@@ -302,7 +306,7 @@ func (d *Device) stateLocked() State {
 	return State{
 		GUID: d.guid.String(), Mode: d.mode, ModeName: d.mode.String(),
 		PowerState: d.power.state, OSRunning: d.power.osUp, OSHung: d.power.hung,
-		Reachable: d.reachable, CIRAConfigured: d.ciraLocked().Configured(),
+		Reachable: d.reachable, UnprovisionBlocked: d.unprovisionBlocked, CIRAConfigured: d.ciraLocked().Configured(),
 		DNSSuffix: d.suffix, Version: d.ver, Recovery: d.recoveryLocked(),
 	}
 }

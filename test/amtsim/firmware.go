@@ -16,6 +16,8 @@ const (
 	ptNotPermitted     = 16
 	ptInvalidParameter = 36
 	ptDuplicate        = 2058
+	// ptBlockingComponent is Unprovision's refusal while another firmware component blocks it (§10.4).
+	ptBlockingComponent = 2076
 )
 
 // Factory defaults restored by Unprovision.
@@ -141,6 +143,9 @@ func (d *Device) unprovision(provisioningMode int, who initiator) (int, func()) 
 	if provisioningMode != 1 {
 		return ptInvalidParameter, nil
 	}
+	if d.unprovisionBlocked {
+		return ptBlockingComponent, nil
+	}
 	return ptSuccess, func() {
 		d.lock()
 		// 1619 Unprovisioning Started; extended data 4 = "Remote WSMAN" (§13 vectors).
@@ -150,6 +155,15 @@ func (d *Device) unprovision(provisioningMode int, who initiator) (int, func()) 
 		d.log.Info().Msg("unprovisioned")
 		d.dropConnections()
 	}
+}
+
+// BlockUnprovision makes Unprovision refuse (true) with ReturnValue 2076, a blocking component, and change
+// nothing, as firmware does while another component holds the configuration; false lets it succeed again.
+func (d *Device) BlockUnprovision(blocked bool) {
+	d.lock()
+	defer d.unlock()
+	d.unprovisionBlocked = blocked
+	d.changed()
 }
 
 // setMEBxPassword is AMT_SetupAndConfigurationService.SetMEBxPassword (ACM only).

@@ -75,11 +75,13 @@ func TestUnprovisionStateMachine(t *testing.T) {
 		{"ccm", ClientControl, 1, ptSuccess, PreProvisioning},
 		{"acm", AdminControl, 1, ptSuccess, PreProvisioning},
 		{"bad mode parameter", ClientControl, 2, ptInvalidParameter, ClientControl},
+		{"blocked", ClientControl, 1, ptBlockingComponent, ClientControl},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := newTestDevice(t)
 			force(d, tt.from)
+			d.BlockUnprovision(tt.wantRV == ptBlockingComponent)
 			d.lock()
 			d.cira.servers = []MPServer{{Name: "x"}}
 			rv, post := d.unprovision(tt.param, initiator{user: "admin"})

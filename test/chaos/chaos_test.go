@@ -14,6 +14,8 @@ import (
 
 	computev1 "github.com/open-edge-platform/infra-core/inventory/v2/pkg/api/compute/v1"
 	statusv1 "github.com/open-edge-platform/infra-core/inventory/v2/pkg/api/status/v1"
+
+	"github.com/dmrm/dm-manager/internal/secrets"
 )
 
 const idleInd = statusv1.StatusIndication_STATUS_INDICATION_IDLE
@@ -133,7 +135,7 @@ func (s *summary) fault(name string) {
 func TestChaos(t *testing.T) {
 	o := suiteOptions()
 	began := time.Now()
-	s := startStack(t, timers)
+	s := startStack(t, timers, secrets.BackendVault)
 	cells := matrix()
 	f := newFleet(t, s, len(cells)+o.bystander)
 	t.Logf("stack and %d hosts up in %s", len(f.hosts), time.Since(began).Round(time.Second))
@@ -144,14 +146,15 @@ func TestChaos(t *testing.T) {
 	}
 	bystanders := f.hosts[len(cells):]
 	var sum summary
-	sum.hosts = len(f.hosts)
 
 	t.Run("kill9-matrix", func(t *testing.T) { killMatrix(t, s, f, cells, o, &sum) })
 	t.Run("postgres-cut", func(t *testing.T) { postgresCut(t, s, f, bystanders, o, &sum) })
 	t.Run("inventory-restart", func(t *testing.T) { inventoryRestart(t, s, f, bystanders, o, &sum) })
+	t.Run("vault-down", func(t *testing.T) { vaultDown(t, s, f, bystanders, o, &sum) })
 	t.Run("network-cut", func(t *testing.T) { networkCut(t, s, f, o, &sum) })
 
 	stuck := f.waitConverged(t, f.hosts, o.converge)
+	sum.hosts = len(f.hosts) // with the device activated during the Vault outage
 	sum.stuck = len(stuck)
 	sum.converged = len(f.hosts) - len(stuck)
 	for _, h := range f.hosts {

@@ -41,6 +41,7 @@ type fleet struct {
 	tenant string
 	api    *rig.Rig
 	hosts  []*host
+	ctx    context.Context // the devices' runs; cancelled at cleanup
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -91,7 +92,7 @@ func newFleet(tb testing.TB, s *stack, n int) *fleet {
 		require.NoError(tb, err)
 	}
 	devCtx, stop := context.WithCancel(context.Background())
-	f.cancel = stop
+	f.ctx, f.cancel = devCtx, stop
 	for _, h := range f.hosts {
 		f.wg.Go(func() {
 			_ = h.dev.RunCIRA(devCtx, amtsim.CIRAOptions{ServerAddr: s.cira, MinBackoff: 100 * time.Millisecond,

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/dmrm/dm-manager/internal/secrets"
 )
 
 // TestChaosFleetKill is the case (full run only): 1,000 hosts powered off are set ON, dm-manager is
@@ -18,7 +20,7 @@ func TestChaosFleetKill(t *testing.T) {
 		t.Skip("full run only (CHAOS_FULL=1, make chaos)")
 	}
 	began := time.Now()
-	s := startStack(t, timers)
+	s := startStack(t, timers, secrets.BackendEmbedded)
 	f := newFleet(t, s, o.bigFleet)
 	t.Logf("stack and %d hosts up in %s", len(f.hosts), time.Since(began).Round(time.Second))
 	require.Empty(t, f.waitConverged(t, f.hosts, 5*time.Minute), "initial convergence (all ON)")

@@ -23,6 +23,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/dmrm/dm-manager/internal/secrets"
+	"github.com/dmrm/dm-manager/internal/secrets/vaulttest"
 	"github.com/dmrm/dm-manager/internal/store"
 	"github.com/dmrm/dm-manager/internal/store/storetest"
 )
@@ -149,21 +150,26 @@ func copyGlob(tb testing.TB, pattern, dir string) {
 
 // stack is Inventory, dm-manager (through the Postgres proxy) and the suite's own connections.
 type stack struct {
-	dir       string
-	inv       *proc
-	dm        *proc
-	invAddr   string
-	cira, oam string
-	proxy     *pgProxy
-	dmDSN     string // direct, for the suite
-	key       string
-	st        *store.Store
-	db        *pgxpool.Pool // the suite's own connections for fault injection (journal holds, backend kills)
-	sec       secrets.Store
-	rootCA    []byte
+	dir        string
+	inv        *proc
+	dm         *proc
+	invAddr    string
+	cira, oam  string
+	activation string            // the activation websocket's address
+	vault      *vaulttest.Server // the Vault stand-in, with -secretsBackend vault; nil with embedded
+	proxy      *pgProxy
+	dmDSN      string // direct, for the suite
+	key        string
+	st         *store.Store
+	db         *pgxpool.Pool // the suite's own connections for fault injection (journal holds, backend kills)
+	sec        secrets.Store
+	rootCA     []byte
 }
 
-func startStack(tb testing.TB, timers []string) *stack {
+// startStack starts Inventory and dm-manager. backend is dm-manager's -secretsBackend: with secrets.BackendVault
+// it logs in by AppRole to the in-process Vault stand-in (tokens of 30 s, renewable up to 1 h, so an outage
+// outlives the token), with secrets.BackendEmbedded it seals them in Postgres.
+func startStack(tb testing.TB, timers []string, backend string) *stack {
 	tb.Helper()
 	// Logs stay after a failure (.cache/chaos-<time>/); the directory goes when the suite passes.
 	dir := filepath.Join(repoRoot(tb), ".cache", "chaos-"+time.Now().Format("150405"))
@@ -202,19 +208,40 @@ func startStack(tb testing.TB, timers []string) *stack {
 	proxied := *mustURL(tb, dmDSN)
 	proxied.Host = s.proxy.addr
 
-	raw := make([]byte, secrets.KeySize)
-	_, _ = rand.Read(raw)
-	s.key = base64.StdEncoding.EncodeToString(raw)
-	keyFile := filepath.Join(dir, "secrets.key")
-	require.NoError(tb, os.WriteFile(keyFile, []byte(s.key), 0o600))
+	var secretArgs, secretEnv []string
+	secOpts := secrets.Options{Backend: backend}
+	switch backend {
+	case secrets.BackendEmbedded:
+		raw := make([]byte, secrets.KeySize)
+		_, _ = rand.Read(raw)
+		s.key = base64.StdEncoding.EncodeToString(raw)
+		keyFile := filepath.Join(dir, "secrets.key")
+		require.NoError(tb, os.WriteFile(keyFile, []byte(s.key), 0o600))
+		secretArgs = []string{"-secretsBackend", backend, "-secretsKeyFile", keyFile}
+		secOpts.Key = s.key
+	case secrets.BackendVault:
+		s.vault = vaulttest.New()
+		tb.Cleanup(s.vault.Close)
+		s.vault.AddAppRole("dm-manager", "chaos-role", "chaos-secret-id",
+			vaulttest.TokenSpec{TTL: 30 * time.Second, MaxTTL: time.Hour, Renewable: true})
+		secretArgs = []string{"-secretsBackend", backend, "-vaultAddress", s.vault.URL, "-vaultAuth", secrets.AuthAppRole,
+			"-vaultKVMount", "secret", "-vaultPathPrefix", "dm-manager"}
+		secretEnv = []string{"VAULT_ROLE_ID=chaos-role", "VAULT_SECRET_ID=chaos-secret-id"}
+		// The suite's own client: a token that never expires.
+		secOpts.VaultAddress, secOpts.VaultAuth = s.vault.URL, secrets.AuthToken
+		secOpts.VaultToken = s.vault.CreateToken(vaulttest.TokenSpec{})
+		secOpts.VaultKVMount, secOpts.VaultPathPrefix = "secret", "dm-manager"
+	default:
+		tb.Fatalf("secrets backend %q", backend)
+	}
 
-	s.cira, s.oam = freePort(tb), freePort(tb)
-	s.dm = &proc{name: "dm-manager", bin: dmBin, log: filepath.Join(dir, "dm-manager.log"),
-		args: append([]string{"serve", "-inventoryAddress", s.invAddr, "-insecureGRPC=true", "-enableAuth=false",
-			"-databaseURL", proxied.String(), "-secretsBackend", "embedded", "-secretsKeyFile", keyFile,
-			"-dmServerAddress", freePort(tb), "-ciraAddress", s.cira, "-activationAddress", freePort(tb),
+	s.cira, s.oam, s.activation = freePort(tb), freePort(tb), freePort(tb)
+	s.dm = &proc{name: "dm-manager", bin: dmBin, log: filepath.Join(dir, "dm-manager.log"), env: secretEnv,
+		args: append(append([]string{"serve", "-inventoryAddress", s.invAddr, "-insecureGRPC=true", "-enableAuth=false",
+			"-databaseURL", proxied.String(),
+			"-dmServerAddress", freePort(tb), "-ciraAddress", s.cira, "-activationAddress", s.activation,
 			"-apiAddress", freePort(tb), "-oamServerAddress", s.oam, "-ciraServerAddress", gatewayName + ":" + portOf(s.cira),
-			"-activationURL", "ws://127.0.0.1/activate", "-replicaID", "chaos"}, timers...)}
+			"-activationURL", "ws://127.0.0.1/activate", "-replicaID", "chaos"}, secretArgs...), timers...)}
 	s.startDM(tb)
 	tb.Cleanup(func() {
 		s.dm.kill(syscall.SIGTERM)
@@ -229,9 +256,9 @@ func startStack(tb testing.TB, timers []string) *stack {
 	s.db, err = pgxpool.New(context.Background(), dmDSN)
 	require.NoError(tb, err)
 	tb.Cleanup(s.db.Close)
-	s.sec, err = secrets.Open(context.Background(), secrets.Options{Backend: secrets.BackendEmbedded, Key: s.key},
-		s.st, zerolog.Nop())
+	s.sec, err = secrets.Open(context.Background(), secOpts, s.st, zerolog.Nop())
 	require.NoError(tb, err)
+	tb.Cleanup(s.sec.Close)
 	ca, err := s.sec.Get(context.Background(), secrets.GatewayCA())
 	require.NoError(tb, err)
 	s.rootCA = []byte(ca[secrets.KeyCertPEM])

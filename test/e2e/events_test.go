@@ -22,6 +22,7 @@ import (
 	"github.com/dmrm/dm-manager/internal/domaincert/certtest"
 	"github.com/dmrm/dm-manager/internal/events"
 	"github.com/dmrm/dm-manager/internal/events/mqtttest"
+	"github.com/dmrm/dm-manager/test/amtsim"
 )
 
 // eventArgs turns on what this file checks in every dm-manager of the suite: /metrics on a loopback port, and
@@ -69,13 +70,23 @@ func TestEvents(t *testing.T) {
 	setDesiredPower(t, tenant, id, psOff)
 	d.watch.waitHost(t, id, "powered off", powerIs(psOff, "Powered off"))
 	setDesiredPower(t, tenant, id, computev1.PowerState_POWER_STATE_RESET)
+	// deactivation failed: AMT refuses Unprovision (ReturnValue 2076, a blocking component) and keeps its setup.
+	blocked := d.provisioned(t, tenant, 1)[0]
+	blocked.BlockUnprovision(true)
+	bid := online(t, d, tenant, blocked, immediate)
+	setDesiredAMT(t, tenant, bid, amtUnprovisioned)
+	d.watch.waitHost(t, bid, "deactivation refused", func(h *computev1.HostResource) bool {
+		return strings.HasPrefix(h.GetAmtStatus(), "AMT deactivation failed")
+	})
+	require.NotEqual(t, amtsim.PreProvisioning, blocked.Mode(), "a refused Unprovision changes nothing")
 
 	code, body = d.rest(t, http.MethodDelete, tenant, "amt/admin/domains/ev-domain", tok, nil)
 	require.Equal(t, http.StatusNoContent, code, body)
 
 	want := []events.Kind{events.DomainAdded, events.ActivationStarted, events.ActivationSucceeded,
 		events.CIRAConnected, events.PowerRequested, events.PowerDone, events.DeactivationStarted, events.Deactivated,
-		events.CIRADisconnected, events.ActivationFailed, events.PowerFailed, events.DomainRemoved}
+		events.CIRADisconnected, events.ActivationFailed, events.PowerFailed, events.DeactivationFailed,
+		events.DomainRemoved}
 	prefix := d.cfg.MQTTTopicPrefix + "/" + tenant + "/"
 	got := d.mqtt.WaitFor(t, 2*waitLong, "every kind of event", func(ms []mqtttest.Message) bool {
 		seen := map[events.Kind]bool{}
@@ -91,9 +102,15 @@ func TestEvents(t *testing.T) {
 		}
 		return true
 	})
+	refusals := 0
 	for _, m := range got {
 		p, err := events.ParsePayload(m.Payload)
 		require.NoError(t, err, m.Topic)
+		if p.Kind == events.DeactivationFailed {
+			require.Equal(t, strings.ToLower(blocked.guid), p.GUID, "only the blocked device's deactivation fails")
+			require.Contains(t, p.Message, "ReturnValue 2076")
+			refusals++
+		}
 		require.Equal(t, p.Tenant, strings.Split(m.Topic, "/")[1], "the topic names the event's tenant")
 		require.True(t, strings.HasSuffix(m.Topic, "/"+string(p.Kind)), m.Topic)
 		if p.Kind == events.PowerDone && p.GUID == strings.ToLower(dev.guid) {
@@ -118,6 +135,22 @@ func TestEvents(t *testing.T) {
 		}
 		return slices.Contains(kinds, events.CIRAConnected) && slices.Contains(kinds, events.PowerDone) &&
 			slices.Contains(kinds, events.PowerFailed), body
+	})
+	require.Positive(t, refusals)
+	eventually(t, waitLong, "the refused deactivation in the audit trail", func() (bool, string) {
+		code, body := d.rest(t, http.MethodGet, tenant, "events?guid="+blocked.guid, tok, nil)
+		var out struct {
+			Events []events.Payload `json:"events"`
+		}
+		if code != http.StatusOK || json.Unmarshal([]byte(body), &out) != nil {
+			return false, body
+		}
+		for _, p := range out.Events {
+			if p.Kind == events.DeactivationFailed && strings.Contains(p.Message, "ReturnValue 2076") {
+				return true, ""
+			}
+		}
+		return false, body
 	})
 	other := d.newTenant(t)
 	code, _ = d.rest(t, http.MethodGet, tenant, "events", userToken(t, other), nil)

@@ -9,9 +9,10 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"time"
@@ -43,8 +44,11 @@ type Stats struct {
 
 // Server is a running stand-in; URL is its address for VAULT_ADDR.
 type Server struct {
-	URL string
-	hs  *httptest.Server
+	URL  string
+	addr string
+
+	up sync.Mutex   // guards hs: the listener's life (Down/Up), apart from mu so a down server never blocks state
+	hs *http.Server // nil while down
 
 	mu       sync.Mutex
 	tokens   map[string]*token
@@ -84,13 +88,49 @@ func New() *Server {
 		mounts:   map[string]*kvMount{"secret": newKVMount()},
 		changed:  make(chan struct{}),
 	}
-	s.hs = httptest.NewServer(s)
-	s.URL = s.hs.URL
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic("vaulttest: listen on loopback: " + err.Error())
+	}
+	s.addr = ln.Addr().String()
+	s.URL = "http://" + s.addr
+	s.serve(ln)
 	return s
 }
 
+func (s *Server) serve(ln net.Listener) {
+	s.hs = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	go func(hs *http.Server) { _ = hs.Serve(ln) }(s.hs)
+}
+
 // Close shuts the server down.
-func (s *Server) Close() { s.hs.Close() }
+func (s *Server) Close() { s.Down() }
+
+// Down stops answering, as a Vault outage: the listener is closed (new connections are refused) and every
+// established connection is closed, so in-flight calls fail. State (tokens, secrets) is kept for Up.
+func (s *Server) Down() {
+	s.up.Lock()
+	defer s.up.Unlock()
+	if s.hs != nil {
+		_ = s.hs.Close()
+		s.hs = nil
+	}
+}
+
+// Up listens again on the same address after Down (a no-op while up).
+func (s *Server) Up() error {
+	s.up.Lock()
+	defer s.up.Unlock()
+	if s.hs != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		return fmt.Errorf("vaulttest: listen again on %s: %w", s.addr, err)
+	}
+	s.serve(ln)
+	return nil
+}
 
 // AddKVMount adds another KV v2 mount.
 func (s *Server) AddKVMount(name string) {

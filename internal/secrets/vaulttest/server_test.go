@@ -135,3 +135,21 @@ func TestLoginsAndExpiry(t *testing.T) {
 	code, _ = do(t, s, http.MethodGet, "/v1/auth/token/lookup-self", tok, "")
 	require.Equal(t, http.StatusForbidden, code, "an expired token is refused")
 }
+
+// An outage: while down the address refuses connections; after Up the same address answers with the same state.
+func TestDownUp(t *testing.T) {
+	s := New()
+	defer s.Close()
+	tok := s.CreateToken(TokenSpec{})
+	code, _ := do(t, s, http.MethodPost, "/v1/secret/data/x", tok, `{"data":{"k":"v"}}`)
+	require.Equal(t, http.StatusOK, code)
+
+	s.Down()
+	_, err := http.Get(s.URL + "/v1/secret/data/x")
+	require.Error(t, err, "a down stand-in must refuse connections")
+
+	require.NoError(t, s.Up())
+	code, body := do(t, s, http.MethodGet, "/v1/secret/data/x", tok, "")
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, "v", body["data"].(map[string]any)["data"].(map[string]any)["k"])
+}
