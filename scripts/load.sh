@@ -27,6 +27,7 @@
 # raised to the hard limit (`ulimit -Hn`), so one replica holds at most that many sessions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH=$PWD/.cache/bin:$PATH # opa and atlas from scripts/testenv.sh, as the Makefile does
 
 devices=${LOAD_DEVICES:-10000}
 replicas=${LOAD_REPLICAS:-1}
