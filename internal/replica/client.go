@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -39,17 +41,23 @@ func (e *MovedError) Is(target error) bool { return target == ErrMoved }
 // Client calls other replicas. One gRPC connection is kept per address.
 type Client struct {
 	secret []byte
+	creds  credentials.TransportCredentials
 
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
 }
 
-// NewClient returns a Client signing its calls with secret (DM_REPLICA_SECRET).
-func NewClient(secret string) (*Client, error) {
+// NewClient returns a Client signing its calls with secret (DM_REPLICA_SECRET), over TLS when tlsConf is set
+// (TLSFiles.Load), in plain text otherwise.
+func NewClient(secret string, tlsConf *tls.Config) (*Client, error) {
 	if len(secret) < MinSecretLen {
 		return nil, fmt.Errorf("replica: DM_REPLICA_SECRET must be at least %d characters", MinSecretLen)
 	}
-	return &Client{secret: []byte(secret), conns: make(map[string]*grpc.ClientConn)}, nil
+	creds := insecure.NewCredentials()
+	if tlsConf != nil {
+		creds = credentials.NewTLS(tlsConf)
+	}
+	return &Client{secret: []byte(secret), creds: creds, conns: make(map[string]*grpc.ClientConn)}, nil
 }
 
 func (c *Client) conn(address string) (*grpc.ClientConn, error) {
@@ -58,7 +66,7 @@ func (c *Client) conn(address string) (*grpc.ClientConn, error) {
 	if cc, ok := c.conns[address]; ok {
 		return cc, nil
 	}
-	cc, err := grpc.NewClient(address, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	cc, err := grpc.NewClient(address, grpc.WithTransportCredentials(c.creds))
 	if err != nil {
 		return nil, fmt.Errorf("replica: address %q: %w", address, err)
 	}

@@ -231,7 +231,7 @@ func TestDeactivationForgetsInOrder(t *testing.T) {
 // The journal sweep reconciles hosts whose entries are due (a previous process's timers are gone).
 func TestSweepEnqueuesDueEntries(t *testing.T) {
 	w := newWorld(provisionedHost(psReset, ordered))
-	e := *pj(psReset, phaseSoftSent, amt.MasterBusResetGraceful, time.Minute)
+	e := *pj(psReset, phaseSoftAccepted, amt.MasterBusResetGraceful, time.Minute)
 	e.TenantID, e.GUID = w.host.GetTenantId(), w.host.GetUuid()
 	w.journal[store.OpPower] = e
 	w.notify = make(chan string, 100)
