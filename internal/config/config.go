@@ -50,6 +50,7 @@ type Config struct {
 	APIAddress        string // tenant-facing REST API
 	EnableMetrics     bool
 	MetricsAddress    string // /metrics, served only when EnableMetrics
+	EnableProfiling   bool   // Go's /debug/pprof/ on MetricsAddress too
 	OAMServerAddress  string // gRPC health; empty disables it
 
 	// Inventory.

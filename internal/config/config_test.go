@@ -102,6 +102,7 @@ func TestErrorsNameTheFlag(t *testing.T) {
 		{nil, []string{"DM_PARALLELISM", "x"}, "DM_PARALLELISM (for -parallelism)"},
 		{[]string{"-ciraAddress=4433"}, nil, "-ciraAddress: must be host:port"},
 		{[]string{"-apiAddress=:http"}, nil, "-apiAddress: port must be a number"},
+		{[]string{"-enableProfiling"}, nil, "-enableProfiling: profiles are served on -metricsAddress; set -enableMetrics too"},
 		{[]string{"-insecureGRPC=false"}, nil, "-caCertPath: required when -insecureGRPC=false"},
 		{[]string{"-reconcilePeriod=0s"}, nil, "-reconcilePeriod: must be positive"},
 		{[]string{"-amtRequestTimeout=0s"}, nil, "-amtRequestTimeout: must be positive"},

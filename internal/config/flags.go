@@ -66,6 +66,7 @@ func newFlagSet(c *Config) *flagSet {
 	s(&c.APIAddress, "apiAddress", "0.0.0.0:8090", "tenant-facing REST API listen address")
 	b(&c.EnableMetrics, "enableMetrics", false, "serve Prometheus metrics on -metricsAddress")
 	s(&c.MetricsAddress, "metricsAddress", "0.0.0.0:8081", "metrics listen address (/metrics)")
+	b(&c.EnableProfiling, "enableProfiling", false, "also serve Go's runtime profiles (/debug/pprof/) on -metricsAddress (needs -enableMetrics); for diagnosis, keep that port private")
 	s(&c.OAMServerAddress, "oamServerAddress", "0.0.0.0:2379", "gRPC health (OAM) listen address; empty disables it")
 
 	s(&c.InventoryAddress, "inventoryAddress", "inventory.orch-infra.svc:50051", "Inventory gRPC address")

@@ -47,6 +47,9 @@ func (c *Config) validateListeners() error {
 			return err
 		}
 	}
+	if c.EnableProfiling && !c.EnableMetrics {
+		return fmt.Errorf("-enableProfiling: profiles are served on -metricsAddress; set -enableMetrics too")
+	}
 	if c.OAMServerAddress != "" {
 		return checkHostPort("oamServerAddress", c.OAMServerAddress)
 	}

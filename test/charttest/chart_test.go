@@ -228,6 +228,8 @@ func TestRenderDefaults(t *testing.T) {
 	assertSecretRef(t, env, "DM_DATABASE_URL", "dm-manager-database", "url")
 	assertSecretRef(t, env, "DM_SECRETS_KEY", "dm-manager-secrets-key", "key")
 	assert.NotContains(t, env, "VAULT_ADDR")
+	assert.Equal(t, "483183820", dig(env["GOMEMLIMIT"], "value"), "GOMEMLIMIT: 90% of the 512Mi limit, in bytes")
+	assert.Equal(t, "50", dig(env["GOGC"], "value"))
 
 	ports := byName(dig(r.get(t, "Service", "dm-manager"), "spec", "ports"))
 	assert.NotContains(t, ports, "metrics", "metrics port only when metrics.enabled")
@@ -404,4 +406,18 @@ func TestRenderDashboardAndAlerts(t *testing.T) {
 	assert.False(t, off.has("PrometheusRule"), "alerts off by default")
 	_, found := off.find("ConfigMap", "dm-manager-dashboard")
 	assert.False(t, found, "dashboard off by default")
+}
+
+// TestRenderGoMemLimit: GOMEMLIMIT follows resources.limits.memory (90%, in bytes), and is left out without a limit.
+func TestRenderGoMemLimit(t *testing.T) {
+	for limit, want := range map[string]any{"1Gi": "966367641", "2000M": "1800000000", "1073741824": "966367641", "": nil} {
+		r := render(t, "--set-string", "resources.limits.memory="+limit, "--set-string", "goGC=")
+		env := byName(dig(r.get(t, "Deployment", "dm-manager"), "spec", "template", "spec", "containers", 0, "env"))
+		assert.NotContains(t, env, "GOGC", "goGC empty: Go's default")
+		if want == nil {
+			assert.NotContains(t, env, "GOMEMLIMIT", "no limit")
+			continue
+		}
+		assert.Equal(t, want, dig(env["GOMEMLIMIT"], "value"), limit)
+	}
 }
