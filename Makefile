@@ -11,7 +11,7 @@ TEST_TIMEOUT ?= 20m
 PKGS ?= ./...
 GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 
-.PHONY: tools build test lint bench load demo fuzz chaos cluster bench-forward
+.PHONY: tools build test lint bench load demo demo-amt19 fuzz chaos cluster bench-forward
 
 tools:
 	scripts/testenv.sh
@@ -60,6 +60,11 @@ bench-forward: tools
 
 demo: tools
 	scripts/demo.sh
+
+# Issue 12's acceptance run: the cmd/amtsim binary activates 20 devices against `dm-manager serve` with the
+# tenant's _acm and _ccm profiles, all and half of them TLS-enforcing (AMT 19+); see DEMO_AMTSIM in the README.
+demo-amt19: tools
+	for p in acm ccm; do for tls in 100 50; do DEMO_AMTSIM=$$p DEMO_TLS=$$tls scripts/demo.sh || exit 1; done; done
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh $(PKGS)

@@ -152,7 +152,7 @@ func (c *channel) confirm(remoteID, window uint32) bool {
 	c.state = chanOpen
 	c.remoteID = remoteID
 	c.send.add(window)
-	c.x.m.channelsOpen.Inc()
+	c.x.cfg.m.channelsOpen.Inc()
 	c.opened <- nil
 	return true
 }
@@ -217,7 +217,7 @@ func (c *channel) finishLocked(rerr, werr error) {
 	case chanOpening:
 		c.opened <- rerr
 	case chanOpen:
-		c.x.m.channelsOpen.Dec()
+		c.x.cfg.m.channelsOpen.Dec()
 	}
 	c.state = chanClosed
 	if c.rerr == nil {
@@ -327,7 +327,7 @@ func (c *channel) Close() error {
 	return nil
 }
 
-func (c *channel) LocalAddr() net.Addr { return c.x.local }
+func (c *channel) LocalAddr() net.Addr { return c.x.out.localAddr() }
 
 func (c *channel) RemoteAddr() net.Addr {
 	return apfAddr(c.x.guid + ":" + strconv.Itoa(int(c.port)))

@@ -43,6 +43,7 @@ type Gateway struct {
 
 	hub      hub
 	presence presenceQueue
+	muxCfg   muxConfig
 }
 
 // SessionInfo describes an established session.
@@ -75,6 +76,7 @@ func New(cfg Config) (*Gateway, error) {
 		sessions:     make(map[string]*session),
 		all:          make(map[*session]struct{}),
 	}
+	g.muxCfg = muxConfig{window: cfg.ChannelWindow, maxChannels: cfg.MaxChannelsPerDevice, openTimeout: cfg.OpenTimeout, m: m}
 	g.hub.subs = make(map[chan Event]struct{})
 	g.presence.pending = make(map[string]Presence)
 	g.presence.kick = make(chan struct{}, 1)

@@ -237,9 +237,7 @@ func (s *session) globalRequest(m apf.GlobalRequest) error {
 }
 
 func (s *session) establish() {
-	cfg := s.g.cfg
-	s.mux = newMux(&s.transport, muxConfig{window: cfg.ChannelWindow, maxChannels: cfg.MaxChannelsPerDevice,
-		openTimeout: cfg.OpenTimeout}, s.g.m, s.guid, s.raw.LocalAddr(), s.logger)
+	s.mux.init(s, &s.g.muxCfg, s.guid)
 	s.connectedAt = time.Now()
 	s.releasePending()
 	s.g.m.handshakes.WithLabelValues(resultOK).Inc()

@@ -10,8 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/dmrm/dm-manager/ciragw/apf"
 )
 
@@ -23,25 +21,25 @@ const (
 	openOriginatorMod = 30000
 )
 
-// muxConfig is what a mux takes from the gateway's Config.
+// muxConfig is what a mux takes from the gateway, shared by all sessions.
 type muxConfig struct {
 	window      uint32        // receive window advertised per channel
 	maxChannels int           // channels open at once
 	openTimeout time.Duration // wait for AMT's answer to CHANNEL_OPEN
+	m           *metrics
 }
 
 // mux is one session's channel table, as in ssh's mux: it allocates channel
 // ids, opens forwarded-tcpip channels, routes AMT's channel messages by
 // recipient id and fails every channel when the session ends. It writes
 // through a link and knows nothing of TLS or the handshake, so it runs over
-// any transport (tests drive it over net.Pipe).
+// any transport (tests drive it over net.Pipe). It lives inside the session
+// (no allocation of its own: every idle device has one) and is set up by init
+// once the session is established.
 type mux struct {
-	out   link
-	cfg   muxConfig
-	m     *metrics
-	guid  string
-	local net.Addr
-	log   func() *zerolog.Logger
+	out  link
+	cfg  *muxConfig
+	guid string
 
 	mu       sync.Mutex
 	channels map[uint32]*channel
@@ -50,15 +48,15 @@ type mux struct {
 	ended    bool
 }
 
-func newMux(out link, cfg muxConfig, m *metrics, guid string, local net.Addr, log func() *zerolog.Logger) *mux {
-	return &mux{out: out, cfg: cfg, m: m, guid: guid, local: local, log: log, nextID: 1}
+func (x *mux) init(out link, cfg *muxConfig, guid string) {
+	x.out, x.cfg, x.guid, x.nextID = out, cfg, guid, 1
 }
 
 // openChannel opens a forwarded-tcpip channel to port and waits for AMT's
 // answer.
 func (x *mux) openChannel(ctx context.Context, port uint16) (net.Conn, error) {
 	c, err := x.open(ctx, port)
-	x.m.channelOpens.WithLabelValues(openLabel(err)).Inc()
+	x.cfg.m.channelOpens.WithLabelValues(openLabel(err)).Inc()
 	return c, err
 }
 
@@ -223,7 +221,7 @@ func (x *mux) dispatch(m apf.Message) error {
 // failChannel closes one channel whose peer broke flow control, keeping the
 // session: one misbehaving channel should not cut the device off.
 func (x *mux) failChannel(c *channel, err error) error {
-	x.log().Warn().Err(err).Uint32("channel", c.id).Msg("closing channel after flow-control violation")
+	x.out.logger().Warn().Err(err).Uint32("channel", c.id).Msg("closing channel after flow-control violation")
 	x.forget(c.id)
 	if owed, remote := c.shut(fmt.Errorf("ciragw: channel to %s: %w", x.guid, err), nil); owed {
 		return x.out.send(apf.ChannelClose{RecipientChannel: remote})
@@ -242,7 +240,7 @@ func (x *mux) reapIdle(now time.Time, idle time.Duration) {
 	}
 	x.mu.Unlock()
 	for _, c := range stale {
-		x.log().Info().Uint32("channel", c.id).Uint16("port", c.port).Msg("closing idle channel")
+		x.out.logger().Info().Uint32("channel", c.id).Uint16("port", c.port).Msg("closing idle channel")
 		_ = c.Close()
 	}
 }

@@ -14,24 +14,36 @@ import (
 	"github.com/dmrm/dm-manager/ciragw/apf"
 )
 
-// pipeMux is a mux over a transport on net.Pipe, with no TLS and no
-// handshake: the test plays AMT on the other end of the pipe, and a reader
-// goroutine dispatches AMT's channel messages as the session's serve does.
+// pipeLink is a transport on one end of a net.Pipe: no TLS, no handshake.
+type pipeLink struct {
+	transport
+	log zerolog.Logger
+}
+
+func (l *pipeLink) logger() *zerolog.Logger { return &l.log }
+
+// newPipeMux returns a mux over a pipeLink.
+func newPipeMux(gw net.Conn, window uint32, maxChannels int) *mux {
+	m := newMetrics(nil)
+	l := &pipeLink{transport: newTransport(gw, gw, 5*time.Second, m), log: zerolog.Nop()}
+	x := &mux{}
+	x.init(l, &muxConfig{window: window, maxChannels: maxChannels, openTimeout: 5 * time.Second, m: m}, docGUID)
+	return x
+}
+
+// pipeMux is a mux over net.Pipe: the test plays AMT on the other end, and a
+// reader goroutine dispatches AMT's channel messages as the session's serve
+// does.
 type pipeMux struct {
 	x   *mux
-	m   *metrics
 	dev net.Conn
 	rd  *apf.Reader
 }
 
-func newPipeMux(t *testing.T, window uint32) *pipeMux {
+func startPipeMux(t *testing.T, window uint32) *pipeMux {
 	t.Helper()
 	gw, dev := net.Pipe()
-	m := newMetrics(nil)
-	tr := newTransport(gw, gw, 5*time.Second, m)
-	log := zerolog.Nop()
-	x := newMux(&tr, muxConfig{window: window, maxChannels: 2, openTimeout: 5 * time.Second}, m, docGUID,
-		gw.LocalAddr(), func() *zerolog.Logger { return &log })
+	x := newPipeMux(gw, window, 2)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -53,7 +65,7 @@ func newPipeMux(t *testing.T, window uint32) *pipeMux {
 		_ = gw.Close()
 		<-done
 	})
-	return &pipeMux{x: x, m: m, dev: dev, rd: apf.NewReader(dev, apf.Decoder{})}
+	return &pipeMux{x: x, dev: dev, rd: apf.NewReader(dev, apf.Decoder{})}
 }
 
 // send writes one message as AMT.
@@ -96,7 +108,7 @@ func (p *pipeMux) open(t *testing.T, port uint16, window uint32) (net.Conn, uint
 }
 
 func TestMuxChannelOverPipe(t *testing.T) {
-	p := newPipeMux(t, 16)
+	p := startPipeMux(t, 16)
 	c, amtID := p.open(t, apf.PortWSMan, 8)
 	require.Equal(t, 1, p.x.count())
 	require.Equal(t, docGUID+":16992", c.RemoteAddr().String())
@@ -130,7 +142,7 @@ func TestMuxChannelOverPipe(t *testing.T) {
 }
 
 func TestMuxOpenRefusedAndLimit(t *testing.T) {
-	p := newPipeMux(t, 16)
+	p := startPipeMux(t, 16)
 	errc := make(chan error, 1)
 	go func() { _, err := p.x.openChannel(context.Background(), 5900); errc <- err }()
 	op := p.next(t).(apf.ChannelOpen)
@@ -147,7 +159,7 @@ func TestMuxOpenRefusedAndLimit(t *testing.T) {
 
 // AMT overrunning our window costs that channel only.
 func TestMuxFlowControlViolation(t *testing.T) {
-	p := newPipeMux(t, 4)
+	p := startPipeMux(t, 4)
 	c, amtID := p.open(t, apf.PortWSMan, 8)
 	p.send(t, apf.ChannelData{RecipientChannel: 1, Data: []byte("too long")})
 	require.Equal(t, apf.ChannelClose{RecipientChannel: amtID}, p.next(t))
@@ -162,7 +174,7 @@ func TestMuxFlowControlViolation(t *testing.T) {
 
 // A confirmation after the opener gave up is answered with CHANNEL_CLOSE.
 func TestMuxLateConfirmation(t *testing.T) {
-	p := newPipeMux(t, 16)
+	p := startPipeMux(t, 16)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { _, err := p.x.openChannel(ctx, apf.PortWSMan); errc <- err }()
@@ -176,7 +188,7 @@ func TestMuxLateConfirmation(t *testing.T) {
 // The end of the link fails every channel with the session's error and
 // refuses new ones.
 func TestMuxCloseFailsChannels(t *testing.T) {
-	p := newPipeMux(t, 16)
+	p := startPipeMux(t, 16)
 	c, _ := p.open(t, apf.PortWSMan, 8)
 	gone := errors.New("link gone")
 	p.x.close(gone)
@@ -192,11 +204,7 @@ func TestMuxCloseFailsChannels(t *testing.T) {
 // again, over a pipe (no TLS), as every WS-Man exchange over CIRA does.
 func BenchmarkChannelOpenClose(b *testing.B) {
 	gw, dev := net.Pipe()
-	m := newMetrics(nil)
-	tr := newTransport(gw, gw, 5*time.Second, m)
-	log := zerolog.Nop()
-	x := newMux(&tr, muxConfig{window: 32768, maxChannels: 6, openTimeout: 5 * time.Second}, m, docGUID,
-		gw.LocalAddr(), func() *zerolog.Logger { return &log })
+	x := newPipeMux(gw, 32768, 6)
 	go func() { // the session's reader
 		rd := apf.NewReader(gw, apf.Decoder{})
 		for {

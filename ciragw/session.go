@@ -54,9 +54,9 @@ type session struct {
 	guid       string // set before registration, immutable after
 	tenant     string
 
-	// mux is set once established, before the session is registered, and
-	// never changes after; registry readers see it through the registry lock.
-	mux *mux
+	// mux is set up once established, before the session is registered;
+	// registry readers see it through the registry lock.
+	mux mux
 
 	lastSeen        atomic.Int64 // unix nanoseconds of the last message received
 	connectedAt     time.Time
@@ -159,9 +159,7 @@ func (s *session) end(err error) {
 	reason, result := s.classify(err)
 	s.kill(reason)
 	s.close()
-	if s.mux != nil {
-		s.mux.close(fmt.Errorf("%w: %w", ErrSessionClosed, err))
-	}
+	s.mux.close(fmt.Errorf("%w: %w", ErrSessionClosed, err))
 
 	if s.state == stEstablished {
 		s.g.deregister(s)

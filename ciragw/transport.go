@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/dmrm/dm-manager/ciragw/apf"
 )
 
@@ -15,11 +17,15 @@ import (
 // connection is dropped.
 const disconnectWriteTimeout = time.Second
 
-// link is what the mux needs of the connection under it: writing one whole
-// message, and whether the connection is on its way out.
+// link is what the mux needs of the session under it: writing one whole
+// message, whether the connection is on its way out, its local address, and
+// a logger naming the device. (*session) is one: the transport gives the
+// first three.
 type link interface {
 	send(m apf.Message) error
 	closing() bool
+	localAddr() net.Addr
+	logger() *zerolog.Logger
 }
 
 // transport moves whole APF messages over one connection, as ssh's
@@ -139,6 +145,8 @@ func (t *transport) lockBefore(deadline time.Time) bool {
 func (t *transport) lingering() bool { return t.lingerUntil.Load() != 0 }
 
 func (t *transport) closing() bool { return t.lingering() }
+
+func (t *transport) localAddr() net.Addr { return t.raw.LocalAddr() }
 
 // close drains what kill left lingering, then closes the socket.
 func (t *transport) close() {

@@ -12,7 +12,9 @@
 #      latency observations.
 # Exit status: the demo's (0 ok). Everything started here is stopped on exit. Work files and logs: .cache/demo/.
 # Overrides: DEMO_HOSTS (20), DEMO_TIMEOUT (150s, the story itself), DM_PG_PORT (5432), DEMO_TLS (0: percentage
-# of devices that enforce TLS like AMT 19+ and activate through rpc-go's TLS tunnel), DM_TEST_DB_SUFFIX.
+# of devices that enforce TLS like AMT 19+ and activate through rpc-go's TLS tunnel), DM_TEST_DB_SUFFIX,
+# DEMO_AMTSIM (ccm or acm: instead of the in-process machines and the power story, the cmd/amtsim binary activates
+# the fleet with the tenant's _ccm or _acm profile, a domain uploaded first for acm; issue 12's acceptance run).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,6 +25,7 @@ pg_port=${DM_PG_PORT:-5432}
 hosts=${DEMO_HOSTS:-20}
 story_timeout=${DEMO_TIMEOUT:-150s}
 tls_enforced=${DEMO_TLS:-0}
+amtsim_profile=${DEMO_AMTSIM:-}
 # Short timers keep the story short: the soft power off gives up after 5s (the hung-OS host shows it), and the
 # periodic full reconcile, which repairs anything an event missed, runs every 15s instead of every minute.
 soft_power_timeout=5s
@@ -129,6 +132,10 @@ say "building the Inventory server ($inventory_pkg/cmd/server), dm-manager and t
 go build -o "$bin/inventory" "$inventory_pkg/cmd/server"
 go build -o "$bin/dm-manager" ./cmd/dm-manager
 go build -o "$bin/dm-demo" ./test/demo
+amtsim_args=()
+if [[ -n $amtsim_profile ]]; then
+	go build -o "$bin/amtsim" ./cmd/amtsim
+fi
 build_done=$SECONDS
 
 rm -rf "$work"
@@ -205,6 +212,9 @@ pids+=($!)
 names+=(dm-manager)
 wait_ready dm-manager "${pids[-1]}" "$dm_oam" "$work/dm-manager.log"
 say "setup took $((SECONDS - start))s (builds $((build_done - start))s); the story starts"
+if [[ -n $amtsim_profile ]]; then
+	amtsim_args=(-amtsim "$bin/amtsim" -amtsimProfile "$amtsim_profile" -apiAddress "127.0.0.1:$dm_api")
+fi
 
 rc=0
 "$bin/dm-demo" -hosts "$hosts" -tlsEnforced "$tls_enforced" -timeout "$story_timeout" -softPowerTimeout "$soft_power_timeout" \
@@ -212,7 +222,7 @@ rc=0
 	-dmServerAddress "127.0.0.1:$dm_sb" -activationURL "ws://127.0.0.1:$dm_act/activate" \
 	-dmHealthAddress "127.0.0.1:$dm_oam" \
 	-databaseURL "postgres://admin:pass@127.0.0.1:$pg_port/$dm_db?sslmode=disable" \
-	-logFile "$work/demo.log" || rc=$?
+	-logFile "$work/demo.log" "${amtsim_args[@]}" || rc=$?
 for i in "${!pids[@]}"; do
 	kill -0 "${pids[i]}" 2>/dev/null || { say "${names[i]} exited during the demo; see $work/${names[i]}.log"; rc=1; }
 done

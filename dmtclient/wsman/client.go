@@ -38,6 +38,10 @@ type Config struct {
 	MaxResponseBytes int
 	// Observe, when set, is told how long each Do took (the exchange with its digest retry), success or not.
 	Observe func(time.Duration)
+	// RetryNewConnections retries an exchange whose new connection dropped as a reused one's is (see exchange):
+	// for transports that reset a fresh connection mid-exchange, like rpc-go's TLS tunnel (§1.9), where LMS or AMT
+	// may close the socket at any time.
+	RetryNewConnections bool
 }
 
 // maxAuthTries is how many authenticated requests AMT may reject before we give up (§8.3, §2.14).
@@ -167,12 +171,12 @@ func decodeHTTP(resp *httpResponse, id uint64) (*Response, error) {
 }
 
 // exchange writes one request and reads its response over the idle connection or a new one. A reused connection
-// is retried once over a fresh one only where the retry cannot repeat an action AMT may have carried out: the
-// request was not completely written (AMT acts on a complete HTTP request only) and the connection was found
-// closed, or nothing at all came back and the request is idempotent. A non-idempotent request (Invoke, Put,
-// Delete, Pull) that was completely written is never sent again, as net/http does. A failure is an
-// *ExchangeError whose write outcome is that of the first attempt that may have reached AMT, so a retry that
-// could not even connect never turns "possibly written" into "not written".
+// (any connection with RetryNewConnections) is retried once over a fresh one only where the retry cannot repeat an
+// action AMT may have carried out: the request was not completely written (AMT acts on a complete HTTP request
+// only) and the connection was found closed, or the connection ended before the whole answer and the request is
+// idempotent. A non-idempotent request (Invoke, Put, Delete, Pull) that was completely written is never sent
+// again, as net/http does. A failure is an *ExchangeError whose write outcome is that of the first attempt that may
+// have reached AMT, so a retry that could not even connect never turns "possibly written" into "not written".
 func (c *Client) exchange(ctx context.Context, request []byte, idempotent bool) (*httpResponse, error) {
 	var first error // failure of an attempt that may have reached AMT
 	for attempt := 0; ; attempt++ {
@@ -190,8 +194,8 @@ func (c *Client) exchange(ctx context.Context, request []byte, idempotent bool) 
 		_ = c.dropConn()
 		shown := c.ioError(ctx, err)
 		whole := wrote == len(request)
-		retry := reused && attempt == 0 && ctx.Err() == nil &&
-			(!whole && isClosed(shown) || whole && idempotent && errors.Is(shown, errNoResponse))
+		retry := (reused || c.cfg.RetryNewConnections) && attempt == 0 && ctx.Err() == nil &&
+			(!whole && isClosed(shown) || whole && idempotent && Dropped(shown))
 		err = failed(wrote, err, shown)
 		if !retry {
 			return nil, afterWritten(first, err)
@@ -226,6 +230,10 @@ func afterWritten(first, err error) error {
 	}
 	return fmt.Errorf("%w (retry over a new connection: %v)", first, err)
 }
+
+// Dropped reports whether err is a connection that ended after the whole request was written and before AMT's
+// whole answer arrived: AMT may have received the request and acted on it.
+func Dropped(err error) bool { return errors.Is(err, errNoResponse) || errors.Is(err, errCutShort) }
 
 // idempotent reports whether a request may be sent twice without a second effect on the device: Get reads, and
 // a duplicate Enumerate only leaves an unused enumeration context for AMT to expire. Pull is not: it moves the

@@ -33,7 +33,10 @@ type httpResponse struct {
 
 func (r *httpResponse) header(name string) []string { return r.Header.Values(name) }
 
-var errNoResponse = httpErr("connection closed without a response")
+var (
+	errNoResponse = httpErr("connection closed without a response")
+	errCutShort   = httpErr("connection closed before the response was complete")
+)
 
 // wire is the connection as the response reader sees it: it counts the bytes that arrived (none at all is
 // errNoResponse, which a reused connection may retry), keeps the connection's own read error apart from net/http's
@@ -150,7 +153,7 @@ func readErr(w *wire, err error, part string) error {
 		if w.n == 0 {
 			return errNoResponse
 		}
-		return httpErr("connection closed before the response was complete")
+		return errCutShort
 	}
 	return httpErr("malformed response %s: %v", part, err)
 }

@@ -124,6 +124,53 @@ func TestFailedRetryKeepsFirstOutcome(t *testing.T) {
 	})
 }
 
+// With RetryNewConnections (rpc-go's TLS tunnel, where every exchange has its own connection) a connection that
+// dies after the request is treated as a reused one's: a Get is sent again over a new connection, an Invoke is not.
+func TestRetryNewConnections(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		retry   bool
+		call    func(*Client) error
+		retried bool
+	}{
+		{"Get", true, func(c *Client) error { _, err := c.Get(context.Background(), AMT("AMT_GeneralSettings")); return err }, true},
+		{"Invoke", true, unprovision, false},
+		{"Get without the option", false, func(c *Client) error {
+			_, err := c.Get(context.Background(), AMT("AMT_GeneralSettings"))
+			return err
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestAMT(t)
+			s.respond = func(relatesTo, body string) (int, string) {
+				if strings.Contains(body, "Unprovision_INPUT") {
+					return 200, amtResponse(relatesTo, AMT("AMT_SetupAndConfigurationService")+"/UnprovisionResponse",
+						AMT("AMT_SetupAndConfigurationService"), AMT("AMT_SetupAndConfigurationService"),
+						`<g:Unprovision_OUTPUT xmlns:g="{NS}"><g:ReturnValue>0</g:ReturnValue></g:Unprovision_OUTPUT>`)
+				}
+				return 200, generalSettingsResponse(relatesTo)
+			}
+			c := s.client(t, func(cfg *Config) { cfg.DisableKeepAlive, cfg.RetryNewConnections = true, tc.retry })
+			getSettings(t, c) // 401, then the authorized Get
+			s.mu.Lock()
+			s.dropNext = 1
+			s.mu.Unlock()
+			err := tc.call(c)
+			seen := s.requests()
+			if tc.retried {
+				require.NoError(t, err)
+				require.Greater(t, len(seen), 3, "the dropped request was sent again")
+				require.Equal(t, seen[2].body, seen[len(seen)-1].body)
+				require.NotEqual(t, seen[2].conn, seen[3].conn, "over a new connection")
+				return
+			}
+			require.True(t, Dropped(err), err)
+			require.Len(t, seen, 3, "sent once, never again")
+			require.Equal(t, PossiblyWritten, WrittenOf(err))
+		})
+	}
+}
+
 // A relayed exchange keeps the outcome its relay decided; a relay failure that carries none may have reached AMT.
 func TestRelayKeepsWriteOutcome(t *testing.T) {
 	for _, tc := range []struct {

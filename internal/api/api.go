@@ -31,6 +31,7 @@ const (
 // Options wires the API to the rest of the program.
 type Options struct {
 	Domains  DomainStore     // required; StoreDomains(*store.Store)
+	Profiles ProfileStore    // required; *store.Store
 	Secrets  SecretStore     // required; secrets.Store
 	Devices  DeviceDirectory // required; *store.Store
 	AMT      DeviceAMT       // required; implemented by internal/app over the CIRA gateway
@@ -89,8 +90,8 @@ func NewHandler(opts Options) (http.Handler, error) {
 // newMux checks opts and routes every path; NewHandler adds the panic recovery around it.
 func newMux(opts Options) (*server, *http.ServeMux, error) {
 	switch {
-	case opts.Domains == nil, opts.Secrets == nil, opts.Devices == nil, opts.AMT == nil:
-		return nil, nil, errors.New("api: Domains, Secrets, Devices and AMT are required")
+	case opts.Domains == nil, opts.Profiles == nil, opts.Secrets == nil, opts.Devices == nil, opts.AMT == nil:
+		return nil, nil, errors.New("api: Domains, Profiles, Secrets, Devices and AMT are required")
 	case opts.Verifier == nil && !opts.AuthDisabled:
 		return nil, nil, errors.New("api: a token verifier is required unless authentication is disabled (-enableAuth=false)")
 	}
@@ -146,6 +147,9 @@ func (s *server) routeTable() []route {
 		{http.MethodPatch, "/amt/admin/domains", permWrite, s.updateDomain},
 		{http.MethodGet, "/amt/admin/domains/{profileName}", permRead, s.getDomain},
 		{http.MethodDelete, "/amt/admin/domains/{profileName}", permWrite, s.deleteDomain},
+		{http.MethodGet, "/amt/admin/profiles", permRead, s.listProfiles},
+		{http.MethodPatch, "/amt/admin/profiles", permWrite, s.updateProfile},
+		{http.MethodGet, "/amt/admin/profiles/{profileName}", permRead, s.getProfile},
 		{http.MethodGet, "/devices/{guid}", permRead, s.getDevice},
 		{http.MethodGet, "/amt/generalSettings/{guid}", permRead, s.generalSettings},
 		{http.MethodGet, "/amt/version/{guid}", permRead, s.version},

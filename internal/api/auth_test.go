@@ -93,7 +93,7 @@ func TestAuthDisabled(t *testing.T) {
 	require.Equal(t, http.StatusCreated, code)
 	require.Contains(t, e.logs.String(), "AUTHENTICATION IS DISABLED")
 
-	_, err := NewHandler(Options{Domains: e.domains, Secrets: e.secrets, Devices: memDevices{}, AMT: e.amt})
+	_, err := NewHandler(Options{Domains: e.domains, Profiles: e.profiles, Secrets: e.secrets, Devices: memDevices{}, AMT: e.amt})
 	require.ErrorContains(t, err, "token verifier is required")
 }
 

@@ -28,12 +28,13 @@ const (
 )
 
 type env struct {
-	t       *testing.T
-	srv     *httptest.Server
-	domains *memDomains
-	secrets *memSecrets
-	amt     *fakeAMT
-	logs    *testlog.Buffer
+	t        *testing.T
+	srv      *httptest.Server
+	domains  *memDomains
+	profiles *memProfiles
+	secrets  *memSecrets
+	amt      *fakeAMT
+	logs     *testlog.Buffer
 }
 
 // newEnv serves the API with in-memory parts, HS256 tokens, tenants A and B, device A connected, device B of
@@ -43,11 +44,11 @@ func newEnv(t *testing.T, edit ...func(*Options)) *env {
 	v, err := auth.NewVerifier(auth.Config{SharedSecret: authtest.Secret})
 	require.NoError(t, err)
 	e := &env{
-		t: t, domains: newMemDomains(tenantA, tenantB), secrets: newMemSecrets(), logs: &testlog.Buffer{},
+		t: t, domains: newMemDomains(tenantA, tenantB), profiles: newMemProfiles(tenantA, tenantB), secrets: newMemSecrets(), logs: &testlog.Buffer{},
 		amt: &fakeAMT{connected: map[string]bool{guidA: true, guidB: true}, version: "16.1.25", audit: 3},
 	}
 	opts := Options{
-		Domains: e.domains, Secrets: e.secrets, AMT: e.amt, Verifier: v,
+		Domains: e.domains, Profiles: e.profiles, Secrets: e.secrets, AMT: e.amt, Verifier: v,
 		Devices: memDevices{
 			guidA:   {GUID: guidA, TenantID: tenantA, ConnectionState: store.ConnectionConnected, AMTVersion: "16.1.25"},
 			guidB:   {GUID: guidB, TenantID: tenantB, ConnectionState: store.ConnectionConnected},

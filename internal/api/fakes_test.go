@@ -279,3 +279,59 @@ func (f *fakeAMT) BootCapabilities(ctx context.Context, _, guid string) (amt.Boo
 }
 
 var errBoom = errors.New("boom: backend unavailable")
+
+// memProfiles holds each tenant's _ccm and _acm profiles with EMF's features, as the tenant reconciler creates them.
+type memProfiles struct {
+	mu   sync.Mutex
+	rows map[string]store.Profile // by tenant + "/" + name
+}
+
+func newMemProfiles(tenants ...string) *memProfiles {
+	m := &memProfiles{rows: map[string]store.Profile{}}
+	for _, t := range tenants {
+		for _, a := range []store.Activation{store.ActivationACM, store.ActivationCCM} {
+			p := store.Profile{TenantID: t, Name: t + "_" + string(a), Activation: a, CIRAConfig: t,
+				UserConsent: store.ConsentAll, Tags: []string{}, Features: store.DefaultFeatures}
+			if a == store.ActivationACM {
+				p.UserConsent = store.ConsentNone
+			}
+			m.rows[t+"/"+p.Name] = p
+		}
+	}
+	return m
+}
+
+func (m *memProfiles) ListProfiles(_ context.Context, tenant string) ([]store.Profile, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []store.Profile
+	for _, p := range m.rows {
+		if p.TenantID == tenant {
+			out = append(out, p)
+		}
+	}
+	slices.SortFunc(out, func(a, b store.Profile) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+func (m *memProfiles) GetProfile(_ context.Context, tenant, name string) (store.Profile, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, ok := m.rows[tenant+"/"+name]
+	if !ok {
+		return store.Profile{}, store.ErrNotFound
+	}
+	return p, nil
+}
+
+func (m *memProfiles) SetProfileFeatures(_ context.Context, tenant, name string, f store.Features) (store.Profile, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, ok := m.rows[tenant+"/"+name]
+	if !ok {
+		return store.Profile{}, store.ErrNotFound
+	}
+	p.Features = f
+	m.rows[tenant+"/"+name] = p
+	return p, nil
+}

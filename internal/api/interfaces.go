@@ -25,6 +25,14 @@ type DomainStore interface {
 	RemoveDomain(ctx context.Context, tenantID, profileName string, deleteSecret func(context.Context) error) error
 }
 
+// ProfileStore reads a tenant's activation profiles and sets their redirection features (*store.Store
+// satisfies it); store.ErrNotFound for an unknown profile.
+type ProfileStore interface {
+	ListProfiles(ctx context.Context, tenantID string) ([]store.Profile, error)
+	GetProfile(ctx context.Context, tenantID, name string) (store.Profile, error)
+	SetProfileFeatures(ctx context.Context, tenantID, name string, f store.Features) (store.Profile, error)
+}
+
 // ErrVersionConflict: the domain changed since the version the caller read.
 var ErrVersionConflict = errors.New("domain was changed by another request")
 

@@ -36,7 +36,7 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	}
 	slices.Sort(inSpec)
 
-	_, mux, err := newMux(Options{Domains: newMemDomains(), Secrets: newMemSecrets(), Devices: memDevices{},
+	_, mux, err := newMux(Options{Domains: newMemDomains(), Profiles: newMemProfiles(), Secrets: newMemSecrets(), Devices: memDevices{},
 		AMT: &fakeAMT{}, AuthDisabled: true})
 	require.NoError(t, err)
 	var inMux []string

@@ -64,12 +64,24 @@ func canonicalUUID(s string) bool {
 // decodeBody reads one JSON object: 415 unless the body is declared application/json, 413 when too big, 408 when
 // it does not arrive in time, 400 for anything unreadable or for data after the object.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	return decodeJSON(w, r, v, false)
+}
+
+// decodeStrictBody is decodeBody refusing fields v does not have (400 naming the field).
+func decodeStrictBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	return decodeJSON(w, r, v, true)
+}
+
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any, strict bool) bool {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("The request body must be JSON sent with "+
 			"Content-Type: application/json (got %q).", clip(r.Header.Get("Content-Type"))))
 		return false
 	}
 	dec := json.NewDecoder(r.Body)
+	if strict {
+		dec.DisallowUnknownFields()
+	}
 	err := dec.Decode(v)
 	if err == nil {
 		// One object only: anything but white space after it is refused rather than ignored.
@@ -90,6 +102,9 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 		// The error names the sockets; the caller is told only what happened.
 		writeError(w, http.StatusRequestTimeout, "The request body did not arrive in time; send it at once after "+
 			"the headers.")
+	case strict && strings.HasPrefix(err.Error(), "json: unknown field "):
+		// The message names the field (clipped), never a value.
+		writeValidation(w, bodyField("", clip(err.Error())+" (only the fields in /openapi.yaml can be set)"))
 	case errors.Is(err, errTrailingData), errors.As(err, &syntax), errors.As(err, &typ),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		// json's messages name offsets, fields and types, never values.

@@ -87,6 +87,7 @@ func (a *app) startActivation(context.Context) error {
 func (a *app) startAPI(context.Context) error {
 	opts := api.Options{
 		Domains:        domainEvents{DomainStore: api.StoreDomains(a.store), sink: a.events},
+		Profiles:       a.store,
 		Events:         a.store,
 		Secrets:        a.secrets,
 		Devices:        a.store,

@@ -7,10 +7,6 @@ import (
 	"github.com/dmrm/dm-manager/internal/store"
 )
 
-// Redirection features every EMF profile asks for (the tenant profiles of §3.7: kvmEnabled and solEnabled true,
-// iderEnabled unset, i.e. false). dm-manager's profiles carry only the user consent, so these are fixed.
-var emfRedirection = struct{ KVM, SOL, IDER bool }{KVM: true, SOL: true, IDER: false}
-
 const statusWired = "Wired Network Configured"
 
 // wiredPort enumerates the port settings and returns the wired one, nil when the device has none.
@@ -66,9 +62,9 @@ func (o *op) configureNetwork(ctx context.Context) string {
 	return statusWired
 }
 
-// configureFeatures is §2.8: KVM, SOL and IDER as the profile wants them, the redirection listener on when any is,
-// and the profile's user consent (ACM only may lower it). Failures are returned as text, never fail the
-// activation.
+// configureFeatures is §2.8: KVM, SOL and IDER as the tenant set them on the profile (store.DefaultFeatures, EMF's
+// values, until it does), the redirection listener on when any is, and the profile's user consent (ACM only may
+// lower it). Failures are returned as text, never fail the activation.
 func (o *op) configureFeatures(ctx context.Context, mode store.ControlMode) string {
 	var (
 		redir amt.RedirectionService
@@ -88,16 +84,17 @@ func (o *op) configureFeatures(ctx context.Context, mode store.ControlMode) stri
 	}); err != nil {
 		return "Failed to get AMT redirection service (" + explain(err) + ")"
 	}
-	listener := emfRedirection.SOL || emfRedirection.IDER || emfRedirection.KVM
-	if redir.SOL() != emfRedirection.SOL || redir.IDER() != emfRedirection.IDER || redir.ListenerEnabled != listener {
+	want := o.prof.Features
+	listener := want.SOL || want.IDER || want.KVM
+	if redir.SOL() != want.SOL || redir.IDER() != want.IDER || redir.ListenerEnabled != listener {
 		if err := o.step(ctx, "redirection", func(ctx context.Context) error {
-			return o.amt.SetRedirectionState(ctx, amt.RedirectionState(emfRedirection.SOL, emfRedirection.IDER))
+			return o.amt.SetRedirectionState(ctx, amt.RedirectionState(want.SOL, want.IDER))
 		}); err != nil {
 			return "Failed to set redirection service (" + explain(err) + ")"
 		}
 	}
-	if kvm.Enabled() != emfRedirection.KVM {
-		if err := o.step(ctx, "kvm", func(ctx context.Context) error { return o.amt.SetKVM(ctx, emfRedirection.KVM) }); err != nil {
+	if kvm.Enabled() != want.KVM {
+		if err := o.step(ctx, "kvm", func(ctx context.Context) error { return o.amt.SetKVM(ctx, want.KVM) }); err != nil {
 			return "Failed to set kvm redirection sap (" + explain(err) + ")"
 		}
 	}
@@ -109,12 +106,12 @@ func (o *op) configureFeatures(ctx context.Context, mode store.ControlMode) stri
 			return "Failed to put redirection service (" + explain(err) + ")"
 		}
 	}
-	want := optInFor(o.prof.UserConsent)
+	consent := optInFor(o.prof.UserConsent)
 	if mode != store.ControlModeACM {
-		want = amt.OptInAll // client control mode always asks the user (§2.8)
+		consent = amt.OptInAll // client control mode always asks the user (§2.8)
 	}
-	if optIn.OptInRequired != want {
-		optIn.OptInRequired = want
+	if optIn.OptInRequired != consent {
+		optIn.OptInRequired = consent
 		if err := o.step(ctx, "put_opt_in", func(ctx context.Context) error {
 			return o.amt.PutOptInService(ctx, optIn)
 		}); err != nil {

@@ -80,6 +80,10 @@ func explain(err error) string {
 		return fault.Error()
 	case errors.Is(err, wsman.ErrAuthFailed):
 		return wsman.ErrAuthFailed.Error()
+	case wsman.Dropped(err):
+		// Over the TLS tunnel a Get was already tried again (connectTLS); anything else may have been acted on.
+		return err.Error() + "; the connection to AMT was reset after the request was sent, so AMT may have " +
+			"received it and it was not sent again"
 	}
 	return err.Error()
 }

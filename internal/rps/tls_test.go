@@ -173,15 +173,44 @@ func TestTLSTunnelFailures(t *testing.T) {
 		require.Equal(t, amtsim.ClientControl, d.Mode())
 		require.True(t, e.outcome(t).OK)
 	})
-	t.Run("socket reset mid-exchange", func(t *testing.T) {
+	t.Run("socket reset mid-exchange of a Get is retried", func(t *testing.T) {
 		d := tlsDevice(t, e, tenant, nil)
-		d.InjectTLSDrops(1)
+		d.InjectTLSDrops(1) // the first Get's connection: closed once the request is in, no answer
+		res := e.run(t, d, activate(tenant+"_ccm"))
+		require.True(t, res.OK(), res.Message)
+		require.Equal(t, amtsim.ClientControl, d.Mode())
+		require.True(t, e.outcome(t).OK)
+	})
+	t.Run("socket reset mid-exchange of Setup ends the activation", func(t *testing.T) {
+		d := tlsDevice(t, e, tenant, nil)
+		d.InjectTLSDropOn("Setup_INPUT")
 		res := e.run(t, d, activate(tenant+"_ccm"))
 		require.False(t, res.OK())
-		require.Contains(t, res.Text(), "Failed to read AMT general settings.")
-		require.Equal(t, amtsim.PreProvisioning, d.Mode())
-		requireForgotten(t, tenant, d.GUID().String())
+		require.Contains(t, res.Text(), "Failed to activate in client control mode. (Setup IPS_HostBasedSetupService: "+
+			"wsman http: connection closed without a response; the connection to AMT was reset after the request was "+
+			"sent, so AMT may have received it and it was not sent again)")
+		require.Equal(t, amtsim.PreProvisioning, d.Mode(), "AMT never acted on it, and it was not sent again")
 		require.False(t, e.outcome(t).OK)
+		// The password stored before Setup is the one AMT would have; the next run activates the device.
+		res = e.run(t, d, activate(tenant+"_ccm"))
+		require.True(t, res.OK(), res.Message)
+		require.Equal(t, amtsim.ClientControl, d.Mode())
+		require.True(t, e.outcome(t).OK)
+	})
+	t.Run("socket reset mid-exchange of a CIRA call ends the activation", func(t *testing.T) {
+		d := tlsDevice(t, e, tenant, nil)
+		d.InjectTLSDropOn("AddMpServer_INPUT")
+		res := e.run(t, d, activate(tenant+"_ccm"))
+		require.False(t, res.OK())
+		require.Contains(t, res.Text(), "CIRA configuration failed")
+		require.Contains(t, res.Text(), "connection closed without a response")
+		require.False(t, d.State().CIRAConfigured)
+		require.Equal(t, amtsim.ClientControl, d.Mode())
+		require.False(t, e.outcome(t).OK)
+		res = e.run(t, d, rpc.Config{Command: rpc.ActivateCommand(tenant+"_ccm", false), Password: tenantPassword})
+		require.True(t, res.OK(), res.Message)
+		require.True(t, d.State().CIRAConfigured)
+		require.True(t, e.outcome(t).OK)
 	})
 	t.Run("port switch never acknowledged", func(t *testing.T) {
 		d := tlsDevice(t, e, tenant, nil)

@@ -31,6 +31,10 @@ func (o *op) connectTLS(user, password string) error {
 	c, err := wsman.New(wsman.Config{
 		Dialer: wsman.DialerFunc(o.dialTLS), Host: o.p.UUID + ":16993", Username: user, Password: password,
 		DisableKeepAlive: true, Timeout: o.e.cfg.StepTimeout,
+		// A socket reset in the middle of an exchange is retried over a new TLS session where that is safe:
+		// the request was not written, or it is a Get/Enumerate (wsman.Client.exchange). Anything else ends
+		// the step with the reset as its cause.
+		RetryNewConnections: true,
 	})
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package rps
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -15,11 +16,13 @@ import (
 // before the next session starts, or it would be taken for the next session's reset.
 const tunnelCloseWait = 2 * time.Second
 
-// errTunnelReset is a tunnelled TCP session that AMT or LMS closed (`connection_reset`, §1.9).
-var errTunnelReset = errors.New("AMT closed the TLS connection (connection_reset from rpc-go)")
+// errTunnelReset is a tunnelled TCP session that AMT or LMS closed (`connection_reset`, §1.9). It wraps
+// net.ErrClosed: a request not written because of it never reached AMT, and the WS-Man client may send it again.
+var errTunnelReset = fmt.Errorf("AMT closed the TLS connection (connection_reset from rpc-go): %w", net.ErrClosed)
 
 // errLMS is rpc-go's fatal LMS error on the tunnel (`connection_reset` with payload `lms_error`).
-var errLMS = errors.New("rpc-go reported an LMS error on AMT's TLS port (lms_error); check that LMS runs on the host")
+var errLMS = fmt.Errorf("rpc-go reported an LMS error on AMT's TLS port (lms_error); check that LMS runs on the "+
+	"host: %w", net.ErrClosed)
 
 // tunnelConn is one TCP session from rpc-go to AMT's TLS port 16993, carried in `tls_data` messages: what we write
 // goes out as one `tls_data` per Write, what rpc-go read from AMT comes back in `tls_data` messages (§1.9). The
@@ -39,6 +42,13 @@ type tunnelConn struct {
 func newTunnelConn(s *session) *tunnelConn { return &tunnelConn{s: s, kick: make(chan struct{})} }
 
 func (c *tunnelConn) Write(p []byte) (int, error) {
+	// A reset rpc-go already reported must be seen before writing, so that a request it would drop counts as not
+	// written (the WS-Man client may then send it again) rather than as possibly received by AMT.
+	select {
+	case m := <-c.s.in:
+		c.take(m)
+	default:
+	}
 	c.mu.Lock()
 	closed, ended := c.closed, c.ended
 	c.mu.Unlock()

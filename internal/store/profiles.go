@@ -32,16 +32,30 @@ type Profile struct {
 	CIRAConfig  string      `db:"cira_config"` // name of the CIRA configuration the profile applies
 	UserConsent UserConsent `db:"user_consent"`
 	Tags        []string    `db:"tags"`
-	CreatedAt   time.Time   `db:"created_at"`
-	UpdatedAt   time.Time   `db:"updated_at"`
+	Features
+	CreatedAt time.Time `db:"created_at"`
+	UpdatedAt time.Time `db:"updated_at"`
 }
 
-const profileColumns = `tenant_id::text AS tenant_id, name, activation, cira_config, user_consent, tags, created_at, updated_at`
+// Features are the redirection features a profile enables (§2.8), set by the tenant (SetProfileFeatures). A new
+// profile gets EMF's values (DefaultFeatures); UpsertProfile never changes them.
+type Features struct {
+	KVM  bool `db:"kvm_enabled"`
+	SOL  bool `db:"sol_enabled"`
+	IDER bool `db:"ider_enabled"`
+}
+
+// DefaultFeatures are the features of EMF's tenant profiles (protocol-rps-activation §3.7), the columns' defaults.
+var DefaultFeatures = Features{KVM: true, SOL: true, IDER: false}
+
+const profileColumns = `tenant_id::text AS tenant_id, name, activation, cira_config, user_consent, tags, ` +
+	`kvm_enabled, sol_enabled, ider_enabled, created_at, updated_at`
 
 // scanProfile reads a row of profileColumns by column name.
 var scanProfile = pgx.RowToStructByName[Profile]
 
-// UpsertProfile creates or replaces a profile. ErrUnknownTenant if the tenant is not recorded.
+// UpsertProfile creates or replaces a profile, keeping the features of an existing one (a new one gets
+// DefaultFeatures; p.Features is ignored). ErrUnknownTenant if the tenant is not recorded.
 func (s *Store) UpsertProfile(ctx context.Context, p Profile) (Profile, error) {
 	if err := checkUUID("tenant id", p.TenantID); err != nil {
 		return Profile{}, err
@@ -87,4 +101,18 @@ func (s *Store) ListProfiles(ctx context.Context, tenantID string) ([]Profile, e
 		tenantID)
 	ps, err := pgx.CollectRows(rows, scanProfile)
 	return ps, mapErr(err, "list profiles")
+}
+
+// SetProfileFeatures sets the redirection features of a tenant's profile. ErrNotFound when there is no such
+// profile.
+func (s *Store) SetProfileFeatures(ctx context.Context, tenantID, name string, f Features) (Profile, error) {
+	if err := checkUUID("tenant id", tenantID); err != nil {
+		return Profile{}, err
+	}
+	rows, _ := s.db.Query(ctx, `
+		UPDATE profiles SET kvm_enabled = $3, sol_enabled = $4, ider_enabled = $5, updated_at = now()
+		WHERE tenant_id = $1::uuid AND name = $2
+		RETURNING `+profileColumns, tenantID, name, f.KVM, f.SOL, f.IDER)
+	p, err := pgx.CollectExactlyOneRow(rows, scanProfile)
+	return p, mapErr(err, "set features of profile "+name)
 }

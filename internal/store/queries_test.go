@@ -118,6 +118,7 @@ func TestProfiles(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, ConsentAll, ccm.UserConsent)
 	require.Equal(t, []string{}, ccm.Tags)
+	require.Equal(t, DefaultFeatures, ccm.Features, "a new profile has EMF's features")
 	acm, err := s.UpsertProfile(ctx, Profile{TenantID: tenantA, Name: tenantA + "_acm", Activation: ActivationACM,
 		CIRAConfig: tenantA, UserConsent: ConsentNone, Tags: []string{"edge", "acm"}})
 	require.NoError(t, err)
@@ -133,6 +134,18 @@ func TestProfiles(t *testing.T) {
 	again, err := s.UpsertProfile(ctx, acm)
 	require.NoError(t, err)
 	require.Equal(t, []string{"changed"}, again.Tags)
+
+	// The tenant's features survive the tenant reconciler's upsert, whatever its Profile carries.
+	mine := Features{KVM: false, SOL: false, IDER: true}
+	set, err := s.SetProfileFeatures(ctx, tenantA, tenantA+"_acm", mine)
+	require.NoError(t, err)
+	require.Equal(t, mine, set.Features)
+	again, err = s.UpsertProfile(ctx, Profile{TenantID: tenantA, Name: tenantA + "_acm", Activation: ActivationACM,
+		CIRAConfig: tenantA, UserConsent: ConsentNone, Features: DefaultFeatures})
+	require.NoError(t, err)
+	require.Equal(t, mine, again.Features)
+	_, err = s.SetProfileFeatures(ctx, tenantA, "nope", mine)
+	require.ErrorIs(t, err, ErrNotFound)
 
 	_, err = s.GetProfile(ctx, tenantA, "nope")
 	require.ErrorIs(t, err, ErrNotFound)

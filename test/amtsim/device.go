@@ -288,11 +288,12 @@ type State struct {
 	OSHung     bool        `json:"osHung"`
 	Reachable  bool        `json:"reachable"`
 	// UnprovisionBlocked: Unprovision is refused (BlockUnprovision).
-	UnprovisionBlocked bool   `json:"unprovisionBlocked"`
-	CIRAConfigured     bool   `json:"ciraConfigured"`
-	DNSSuffix          string `json:"dnsSuffix"`
-	Version            uint64 `json:"version"`
-	Recovery                  // boot override, last boot, erase, alarms (classes_boot.go)
+	UnprovisionBlocked bool        `json:"unprovisionBlocked"`
+	CIRAConfigured     bool        `json:"ciraConfigured"`
+	DNSSuffix          string      `json:"dnsSuffix"`
+	Version            uint64      `json:"version"`
+	Redirection        Redirection `json:"redirection"`
+	Recovery                       // boot override, last boot, erase, alarms (classes_boot.go)
 }
 
 // State returns a consistent snapshot.
@@ -307,7 +308,7 @@ func (d *Device) stateLocked() State {
 		GUID: d.guid.String(), Mode: d.mode, ModeName: d.mode.String(),
 		PowerState: d.power.state, OSRunning: d.power.osUp, OSHung: d.power.hung,
 		Reachable: d.reachable, UnprovisionBlocked: d.unprovisionBlocked, CIRAConfigured: d.ciraLocked().Configured(),
-		DNSSuffix: d.suffix, Version: d.ver, Recovery: d.recoveryLocked(),
+		DNSSuffix: d.suffix, Version: d.ver, Redirection: d.redirectionLocked(), Recovery: d.recoveryLocked(),
 	}
 }
 

@@ -2,6 +2,7 @@ package amtsim
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -71,6 +72,9 @@ func (d *Device) serve(conn net.Conn, local bool) {
 			return
 		}
 		_ = conn.SetReadDeadline(time.Time{})
+		if _, overTLS := conn.(*tls.Conn); overTLS && d.dropTLSRequest(req.Body) {
+			return
+		}
 		out, keep, post := d.handle(req, local, peer, rng)
 		_, werr := conn.Write(out)
 		if post != nil {

@@ -1,6 +1,7 @@
 package amtsim
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -28,8 +29,9 @@ type tlsState struct {
 	cert          *tls.Certificate
 	config        *tls.Config // one per device, so session tickets stay valid across connections
 	rolloverUntil time.Time
-	resets        int // new TLS connections still to reset (InjectTLSResets)
-	drops         int // TLS connections still to drop after the request (InjectTLSDrops)
+	resets        int      // new TLS connections still to reset (InjectTLSResets)
+	drops         int      // TLS connections still to drop after the request (InjectTLSDrops)
+	dropOn        [][]byte // TLS connections are dropped once their request contains the first of these (InjectTLSDropOn)
 	handshakes    int
 	resumed       int
 }
@@ -69,6 +71,26 @@ func (d *Device) InjectTLSDrops(n int) {
 	d.lock()
 	defer d.unlock()
 	d.tls.drops = n
+}
+
+// InjectTLSDropOn makes AMT close the next TLS connection whose request contains match (e.g. "Setup_INPUT") once
+// the request has been read, before acting on it and without an answer: a socket reset in the middle of that
+// exchange. Several calls queue up, one drop each.
+func (d *Device) InjectTLSDropOn(match string) {
+	d.lock()
+	defer d.unlock()
+	d.tls.dropOn = append(d.tls.dropOn, []byte(match))
+}
+
+// dropTLSRequest reports whether the request read on a TLS connection is to be dropped (InjectTLSDropOn).
+func (d *Device) dropTLSRequest(body []byte) bool {
+	d.lock()
+	defer d.unlock()
+	if len(d.tls.dropOn) == 0 || !bytes.Contains(body, d.tls.dropOn[0]) {
+		return false
+	}
+	d.tls.dropOn = d.tls.dropOn[1:]
+	return true
 }
 
 // tlsCertLocked creates the device's certificate on first use: ECDSA P-384 like AMT's On-Die CA keys, self-signed

@@ -2,7 +2,9 @@ package amtsim_test
 
 import (
 	"crypto/tls"
+	"io"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -51,4 +53,34 @@ func TestServeLocalTLS(t *testing.T) {
 		go dev.ServeLocalTLS(s)
 		require.Error(t, tls.Client(c, &tls.Config{InsecureSkipVerify: true}).Handshake()) //nolint:gosec // refused anyway
 	}
+}
+
+// InjectTLSDropOn closes the TLS connection of the first request that matches, unanswered and not acted on, once.
+func TestInjectTLSDropOn(t *testing.T) {
+	d, err := amtsim.New(amtsim.Config{TLSEnforced: true})
+	require.NoError(t, err)
+	d.InjectTLSDropOn("Setup_INPUT")
+	exchange := func(body string) (string, error) {
+		c, s := net.Pipe()
+		go d.ServeLocalTLS(s)
+		tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // the test needs no pin
+		defer tc.Close()
+		_ = tc.SetDeadline(time.Now().Add(5 * time.Second))
+		req := "POST /wsman HTTP/1.1\r\nHost: 127.0.0.1:16993\r\nConnection: close\r\n" +
+			"Content-Type: application/soap+xml;charset=UTF-8\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+		if _, err := tc.Write([]byte(req)); err != nil {
+			return "", err
+		}
+		b, err := io.ReadAll(tc)
+		return string(b), err
+	}
+	other, err := exchange("<Envelope><Body><h:Get_INPUT/></Body></Envelope>")
+	require.NoError(t, err)
+	require.Contains(t, other, "HTTP/1.1 ", "a request that does not match is answered")
+	dropped, _ := exchange("<Envelope><Body><h:Setup_INPUT/></Body></Envelope>")
+	require.Empty(t, dropped, "the matching request gets no answer")
+	again, err := exchange("<Envelope><Body><h:Setup_INPUT/></Body></Envelope>")
+	require.NoError(t, err)
+	require.Contains(t, again, "HTTP/1.1 ", "one drop per call")
+	require.Equal(t, amtsim.PreProvisioning, d.Mode())
 }

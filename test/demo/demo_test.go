@@ -133,3 +133,13 @@ func TestFlags(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 20, o.hosts)
 }
+
+func TestFleetDone(t *testing.T) {
+	s := "amtsim summary after 0s: 20 devices\n  activation: 20 ok, 0 failed, 0 not run (p50 1s, p95 1s, max 1s)\n" +
+		"  modes: pre-provisioning 0, ccm 20, acm 0; CIRA configured 20, tunnels up 20; rss 17.1 MB\n"
+	require.True(t, fleetDone(s, "ccm", 20))
+	require.False(t, fleetDone(s, "acm", 20))
+	require.False(t, fleetDone(strings.Replace(s, "tunnels up 20", "tunnels up 19", 1), "ccm", 20))
+	require.False(t, fleetDone(strings.Replace(s, "20 ok, 0 failed", "19 ok, 1 failed", 1), "ccm", 20))
+	require.False(t, fleetDone("garbage", "ccm", 20))
+}

@@ -35,6 +35,9 @@ type options struct {
 	softPowerTimeout time.Duration
 	timeout          time.Duration
 	logFile          string
+	amtsim           string
+	amtsimProfile    string
+	apiAddress       string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -53,6 +56,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.softPowerTimeout, "softPowerTimeout", 5*time.Second, "dm-manager's -softPowerTimeout, to explain the hung-OS host")
 	fs.DurationVar(&o.timeout, "timeout", 150*time.Second, "give up after this long")
 	fs.StringVar(&o.logFile, "logFile", "", "file for the logs of the devices, the agents and Inventory's client library (stdout is diverted to it); empty: warnings on stdout")
+	fs.StringVar(&o.amtsim, "amtsim", "", "run this cmd/amtsim binary as the fleet (activation and CIRA only, no power story); empty: machines and node agents in process")
+	fs.StringVar(&o.amtsimProfile, "amtsimProfile", "ccm", "with -amtsim: the tenant profile amtsim activates with, ccm or acm (acm uploads a domain first)")
+	fs.StringVar(&o.apiAddress, "apiAddress", "", "dm-manager REST API address (host:port), to upload the domain for -amtsimProfile acm")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -70,6 +76,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-hosts must be at least %d so that every power scenario gets a host", minHosts)
 	case o.tlsEnforced < 0 || o.tlsEnforced > 100:
 		return o, errors.New("-tlsEnforced is a percentage (0..100)")
+	case o.amtsimProfile != "ccm" && o.amtsimProfile != "acm":
+		return o, errors.New("-amtsimProfile is ccm or acm")
+	case o.amtsim != "" && o.amtsimProfile == "acm" && o.apiAddress == "":
+		return o, errors.New("-amtsimProfile acm needs -apiAddress (the domain is uploaded through the REST API)")
 	}
 	return o, nil
 }

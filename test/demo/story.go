@@ -65,6 +65,9 @@ func (d *demo) run(ctx context.Context) error {
 	if err := d.createTenant(ctx); err != nil {
 		return err
 	}
+	if d.o.amtsim != "" {
+		return d.runAmtsim(ctx)
+	}
 	if err := d.createHosts(ctx); err != nil {
 		return err
 	}

@@ -31,6 +31,10 @@ func TestTLSEnforcedActivation(t *testing.T) {
 	code, body := d.rest(t, http.MethodPost, acmTenant, "amt/admin/domains", userToken(t, acmTenant),
 		domainBody("e2e-tls-domain", certtest.Suffix, pki.PFX(t, certtest.Password), certtest.Password))
 	require.Equal(t, http.StatusCreated, code, body)
+	// The ACM tenant's admin turns KVM and SOL off and IDE-R on; the CCM tenant keeps EMF's defaults.
+	code, body = d.rest(t, http.MethodPatch, acmTenant, "amt/admin/profiles", userToken(t, acmTenant),
+		map[string]any{"profileName": acmTenant + "_acm", "kvmEnabled": false, "solEnabled": false, "iderEnabled": true})
+	require.Equal(t, http.StatusOK, code, body)
 
 	t.Run("CCM", func(t *testing.T) {
 		t.Parallel()
@@ -42,6 +46,8 @@ func TestTLSEnforcedActivation(t *testing.T) {
 		require.Equal(t, ccmTenant+"_ccm", d.activationDetails(t, ccmTenant, dev.guid).GetProfileName())
 		tlsActivated(t, d, dev, ccmTenant, ccmTenant+"_ccm", "Client control mode.")
 		require.Equal(t, amtsim.ClientControl, dev.Mode())
+		require.Equal(t, amtsim.Redirection{KVM: true, SOL: true, IDER: false, Listener: true}, dev.State().Redirection,
+			"EMF's default features")
 		d.connect(dev)
 		dev.waitLink(t, true)
 		d.watch.waitHost(t, id, "provisioned", amtIs(amtProvisioned, "AMT connected"))
@@ -55,6 +61,8 @@ func TestTLSEnforcedActivation(t *testing.T) {
 		tlsActivated(t, d, dev, acmTenant, acmTenant+"_acm", "Admin control mode.")
 		require.Equal(t, amtsim.AdminControl, dev.Mode())
 		require.NotEmpty(t, dev.MEBxPassword())
+		require.Equal(t, amtsim.Redirection{KVM: false, SOL: false, IDER: true, Listener: true}, dev.State().Redirection,
+			"the tenant's features")
 		d.connect(dev)
 		dev.waitLink(t, true)
 		d.watch.waitHost(t, id, "provisioned", amtIs(amtProvisioned, "AMT connected"))

@@ -39,15 +39,23 @@ var (
 // of these tests and keys need only differ, not be fresh.
 func Key(t testing.TB, i int) *rsa.PrivateKey {
 	t.Helper()
+	k, err := key(i)
+	require.NoError(t, err)
+	return k
+}
+
+func key(i int) (*rsa.PrivateKey, error) {
 	keyMu.Lock()
 	defer keyMu.Unlock()
 	if k, ok := keys[i]; ok {
-		return k
+		return k, nil
 	}
 	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	require.NoError(t, err)
+	if err != nil {
+		return nil, err
+	}
 	keys[i] = k
-	return k
+	return k, nil
 }
 
 var serial int64
@@ -80,6 +88,12 @@ func AMTLeaf(cn string) *x509.Certificate {
 // pub's private key).
 func Issue(t testing.TB, tmpl *x509.Certificate, pub any, parent *x509.Certificate, signer crypto.Signer) *x509.Certificate {
 	t.Helper()
+	c, err := issue(tmpl, pub, parent, signer)
+	require.NoError(t, err)
+	return c
+}
+
+func issue(tmpl *x509.Certificate, pub any, parent *x509.Certificate, signer crypto.Signer) (*x509.Certificate, error) {
 	keyMu.Lock()
 	serial++
 	tmpl.SerialNumber = big.NewInt(serial)
@@ -88,10 +102,10 @@ func Issue(t testing.TB, tmpl *x509.Certificate, pub any, parent *x509.Certifica
 		parent = tmpl
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
-	require.NoError(t, err)
-	c, err := x509.ParseCertificate(der)
-	require.NoError(t, err)
-	return c
+	if err != nil {
+		return nil, err
+	}
+	return x509.ParseCertificate(der)
 }
 
 // PKI is root -> intermediate -> leaf, all RSA 2048.
@@ -109,17 +123,47 @@ func New(t testing.TB) *PKI {
 // NewFor builds a PKI whose leaf is for cn.
 func NewFor(t testing.TB, cn string) *PKI {
 	t.Helper()
-	p := &PKI{RootKey: Key(t, 0), IntermediateKey: Key(t, 1), LeafKey: Key(t, 2)}
-	p.Root = Issue(t, CA("dm-manager test root"), &p.RootKey.PublicKey, nil, p.RootKey)
-	p.Intermediate = Issue(t, CA("dm-manager test intermediate"), &p.IntermediateKey.PublicKey, p.Root, p.RootKey)
-	p.Leaf = Issue(t, AMTLeaf(cn), &p.LeafKey.PublicKey, p.Intermediate, p.IntermediateKey)
+	p, err := Generate(cn)
+	require.NoError(t, err)
 	return p
+}
+
+// Generate builds a PKI whose leaf is for cn, for programs outside tests (the demo driver uploads one).
+func Generate(cn string) (*PKI, error) {
+	var p PKI
+	var err error
+	if p.RootKey, err = key(0); err != nil {
+		return nil, err
+	}
+	if p.IntermediateKey, err = key(1); err != nil {
+		return nil, err
+	}
+	if p.LeafKey, err = key(2); err != nil {
+		return nil, err
+	}
+	if p.Root, err = issue(CA("dm-manager test root"), &p.RootKey.PublicKey, nil, p.RootKey); err != nil {
+		return nil, err
+	}
+	if p.Intermediate, err = issue(CA("dm-manager test intermediate"), &p.IntermediateKey.PublicKey, p.Root, p.RootKey); err != nil {
+		return nil, err
+	}
+	if p.Leaf, err = issue(AMTLeaf(cn), &p.LeafKey.PublicKey, p.Intermediate, p.IntermediateKey); err != nil {
+		return nil, err
+	}
+	return &p, nil
 }
 
 // PFX packs the leaf key and leaf, intermediate, root (in that bag order) with the modern encoder.
 func (p *PKI) PFX(t testing.TB, password string) []byte {
 	t.Helper()
-	return Encode(t, pkcs12.Modern, p.LeafKey, []*x509.Certificate{p.Leaf, p.Intermediate, p.Root}, password)
+	pfx, err := p.EncodePFX(password)
+	require.NoError(t, err)
+	return pfx
+}
+
+// EncodePFX is PFX returning the error.
+func (p *PKI) EncodePFX(password string) ([]byte, error) {
+	return pkcs12.Modern.Encode(p.LeafKey, p.Leaf, []*x509.Certificate{p.Intermediate, p.Root}, password)
 }
 
 // Encode packs key and certs with enc; certs[0] goes in the first certificate bag.

@@ -1,0 +1,67 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/dmrm/dm-manager/internal/store"
+)
+
+func profilesPath(tenant string) string { return "/v1/projects/" + tenant + "/dm/amt/admin/profiles" }
+
+func TestProfileFeatures(t *testing.T) {
+	e := newEnv(t)
+	code, body, _ := e.do(http.MethodGet, profilesPath(tenantA), ro(t, tenantA), nil)
+	require.Equal(t, http.StatusOK, code, string(body))
+	var list []profileJSON
+	require.NoError(t, json.Unmarshal(body, &list))
+	require.Len(t, list, 2)
+	require.Equal(t, profileJSON{ProfileName: tenantA + "_acm", Activation: "acmactivate", CIRAConfigName: tenantA,
+		UserConsent: "None", KVMEnabled: true, SOLEnabled: true, Tags: []string{}, TenantID: tenantA}, list[0],
+		"EMF's defaults")
+
+	// Only the features given change.
+	code, body, _ = e.do(http.MethodPatch, profilesPath(tenantA), rw(t, tenantA),
+		map[string]any{"profileName": tenantA + "_acm", "solEnabled": false, "iderEnabled": true})
+	require.Equal(t, http.StatusOK, code, string(body))
+	var got profileJSON
+	require.NoError(t, json.Unmarshal(body, &got))
+	require.Equal(t, []bool{true, false, true}, []bool{got.KVMEnabled, got.SOLEnabled, got.IDEREnabled})
+	p, err := e.profiles.GetProfile(t.Context(), tenantA, tenantA+"_acm")
+	require.NoError(t, err)
+	require.Equal(t, store.Features{KVM: true, SOL: false, IDER: true}, p.Features)
+	code, body, _ = e.do(http.MethodGet, profilesPath(tenantA)+"/"+tenantA+"_acm", ro(t, tenantA), nil)
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, string(body), `"iderEnabled":true`)
+}
+
+func TestProfileFeaturesRefused(t *testing.T) {
+	e := newEnv(t)
+	acm := tenantA + "_acm"
+	for name, c := range map[string]struct {
+		tenant, token string
+		body          any
+		code          int
+		msg           string
+	}{
+		"read-only role":    {tenantA, ro(t, tenantA), map[string]any{"profileName": acm, "kvmEnabled": false}, http.StatusForbidden, ""},
+		"other project":     {tenantA, rw(t, tenantB), map[string]any{"profileName": acm, "kvmEnabled": false}, http.StatusForbidden, ""},
+		"another's profile": {tenantB, rw(t, tenantB), map[string]any{"profileName": acm, "kvmEnabled": false}, http.StatusNotFound, "AMT profile"},
+		"no name":           {tenantA, rw(t, tenantA), map[string]any{"kvmEnabled": false}, http.StatusBadRequest, "profileName is required"},
+		"field dm-manager sets": {tenantA, rw(t, tenantA), map[string]any{"profileName": acm, "userConsent": "All"},
+			http.StatusBadRequest, `unknown field \"userConsent\"`},
+		"not a boolean": {tenantA, rw(t, tenantA), map[string]any{"profileName": acm, "kvmEnabled": "yes"}, http.StatusBadRequest, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			code, body, _ := e.do(http.MethodPatch, profilesPath(c.tenant), c.token, c.body)
+			require.Equal(t, c.code, code, string(body))
+			require.Contains(t, string(body), c.msg)
+		})
+	}
+	p, err := e.profiles.GetProfile(t.Context(), tenantA, acm)
+	require.NoError(t, err)
+	require.Equal(t, store.DefaultFeatures, p.Features, "nothing changed")
+}
