@@ -107,7 +107,9 @@ type Config struct {
 	ReplicaAddress       string
 	ReplicaListenAddress string
 	ReplicaSecret        string // DM_REPLICA_SECRET
-	ShutdownTimeout      time.Duration
+	// Replica API mutual TLS (all three or none): this replica's certificate and key, the replicas' CA.
+	ReplicaTLSCertFile, ReplicaTLSKeyFile, ReplicaTLSCAFile string
+	ShutdownTimeout                                         time.Duration
 
 	// Events (internal/events).
 	MQTTAddress     string        // empty: no MQTT publishing

@@ -130,6 +130,11 @@ func TestErrorsNameTheFlag(t *testing.T) {
 			"-replicaAddress: required with -replicaListenAddress"},
 		{[]string{"-replicaListenAddress=9443"}, nil, "-replicaListenAddress: must be host:port"},
 		{[]string{"-shutdownTimeout=0s"}, nil, "-shutdownTimeout: must be positive"},
+		{[]string{"-replicaTLSCertFile=/etc/hosts", "-replicaTLSKeyFile=/etc/hosts"}, nil,
+			"-replicaTLSCAFile: required with the other -replicaTLS* flags"},
+		{[]string{"-replicaTLSCAFile=/etc/hosts"}, nil, "-replicaTLSCertFile: required with the other -replicaTLS* flags"},
+		{[]string{"-replicaTLSCertFile=/does/not/exist", "-replicaTLSKeyFile=/etc/hosts", "-replicaTLSCAFile=/etc/hosts"},
+			nil, "-replicaTLSCertFile: stat /does/not/exist"},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(append(tc.args, tc.env...), " "), func(t *testing.T) {

@@ -311,6 +311,20 @@ func TestRenderScaleOut(t *testing.T) {
 	assert.Nil(t, dig(pod, "affinity"))
 	assert.NotContains(t, byName(dig(pod, "containers", 0, "env")), "DM_REPLICA_SECRET")
 
+	// Mutual TLS: the flags point at the mounted Secret (tls.crt, tls.key, ca.crt).
+	mtls := render(t, "--values", "testdata/values-embedded-refs.yaml", "--set", "replicaCount=2",
+		"--set", "replica.tls.existingSecret=zz-replica-tls-9d")
+	pod = dig(mtls.get(t, "Deployment", "dm-manager"), "spec", "template", "spec")
+	args = stringsOf(dig(pod, "containers", 0, "args"))
+	for _, a := range []string{"-replicaTLSCertFile=/etc/dm-manager/replica-tls/tls.crt",
+		"-replicaTLSKeyFile=/etc/dm-manager/replica-tls/tls.key", "-replicaTLSCAFile=/etc/dm-manager/replica-tls/ca.crt"} {
+		assert.Contains(t, args, a)
+	}
+	assert.Equal(t, "/etc/dm-manager/replica-tls", byName(dig(pod, "containers", 0, "volumeMounts"))["replica-tls"]["mountPath"])
+	assert.Equal(t, "zz-replica-tls-9d", dig(byName(dig(pod, "volumes"))["replica-tls"], "secret", "secretName"))
+	assertNoArgPrefix(t, stringsOf(dig(one.get(t, "Deployment", "dm-manager"), "spec", "template", "spec", "containers", 0,
+		"args")), "-replicaTLS")
+
 	_, err := runHelm(t, templateArgs(t, "--values", "testdata/values-embedded-refs.yaml", "--set",
 		"replica.secret.existingSecret=")...)
 	require.ErrorContains(t, err, "replica.secret.existingSecret is required")
