@@ -73,6 +73,9 @@ func (o *op) loadDomainCert(ctx context.Context, dom store.Domain) (*domaincert.
 		return nil, refuse("%s (%s)", extract, err.Error())
 	}
 	m, err := o.e.cfg.Secrets.Get(ctx, path)
+	if errors.Is(err, secrets.ErrUnavailable) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, refuse("%s: the PFX of domain %s could not be read (%s); upload the domain again.", extract,
 			dom.ProfileName, err.Error())

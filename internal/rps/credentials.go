@@ -148,6 +148,9 @@ func (o *op) targetSecrets(ctx context.Context, t store.Tenant, stored deviceSec
 		}
 	} else {
 		pw, err := o.tenantPassword(ctx)
+		if errors.Is(err, secrets.ErrUnavailable) {
+			return ds, err
+		}
 		if err != nil {
 			return ds, refuse("Device %s activation failed. Tenant %s has no AMT password (static password policy): %s; "+
 				"wait for the tenant to be set up and run the activation again.", o.p.UUID, o.tenant, err.Error())

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dmrm/dm-manager/dmtclient/wsman"
+	"github.com/dmrm/dm-manager/internal/secrets"
 )
 
 // refusal is a pre-flight failure: nothing was sent to AMT. Its text goes to rpc-go as plain text, as RPS sends
@@ -97,4 +98,17 @@ func causeOf(ctx context.Context, err error) error {
 		return c
 	}
 	return err
+}
+
+// textSecretsUnavailable answers rpc-go when the secret store cannot be reached: its address and the secret paths
+// stay in dm-manager's log.
+const textSecretsUnavailable = "dm-manager cannot reach its secret store right now; run the activation again " +
+	"later (the details are in dm-manager's log)"
+
+// public is err's text for rpc-go and the outcome event.
+func public(err error) string {
+	if errors.Is(err, secrets.ErrUnavailable) {
+		return textSecretsUnavailable
+	}
+	return err.Error()
 }

@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dmrm/dm-manager/internal/secrets"
 )
 
 func TestXMLText(t *testing.T) {
@@ -85,4 +89,14 @@ func FuzzTunnelTake(f *testing.F) {
 			}
 		}
 	})
+}
+
+// An unreachable secret store reaches rpc-go and the outcome event without its address or paths.
+func TestPublicHidesSecretStoreDetails(t *testing.T) {
+	cause := fmt.Errorf("secrets: vault get %q: %w: %w", "secret/data/tenants/x", secrets.ErrUnavailable,
+		errors.New("dial tcp 127.0.0.1:8200: connect: connection refused"))
+	for _, err := range []error{cause, fail("Failed to save device information to Secret Provider", cause)} {
+		require.Equal(t, textSecretsUnavailable, public(err))
+	}
+	require.Equal(t, "Setup failed", public(errors.New("Setup failed")))
 }

@@ -302,7 +302,7 @@ func (s *session) finish(res result) {
 		msg = serverMessage{Method: methodSuccess, Status: "success", Message: res.status.JSON()}
 	default:
 		var r *refusal
-		outcome, text = "error", res.err.Error()
+		outcome, text = "error", public(res.err)
 		if errors.As(res.err, &r) {
 			outcome, text = "refused", r.text
 			msg = serverMessage{Method: methodError, Status: "failed", Message: r.text} // plain text (§1.7)
@@ -326,7 +326,7 @@ func (s *session) finish(res result) {
 		// Anyone who can open the websocket can be refused: info, and only refusalLogBurst a minute.
 		ev = s.e.refusedLog.Info().Str("client_id", s.clientID).Str("remote", s.remote)
 	case res.err != nil:
-		ev = s.log.Warn()
+		ev = s.log.Warn().Err(res.err)
 	}
 	ev.Str("op", res.op).Str("tenant", res.tenant).Str("guid", res.guid).Str("result", outcome).
 		Int("exchanges", s.exchanges).Int("heartbeats", s.heartbeats).Str("status", text).Msg("rpc session ended")

@@ -41,4 +41,7 @@ var (
 	ErrKeyMismatch = errors.New("secrets key does not match the one the data was sealed with")
 	// ErrTampered means a sealed row failed authentication: it was modified or copied from another path.
 	ErrTampered = errors.New("sealed secret failed authentication")
+	// ErrUnavailable means Vault could not be reached (no HTTP answer); the error's text names the address and the
+	// path, which belong in logs, not in answers to clients.
+	ErrUnavailable = errors.New("secret store unreachable")
 )

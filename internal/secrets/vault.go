@@ -227,7 +227,7 @@ func (v *vaultStore) call(ctx context.Context, op, path string, fn func() (*api.
 func (v *vaultStore) describe(op, path string, err error) error {
 	var re *api.ResponseError
 	if !errors.As(err, &re) {
-		return fmt.Errorf("secrets: vault %s %q: %w", op, path, err)
+		return fmt.Errorf("secrets: vault %s %q: %w: %w", op, path, ErrUnavailable, err)
 	}
 	if re.StatusCode == http.StatusForbidden {
 		hint := "the login role's policy may not allow this path"

@@ -66,6 +66,7 @@ func vaultDown(t *testing.T, s *stack, f *fleet, hs []*host, o options, sum *sum
 		require.False(t, res.OK(), "activation succeeded with Vault down")
 	}
 	t.Logf("activation during the Vault outage answered: %s", answer)
+	require.NotContains(t, answer, strings.TrimPrefix(s.vault.URL, "http://"), "Vault's address reached rpc-go")
 	require.Equal(t, amtsim.PreProvisioning, dev.Mode(), "a refused activation leaves AMT untouched")
 	time.Sleep(time.Until(downAt.Add(o.outage)))
 	require.True(t, s.dm.alive(), "dm-manager exited during the Vault outage; see %s", s.dm.log)
