@@ -158,6 +158,7 @@ type Device struct {
 	hostname           string
 	lsaHA1             string
 	tls                tlsState
+	tlscfg             tlsConfigStore
 	clock              clockState
 }
 
@@ -288,12 +289,13 @@ type State struct {
 	OSHung     bool        `json:"osHung"`
 	Reachable  bool        `json:"reachable"`
 	// UnprovisionBlocked: Unprovision is refused (BlockUnprovision).
-	UnprovisionBlocked bool        `json:"unprovisionBlocked"`
-	CIRAConfigured     bool        `json:"ciraConfigured"`
-	DNSSuffix          string      `json:"dnsSuffix"`
-	Version            uint64      `json:"version"`
-	Redirection        Redirection `json:"redirection"`
-	Recovery                       // boot override, last boot, erase, alarms (classes_boot.go)
+	UnprovisionBlocked bool            `json:"unprovisionBlocked"`
+	CIRAConfigured     bool            `json:"ciraConfigured"`
+	DNSSuffix          string          `json:"dnsSuffix"`
+	Version            uint64          `json:"version"`
+	Redirection        Redirection     `json:"redirection"`
+	TLS                *TLSConfigState `json:"tls,omitempty"` // in force since CommitChanges; nil when AMT serves its own
+	Recovery                           // boot override, last boot, erase, alarms (classes_boot.go)
 }
 
 // State returns a consistent snapshot.
@@ -309,6 +311,7 @@ func (d *Device) stateLocked() State {
 		PowerState: d.power.state, OSRunning: d.power.osUp, OSHung: d.power.hung,
 		Reachable: d.reachable, UnprovisionBlocked: d.unprovisionBlocked, CIRAConfigured: d.ciraLocked().Configured(),
 		DNSSuffix: d.suffix, Version: d.ver, Redirection: d.redirectionLocked(), Recovery: d.recoveryLocked(),
+		TLS: d.tlsStateLocked(),
 	}
 }
 

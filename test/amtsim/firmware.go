@@ -41,6 +41,7 @@ func (d *Device) resetProvisioningLocked() {
 	d.mebx = defaultMEBxPassword
 	d.chain = certChain{}
 	d.cira = ciraStore{}
+	d.tlscfg = tlsConfigStore{}
 	d.settings = nil
 	d.freshNonce()
 	d.changed()
