@@ -80,13 +80,35 @@ func (c *Client) AddCertificate(ctx context.Context, certDER []byte) (string, er
 
 // CreateTLSCredentialContext makes AMT's TLS server use the certificate with the given InstanceID (§2.10 step 6).
 func (c *Client) CreateTLSCredentialContext(ctx context.Context, certInstanceID string) error {
-	_, err := c.ws.Create(ctx, uriTLSCredentialContext,
+	_, err := c.ws.Create(ctx, uriTLSCredentialContext, credentialContext(certInstanceID)...)
+	return err
+}
+
+// PutTLSCredentialContext points the existing credential context at another certificate ("Put if it exists").
+func (c *Client) PutTLSCredentialContext(ctx context.Context, certInstanceID string) error {
+	_, err := c.ws.Put(ctx, uriTLSCredentialContext, credentialContext(certInstanceID))
+	return err
+}
+
+// TLSCredentialContexts counts the AMT_TLSCredentialContext instances (AMT has at most one).
+func (c *Client) TLSCredentialContexts(ctx context.Context) (int, error) {
+	items, err := c.ws.EnumerateAll(ctx, uriTLSCredentialContext)
+	return len(items), err
+}
+
+func credentialContext(certInstanceID string) []wsman.Param {
+	return []wsman.Param{
 		wsman.Ref("ElementInContext", wsman.EPR{Address: wsman.AddressAnonymous, ResourceURI: uriPublicKeyCertificate,
 			Selectors: []wsman.Selector{{Name: "InstanceID", Value: certInstanceID}}}),
 		wsman.Ref("ElementProvidingContext", wsman.EPR{Address: wsman.AddressAnonymous,
 			ResourceURI: uriTLSProtocolEndpointCollection,
-			Selectors:   []wsman.Selector{{Name: "ElementName", Value: tlsProtocolEndpointCollectionName}}}))
-	return err
+			Selectors:   []wsman.Selector{{Name: "ElementName", Value: tlsProtocolEndpointCollectionName}}}),
+	}
+}
+
+// DeleteKeyPair removes one of AMT's key pairs.
+func (c *Client) DeleteKeyPair(ctx context.Context, instanceID string) error {
+	return c.ws.Delete(ctx, uriPublicPrivateKeyPair, wsman.Selector{Name: "InstanceID", Value: instanceID})
 }
 
 // TLSSettingData is AMT_TLSSettingData: one for the network interface ("… 802.3 TLS Settings", remote) and one

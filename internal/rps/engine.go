@@ -97,6 +97,9 @@ type Config struct {
 	Log      zerolog.Logger
 
 	AppVersion string // sent as appVersion; default "dm-manager"
+	// TLSIssuer signs AMT's TLS certificate for profiles with a TLS mode (§2.10); nil: activating a TLS-enforcing
+	// device with such a profile fails with a clear error.
+	TLSIssuer TLSIssuer
 
 	SessionTimeout      time.Duration // whole operation; default 5m
 	StepTimeout         time.Duration // one step (usually one WS-Man exchange with its 401 retry); default 30s

@@ -258,6 +258,15 @@ func tlsConfigClasses() []*class {
 		}}}
 	}
 	ctx.create = createCredentialContext
+	ctx.put = func(c *call, _ *soap.Instance, body *soap.Node) (*soap.Instance, *soap.Fault) {
+		h, f := credContextCert(c.d, body)
+		if f != nil {
+			return nil, f
+		}
+		c.d.tlscfg.context = h
+		c.d.changed()
+		return ctxInstance(h), nil
+	}
 	ctx.del = func(c *call, _ *soap.Instance) *soap.Fault {
 		c.d.tlscfg.context = 0
 		c.d.changed()
@@ -283,36 +292,44 @@ func tlsConfigClasses() []*class {
 
 // createCredentialContext binds a certificate AMT holds the key of to its TLS endpoints.
 func createCredentialContext(c *call, body *soap.Node) (*soap.Instance, *soap.Fault) {
-	d := c.d
+	h, f := credContextCert(c.d, body)
+	if f != nil {
+		return nil, f
+	}
+	if c.d.tlscfg.context != 0 {
+		return nil, soap.AlreadyExists()
+	}
+	c.d.tlscfg.context = h
+	c.d.changed()
+	return ctxInstance(h), nil
+}
+
+// credContextCert checks an AMT_TLSCredentialContext body (Create or Put) and returns the certificate it names.
+func credContextCert(d *Device, body *soap.Node) (int, *soap.Fault) {
 	if d.mode == PreProvisioning {
-		return nil, soap.AccessDenied()
+		return 0, soap.AccessDenied()
 	}
 	inCtx, prov := body.Child("ElementInContext"), body.Child("ElementProvidingContext")
 	if inCtx == nil || prov == nil || len(body.Children) != 2 {
-		return nil, soap.SchemaValidation("AMT_TLSCredentialContext needs ElementInContext and ElementProvidingContext")
+		return 0, soap.SchemaValidation("AMT_TLSCredentialContext needs ElementInContext and ElementProvidingContext")
 	}
 	certRef, provRef := soap.ParseEPR(inCtx), soap.ParseEPR(prov)
 	if certRef == nil || provRef == nil {
-		return nil, soap.SchemaValidation("ElementInContext and ElementProvidingContext must be endpoint references")
+		return 0, soap.SchemaValidation("ElementInContext and ElementProvidingContext must be endpoint references")
 	}
 	if provRef.ResourceURI != soap.AMTPrefix+endpointCollClass || selectorValue(provRef, "ElementName") != endpointCollName {
-		return nil, soap.InvalidRepresentation("ElementProvidingContext must be the " + endpointCollName)
+		return 0, soap.InvalidRepresentation("ElementProvidingContext must be the " + endpointCollName)
 	}
 	h, ok := certHandleOf(selectorValue(certRef, "InstanceID"))
 	cert := d.certByHandle(h)
 	if certRef.ResourceURI != soap.AMTPrefix+certClass || !ok || cert == nil {
-		return nil, soap.InvalidRepresentation("ElementInContext names no certificate AMT holds")
+		return 0, soap.InvalidRepresentation("ElementInContext names no certificate AMT holds")
 	}
 	parsed, err := x509.ParseCertificate(cert.DER)
 	if err != nil || cert.TrustedRoot || d.keyFor(parsed) == nil {
-		return nil, soap.InvalidRepresentation("ElementInContext is not a certificate over one of AMT's key pairs")
+		return 0, soap.InvalidRepresentation("ElementInContext is not a certificate over one of AMT's key pairs")
 	}
-	if d.tlscfg.context != 0 {
-		return nil, soap.AlreadyExists()
-	}
-	d.tlscfg.context = h
-	d.changed()
-	return ctxInstance(h), nil
+	return h, nil
 }
 
 func ctxInstance(h int) *soap.Instance {
@@ -375,7 +392,8 @@ func (d *Device) applyTLSConfigLocked() bool {
 	if s[0].Enabled || s[1].Enabled {
 		inForce = d.tlscfg.context
 	}
-	changed := s != d.tlscfg.applied || inForce != d.tlscfg.inForce
+	// Without a certificate in force AMT's TLS server is untouched whatever the settings say.
+	changed := inForce != d.tlscfg.inForce || (inForce != 0 && s != d.tlscfg.applied)
 	d.tlscfg.applied, d.tlscfg.inForce = s, inForce
 	return changed
 }
