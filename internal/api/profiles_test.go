@@ -73,6 +73,8 @@ func TestProfileFeaturesRefused(t *testing.T) {
 			http.StatusBadRequest, "1 and 3 refuse non-TLS connections"},
 		"unknown TLS mode": {tenantA, rw(t, tenantA), map[string]any{"profileName": acm, "tlsMode": 5},
 			http.StatusBadRequest, "tlsMode must be"},
+		"TLS mode wrapping a 16-bit column": {tenantA, rw(t, tenantA), map[string]any{"profileName": acm, "tlsMode": 65538},
+			http.StatusBadRequest, "tlsMode must be"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			code, body, _ := e.do(http.MethodPatch, profilesPath(c.tenant), c.token, c.body)

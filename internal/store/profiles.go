@@ -48,12 +48,12 @@ type Features struct {
 
 // TLSMode is RPS's profile tlsMode (§2.10) as far as dm-manager allows it: only modes that keep AMT accepting
 // non-TLS connections, because the CIRA gateway sends WS-Man to port 16992.
-type TLSMode int16
+type TLSMode int
 
 const (
-	TLSModeNone       TLSMode = 0 // no TLS configuration: AMT keeps its own certificate
-	TLSModeServer     TLSMode = 2 // server authentication, non-TLS connections allowed
-	TLSModeMutual     TLSMode = 4 // mutual authentication, non-TLS connections allowed
+	TLSModeNone   TLSMode = 0 // no TLS configuration: AMT keeps its own certificate
+	TLSModeServer TLSMode = 2 // server authentication, non-TLS connections allowed
+	TLSModeMutual TLSMode = 4 // mutual authentication, non-TLS connections allowed
 )
 
 // Valid reports whether m is a mode dm-manager applies.
@@ -126,7 +126,7 @@ func (s *Store) SetProfileFeatures(ctx context.Context, tenantID, name string, f
 	rows, _ := s.db.Query(ctx, `
 		UPDATE profiles SET kvm_enabled = $3, sol_enabled = $4, ider_enabled = $5, tls_mode = $6, updated_at = now()
 		WHERE tenant_id = $1::uuid AND name = $2
-		RETURNING `+profileColumns, tenantID, name, f.KVM, f.SOL, f.IDER, int16(f.TLSMode))
+		RETURNING `+profileColumns, tenantID, name, f.KVM, f.SOL, f.IDER, int(f.TLSMode))
 	p, err := pgx.CollectExactlyOneRow(rows, scanProfile)
 	return p, mapErr(err, "set features of profile "+name)
 }

@@ -20,7 +20,7 @@ import (
 
 const (
 	keyPairClass       = "AMT_PublicPrivateKeyPair"
-	credContextClass   = "AMT_TLSCredentialContext"
+	credContextClass   = "AMT_TLSCredentialContext" //nolint:gosec // G101: a class name, not a credential
 	tlsSettingClass    = "AMT_TLSSettingData"
 	endpointCollClass  = "AMT_TLSProtocolEndpointCollection"
 	endpointCollName   = "TLSProtocolEndpoint Instances Collection"

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -136,8 +137,18 @@ func TestTLSConfigurationFirmware(t *testing.T) {
 	}, 5*time.Second, 10*time.Millisecond)
 	require.Equal(t, leafDER, served)
 
+	// Remote TLS without non-TLS connections: network-side WS-Man on 16992 (CIRA's channels) is refused.
+	c.call(soap.ActionPut, tlsSetURI, selector("InstanceID", remoteTLSSettingID),
+		tlsSettingBody(remoteTLSSettingID, "true", "false", "false"))
+	rv, _ = c.method(sacURI, "CommitChanges", "")
+	require.Equal(t, ptSuccess, rv)
+	cl, s = net.Pipe()
+	go d.ServeConn(s)
+	_, err = cl.Read(make([]byte, 1))
+	require.ErrorIs(t, err, io.EOF, "16992 closed at once")
+
 	// Unprovision returns to factory state: no keys, no context, AMT's own certificate.
-	rv, _ = c.method(sacURI, "Unprovision", `<h:ProvisioningMode>1</h:ProvisioningMode>`)
+	rv, _ = newClient(t, d, true, "admin", testPassword).method(sacURI, "Unprovision", `<h:ProvisioningMode>1</h:ProvisioningMode>`)
 	require.Equal(t, ptSuccess, rv)
 	require.Eventually(t, func() bool { return d.State().TLS == nil && d.TLSConfig().KeyPairs == 0 },
 		5*time.Second, 5*time.Millisecond)

@@ -82,4 +82,34 @@ func TestTLSConfiguration(t *testing.T) {
 	for _, s := range again {
 		require.True(t, s.Enabled, s.InstanceID)
 	}
+
+	// Reconfiguration: a second key and certificate, the existing context pointed at it with Put; a key pair no
+	// certificate uses can be deleted, one in use cannot.
+	n, err := c.TLSCredentialContexts(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	id2, err := c.GenerateKeyPair(ctx, amt.KeyLength2048)
+	require.NoError(t, err)
+	pairs, err = c.KeyPairs(ctx)
+	require.NoError(t, err)
+	require.Len(t, pairs, 2)
+	spare, err := c.GenerateKeyPair(ctx, amt.KeyLength2048)
+	require.NoError(t, err)
+	require.NoError(t, c.DeleteKeyPair(ctx, spare))
+	require.Error(t, c.DeleteKeyPair(ctx, id), "the key of a stored certificate stays")
+	var pub2 *amt.KeyPair
+	for i := range pairs {
+		if pairs[i].InstanceID == id2 {
+			pub2 = &pairs[i]
+		}
+	}
+	require.NotNil(t, pub2)
+	k2, err := pub2.PublicKey()
+	require.NoError(t, err)
+	leaf2 := certtest.Issue(t, certtest.AMTLeaf("amt-tls-2"), k2, r.pki.Root, r.pki.RootKey)
+	cert2, err := c.AddCertificate(ctx, leaf2.Raw)
+	require.NoError(t, err)
+	require.NoError(t, c.PutTLSCredentialContext(ctx, cert2))
+	require.NoError(t, c.CommitChanges(ctx))
+	require.Equal(t, leaf2.Raw, r.dev.State().TLS.Certificate)
 }
