@@ -119,6 +119,9 @@ type TLSSettingData struct {
 	Enabled                    bool
 	AcceptNonSecureConnections bool
 	MutualAuthentication       bool
+	// NonSecureConnectionsSupported is read-only; when AMT reports it false, AcceptNonSecureConnections cannot be set
+	// and TLS on that interface refuses non-TLS connections. Absent (nil) on firmware that does not report it.
+	NonSecureConnectionsSupported *bool
 }
 
 // Remote reports whether the setting is the network interface's.

@@ -31,6 +31,19 @@ func (o *op) configureTLS(ctx context.Context, ds deviceSecrets) error {
 	if o.e.cfg.TLSIssuer == nil {
 		return fail("TLS configuration failed: dm-manager has no CA to issue AMT's TLS certificate.", nil)
 	}
+	// The settings are read first: a device that cannot keep non-TLS connections next to TLS is left alone.
+	var remote, local *amt.TLSSettingData
+	if err := o.step(ctx, "tls_settings_read", func(ctx context.Context) error {
+		var err error
+		remote, local, err = o.readTLSSettings(ctx)
+		return err
+	}); err != nil {
+		return fail("TLS configuration failed: AMT's TLS settings could not be read.", err)
+	}
+	if s := remote.NonSecureConnectionsSupported; s != nil && !*s {
+		return fail("TLS configuration failed: this AMT cannot accept non-TLS connections next to TLS, which the CIRA "+
+			"gateway needs (port 16992); set the profile's tlsMode to 0 for such devices.", nil)
+	}
 	var keyID string
 	if err := o.step(ctx, "tls_generate_key", func(ctx context.Context) error {
 		var err error
@@ -62,8 +75,23 @@ func (o *op) configureTLS(ctx context.Context, ds deviceSecrets) error {
 	}); err != nil {
 		return fail("TLS configuration failed: AMT's clock was not set.", err)
 	}
-	if err := o.step(ctx, "tls_settings", func(ctx context.Context) error { return o.putTLSSettings(ctx) }); err != nil {
-		return fail("TLS configuration failed: AMT did not take the TLS settings.", err)
+	// Remote then local, with RPS's pause between them (§2.10 steps 8–9): TLS on, non-TLS connections still
+	// accepted, mutual authentication on the network side only in mode 4; the local setting only gets Enabled.
+	remote.Enabled, remote.AcceptNonSecureConnections = true, true
+	remote.MutualAuthentication = o.prof.TLSMode == store.TLSModeMutual
+	if err := o.step(ctx, "tls_settings_remote", func(ctx context.Context) error {
+		return o.amt.PutTLSSettings(ctx, *remote)
+	}); err != nil {
+		return fail("TLS configuration failed: AMT did not take the remote TLS settings.", err)
+	}
+	if err := o.s.pause(ctx, o.e.cfg.TLSSettingsDelay); err != nil {
+		return err
+	}
+	local.Enabled = true
+	if err := o.step(ctx, "tls_settings_local", func(ctx context.Context) error {
+		return o.amt.PutTLSSettings(ctx, *local)
+	}); err != nil {
+		return fail("TLS configuration failed: AMT did not take the local TLS settings.", err)
 	}
 	if err := o.step(ctx, "tls_commit", func(ctx context.Context) error { return o.amt.CommitChanges(ctx) }); err != nil {
 		return fail("TLS configuration failed: AMT did not commit the TLS settings (CommitChanges).", err)
@@ -131,14 +159,12 @@ func (o *op) installTLSCertificate(ctx context.Context, keyID string) (string, e
 	return certID, nil
 }
 
-// putTLSSettings writes the remote then the local AMT_TLSSettingData (§2.10 step 8–9): TLS on, non-TLS connections
-// still accepted, mutual authentication on the network side only when the mode asks for it.
-func (o *op) putTLSSettings(ctx context.Context) error {
+// readTLSSettings returns the remote (network) and local (LMS) AMT_TLSSettingData.
+func (o *op) readTLSSettings(ctx context.Context) (remote, local *amt.TLSSettingData, err error) {
 	settings, err := o.amt.TLSSettings(ctx)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	var remote, local *amt.TLSSettingData
 	for i := range settings {
 		if settings[i].Remote() {
 			remote = &settings[i]
@@ -147,15 +173,9 @@ func (o *op) putTLSSettings(ctx context.Context) error {
 		}
 	}
 	if remote == nil || local == nil {
-		return errors.New("AMT lists no remote and local TLS settings")
+		return nil, nil, errors.New("AMT lists no remote and local TLS settings")
 	}
-	remote.Enabled, remote.AcceptNonSecureConnections = true, true
-	remote.MutualAuthentication = o.prof.TLSMode == store.TLSModeMutual
-	if err := o.amt.PutTLSSettings(ctx, *remote); err != nil {
-		return err
-	}
-	local.Enabled, local.AcceptNonSecureConnections, local.MutualAuthentication = true, true, false
-	return o.amt.PutTLSSettings(ctx, *local)
+	return remote, local, nil
 }
 
 // dropKeyPair removes a key pair generated for a TLS configuration that did not complete; AMT has few slots.

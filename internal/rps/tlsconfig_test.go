@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -27,7 +28,7 @@ func (i rootIssuer) AMTTLSCertificate(pub crypto.PublicKey, cn string) ([]byte, 
 }
 
 func tlsModeEnv(t *testing.T) *env {
-	return tlsEnv(t, func(c *rps.Config) { c.TLSIssuer = rootIssuer{t} })
+	return tlsEnv(t, func(c *rps.Config) { c.TLSIssuer, c.TLSSettingsDelay = rootIssuer{t}, 100*time.Millisecond })
 }
 
 func setTLSMode(t *testing.T, tenant, profile string, m store.TLSMode) {
