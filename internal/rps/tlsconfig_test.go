@@ -83,6 +83,16 @@ func TestTLSConfiguration(t *testing.T) {
 	require.Equal(t, amtsim.TLSSetting{Enabled: true, AcceptNonSecureConnections: true, MutualAuthentication: true}, st.Remote)
 	require.NotEqual(t, issued.Raw, st.Certificate, "a new certificate")
 	require.Equal(t, sha(st.Certificate), deviceSecrets(t, tenant, guid)["AMT_TLS_CERT_SHA256"])
+
+	// Deactivation goes through the issued certificate; AMT then serves its own again and a new activation pins it.
+	res = e.run(t, d, rpc.Config{Command: rpc.DeactivateCommand(tenantPassword, false), Password: tenantPassword})
+	require.True(t, res.OK(), res.Message)
+	require.Eventually(t, func() bool { return d.State().TLS == nil }, 5*time.Second, 10*time.Millisecond)
+	setTLSMode(t, tenant, tenant+"_ccm", store.TLSModeNone)
+	res = e.run(t, d, rpc.Config{Command: rpc.ActivateCommand(tenant+"_ccm", false)})
+	require.True(t, res.OK(), res.Message)
+	require.Equal(t, "Already configured", res.StatusObject.TLSConfiguration)
+	require.Equal(t, pinOf(d), deviceSecrets(t, tenant, guid)["AMT_TLS_CERT_SHA256"])
 }
 
 // TestTLSConfigurationFails: the connection of AddCertificate is reset after the request was sent, so AMT never

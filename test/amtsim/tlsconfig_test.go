@@ -152,6 +152,10 @@ func TestTLSConfigurationFirmware(t *testing.T) {
 	require.Equal(t, ptSuccess, rv)
 	require.Eventually(t, func() bool { return d.State().TLS == nil && d.TLSConfig().KeyPairs == 0 },
 		5*time.Second, 5*time.Millisecond)
+	// 16993 is closed again on this device (it does not enforce TLS, and local TLS is gone).
+	cl, s = net.Pipe()
+	go d.ServeLocalTLS(s)
+	require.Error(t, tls.Client(cl, &tls.Config{InsecureSkipVerify: true}).Handshake()) //nolint:gosec // refused anyway
 }
 
 // FuzzTLSConfigBodies: whatever Create and Put bodies arrive, the firmware answers (a fault or an instance) and
