@@ -129,3 +129,16 @@ func TestTLSConfigurationNoIssuer(t *testing.T) {
 	require.Contains(t, res.Message, "no CA to issue AMT's TLS certificate")
 	require.Zero(t, d.TLSConfig().KeyPairs)
 }
+
+// Firmware that accepts no non-TLS connections next to TLS would cut the gateway off (16992): it is left alone.
+func TestTLSConfigurationTLSOnlyFirmware(t *testing.T) {
+	e := tlsModeEnv(t)
+	tenant := newTenant(t, "static")
+	setTLSMode(t, tenant, tenant+"_ccm", store.TLSModeServer)
+	d := e.newDevice(t, tenant, amtsim.Config{TLSEnforced: true, TLSOnly: true, RolloverDelay: 300 * time.Millisecond})
+	res := e.run(t, d, rpc.Config{Command: rpc.ActivateCommand(tenant+"_ccm", false)})
+	require.False(t, res.OK())
+	require.Contains(t, res.Message, "cannot accept non-TLS connections next to TLS")
+	require.Zero(t, d.TLSConfig().KeyPairs, "nothing changed on AMT")
+	require.Nil(t, d.State().TLS)
+}

@@ -72,6 +72,9 @@ type Config struct {
 	TLSEnforced bool
 	// RolloverDelay is how long a TLS-enforcing device resets new TLS connections after Setup; default 1s.
 	RolloverDelay time.Duration
+	// TLSOnly is firmware whose network TLS setting reports NonSecureConnectionsSupported=false: with TLS on it
+	// accepts no non-TLS connections, and a Put asking for them is refused (tlsconfig.go).
+	TLSOnly bool
 
 	NonceTTL    time.Duration // digest nonce lifetime; default 2m
 	IdleTimeout time.Duration // keep-alive idle limit per connection; default 60s

@@ -278,11 +278,7 @@ func tlsConfigClasses() []*class {
 		s := d.tlscfg.settings()
 		out := make([]*soap.Instance, 0, 2)
 		for i, id := range []string{remoteTLSSettingID, localTLSSettingID} {
-			out = append(out, &soap.Instance{Class: tlsSettingClass, Props: []soap.Prop{
-				soap.P("AcceptNonSecureConnections", strconv.FormatBool(s[i].AcceptNonSecureConnections)),
-				soap.P("ElementName", id), soap.P("Enabled", strconv.FormatBool(s[i].Enabled)),
-				soap.P("InstanceID", id), soap.P("MutualAuthentication", strconv.FormatBool(s[i].MutualAuthentication)),
-			}})
+			out = append(out, tlsSettingInstance(d, id, s[i]))
 		}
 		return out
 	}
@@ -364,6 +360,9 @@ func putTLSSetting(c *call, cur *soap.Instance, body *soap.Node) (*soap.Instance
 	if s.Enabled && d.tlscfg.context == 0 {
 		return nil, soap.InvalidRepresentation("TLS cannot be enabled without a TLS credential context")
 	}
+	if d.cfg.TLSOnly && id == remoteTLSSettingID && s.Enabled && s.AcceptNonSecureConnections {
+		return nil, soap.InvalidRepresentation("this firmware does not support non-TLS connections next to TLS")
+	}
 	i := 0
 	if id == localTLSSettingID {
 		i = 1
@@ -375,13 +374,21 @@ func putTLSSetting(c *call, cur *soap.Instance, body *soap.Node) (*soap.Instance
 	all[i] = s
 	d.tlscfg.pending, d.tlscfg.written = all, true
 	d.changed()
-	out := *cur
-	out.Props = []soap.Prop{
+	return tlsSettingInstance(d, id, s), nil
+}
+
+// tlsSettingInstance renders one AMT_TLSSettingData; TLS-only firmware adds NonSecureConnectionsSupported to the
+// network one.
+func tlsSettingInstance(d *Device, id string, s TLSSetting) *soap.Instance {
+	props := []soap.Prop{
 		soap.P("AcceptNonSecureConnections", strconv.FormatBool(s.AcceptNonSecureConnections)),
 		soap.P("ElementName", id), soap.P("Enabled", strconv.FormatBool(s.Enabled)),
 		soap.P("InstanceID", id), soap.P("MutualAuthentication", strconv.FormatBool(s.MutualAuthentication)),
 	}
-	return &out, nil
+	if d.cfg.TLSOnly && id == remoteTLSSettingID {
+		props = append(props, soap.P("NonSecureConnectionsSupported", "false"))
+	}
+	return &soap.Instance{Class: tlsSettingClass, Props: props}
 }
 
 // applyTLSConfigLocked puts the written TLS settings and credential context in force (CommitChanges) and reports

@@ -11,6 +11,7 @@ import (
 	"github.com/dmrm/dm-manager/dmtclient/amt"
 	"github.com/dmrm/dm-manager/dmtclient/wsman"
 	"github.com/dmrm/dm-manager/internal/domaincert/certtest"
+	"github.com/dmrm/dm-manager/test/amtsim"
 )
 
 // TestTLSConfiguration round-trips the post-provisioning TLS configuration (protocol-rps-activation §2.10)
@@ -112,4 +113,39 @@ func TestTLSConfiguration(t *testing.T) {
 	require.NoError(t, c.PutTLSCredentialContext(ctx, cert2))
 	require.NoError(t, c.CommitChanges(ctx))
 	require.Equal(t, leaf2.Raw, r.dev.State().TLS.Certificate)
+}
+
+// TestTLSOnlyFirmware: firmware reporting NonSecureConnectionsSupported=false refuses non-TLS connections next to
+// TLS on its network interface; dmtclient reads the property.
+func TestTLSOnlyFirmware(t *testing.T) {
+	ctx := testContext(t)
+	r := newRig(t, func(c *amtsim.Config) { c.TLSOnly = true })
+	r.activateCCM(ctx)
+	c := r.admin(false)
+	id, err := c.GenerateKeyPair(ctx, amt.KeyLength2048)
+	require.NoError(t, err)
+	pairs, err := c.KeyPairs(ctx)
+	require.NoError(t, err)
+	require.Equal(t, id, pairs[0].InstanceID)
+	pub, err := pairs[0].PublicKey()
+	require.NoError(t, err)
+	certID, err := c.AddCertificate(ctx, certtest.Issue(t, certtest.AMTLeaf("amt-tls"), pub, r.pki.Root, r.pki.RootKey).Raw)
+	require.NoError(t, err)
+	require.NoError(t, c.CreateTLSCredentialContext(ctx, certID))
+
+	settings, err := c.TLSSettings(ctx)
+	require.NoError(t, err)
+	for _, s := range settings {
+		if !s.Remote() {
+			require.Nil(t, s.NonSecureConnectionsSupported, "reported on the network setting only")
+			continue
+		}
+		require.NotNil(t, s.NonSecureConnectionsSupported)
+		require.False(t, *s.NonSecureConnectionsSupported)
+		s.Enabled, s.AcceptNonSecureConnections = true, true
+		var fault *wsman.FaultError
+		require.ErrorAs(t, c.PutTLSSettings(ctx, s), &fault)
+		s.AcceptNonSecureConnections = false
+		require.NoError(t, c.PutTLSSettings(ctx, s))
+	}
 }
