@@ -11,7 +11,7 @@ TEST_TIMEOUT ?= 20m
 PKGS ?= ./...
 GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 
-.PHONY: tools build test lint bench load demo demo-amt19 fuzz chaos cluster bench-forward
+.PHONY: tools build test lint bench load load-gateway demo demo-amt19 fuzz chaos cluster bench-forward
 
 tools:
 	scripts/testenv.sh
@@ -43,8 +43,13 @@ lint:
 bench:
 	go test -p 1 -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
 
-load:
+# `dm-manager serve` under LOAD_DEVICES simulated devices (scripts/load.sh lists the LOAD_* knobs).
+load: tools
 	scripts/load.sh
+
+# The CIRA gateway library alone in a harness process (test/load/gateway), no database: a benchmark of ciragw.
+load-gateway:
+	scripts/load-gateway.sh
 
 # Cluster e2e at full size: three `dm-manager serve` behind HAProxy, real Inventory, CLUSTER_DEVICES amtsim devices
 # (make test runs the same test with 60). Prints the ramp, takeover, reconnect and drain times it measures.

@@ -12,7 +12,7 @@ export DM_TEST_DB_SUFFIX=${DM_TEST_DB_SUFFIX:-chaos}
 mkdir -p .cache
 rc=0
 CHAOS_FULL=1 go test -count=1 -timeout "${CHAOS_TIMEOUT:-40m}" -v -run 'TestChaos' ./test/chaos/ >.cache/chaos.log 2>&1 || rc=$?
-grep -E '^\s+(chaos_test|fleet_test)\.go:[0-9]+: ' .cache/chaos.log | grep -v 'Error' || true
+grep -E '^\s+(chaos_test|fleet_test|fleetkill_test|vault_test)\.go:[0-9]+: ' .cache/chaos.log | grep -v 'Error' || true
 grep -E '^(--- |ok|FAIL)' .cache/chaos.log || true
 grep -E '^chaos: ' .cache/chaos.log || echo "chaos: no summary line (failed early; see .cache/chaos.log)"
 exit "$rc"

@@ -1,98 +1,64 @@
 #!/usr/bin/env bash
-# `make load`: the CIRA gateway and a fleet of simulated AMT devices as two processes on loopback.
-# The device process activates LOAD_DEVICES amtsim devices in-process and dials the gateway at LOAD_RAMP_RATE/s
-# from LOAD_SOURCES source addresses; the gateway process (test/load/gateway) measures the ramp, its RSS per
-# session, its CPU over an idle keepalive window, then WS-Man PowerState latency through CIRA at LOAD_RATE/s.
-# Prints a few human lines, then exactly one `load:` line. Bounded by LOAD_TIMEOUT (default 300 s).
+# `make load`: the shipped binary, `dm-manager serve`, under a fleet of simulated AMT devices, on loopback.
+# test/load/serve builds dm-manager, the real Inventory server and the fleet process (test/load/devices); runs
+# Inventory and LOAD_REPLICAS `dm-manager serve` processes (more than one: behind HAProxy, several HAProxy
+# processes when one's open-file limit is too low) on real Postgres; creates a project as EMF's tenant controller
+# does; registers the devices with `dm-manager devices import` (CSV); starts fleet processes that activate their
+# amtsim devices and dial the gateway. It measures each replica from outside (/proc/<pid>: VmRSS, utime+stime;
+# its /metrics: sessions, keepalives): the ramp, RSS per session and CPU over an idle keepalive window (AMT sends
+# a keepalive every 30 s), then REST → WS-Man latency: GET generalSettings (one WS-Man Get through the device's
+# tunnel) from an open-loop Go client, latency counted from each request's scheduled start.
+# Prints progress lines, then one `load:` line (and a `load-replica:` line per replica when there are several).
+# Needs Postgres, opa, atlas and haproxy (scripts/testenv.sh). Logs stay in LOAD_DIR.
 #
-#   LOAD_DEVICES=10000 LOAD_RATE=200 LOAD_DURATION=20s LOAD_KEEPALIVE=30s LOAD_IDLE_WINDOW=60s
-#   LOAD_RAMP_RATE=1000 LOAD_MAX_DIALING=500 (0: no cap) LOAD_SOURCES=4 LOAD_PROFILE=0 (1: pprof files in LOAD_DIR)
-#   LOAD_DIR=.cache/load; LOAD_GATEWAY_FLAGS / LOAD_DEVICE_FLAGS pass extra flags (e.g. -debug 127.0.0.1:6060).
+#   LOAD_DEVICES=10000    devices                          LOAD_REPLICAS=1       dm-manager serve processes
+#   LOAD_RATE=1000        REST requests/s                  LOAD_DURATION=20s     REST phase
+#   LOAD_IDLE_WINDOW=60s  keepalive CPU window             LOAD_SETTLE=5s        pause before it
+#   LOAD_RAMP_RATE=2000   devices starting to dial per s   LOAD_MAX_DIALING=500  dialling but not up, at once
+#   LOAD_SOURCES=4        source addresses per fleet process (fleet i uses 127.0.<i+1>.1..N)
+#   LOAD_FLEET_SIZE=10000 most devices per fleet process   LOAD_LB_CONNS=9000    most connections per HAProxy
+#   LOAD_TIMEOUT=15m      bound of the whole run           LOAD_DIR=.cache/load  logs, import file, binaries
+#   LOAD_SERVE_FLAGS / LOAD_SERVE_ENV / LOAD_FLEET_FLAGS   extra flags / environment for serve and the fleet;
+#                         LOAD_SERVE_ENV defaults to GOGC=50, as the chart sets it (LOAD_SERVE_ENV= for Go's 100)
+#   LOAD_PROFILE=1        serve with -enableProfiling; CPU profiles of the idle window and REST phase and a heap
+#                         profile per replica in LOAD_DIR (replica-0-cpu-idle.pprof, …; go tool pprof -top FILE)
+#
+# Examples: make load; LOAD_DEVICES=19000 make load; LOAD_DEVICES=50000 LOAD_REPLICAS=3 make load.
+# Every process here (dm-manager, each fleet process, each HAProxy) holds a descriptor per session; the limit is
+# raised to the hard limit (`ulimit -Hn`), so one replica holds at most that many sessions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH=$PWD/.cache/bin:$PATH # opa and atlas from scripts/testenv.sh, as the Makefile does
 
-# --- load section --------------------------------------------------------------------------------------------
 devices=${LOAD_DEVICES:-10000}
-rate=${LOAD_RATE:-200}
-duration=${LOAD_DURATION:-20s}
-keepalive=${LOAD_KEEPALIVE:-30s}
-idle=${LOAD_IDLE_WINDOW:-60s}
-ramp_rate=${LOAD_RAMP_RATE:-1000}
-max_dialing=${LOAD_MAX_DIALING:-500}
-sources=${LOAD_SOURCES:-4}
-timeout_s=${LOAD_TIMEOUT:-300}
+replicas=${LOAD_REPLICAS:-1}
 dir=${LOAD_DIR:-.cache/load}
 
-mkdir -p "$dir/bin"
-rm -f "$dir/ca.pem" "$dir/addr" "$dir/gateway.out" "$dir/devices.log" "$dir/wsman.tsv" "$dir"/*.pprof
-go build -o "$dir/bin/" ./test/load/gateway ./test/load/devices
-
-# Each process holds one descriptor per device; ask for 65536, settle for the hard limit.
-want=65536
 hard=$(ulimit -Hn)
+want=65536
 if [[ $hard != unlimited && $hard -lt $want ]]; then want=$hard; fi
 ulimit -n "$want"
-if (( $(ulimit -n) < devices + 1024 )); then
-	echo "load.sh: open-file limit $(ulimit -n) is too low for $devices devices (need $((devices + 1024)))" >&2
+per_replica=$(( (devices + replicas - 1) / replicas ))
+if (( $(ulimit -n) < per_replica + 500 )); then
+	echo "load.sh: open-file limit $(ulimit -n) is too low for $per_replica sessions per replica (need $((per_replica + 500))); use more LOAD_REPLICAS" >&2
 	exit 1
 fi
+fleet=${LOAD_FLEET_SIZE:-10000}
+if (( $(ulimit -n) < fleet + 500 )); then fleet=$(( $(ulimit -n) - 500 )); fi
 
-gw_pid='' dev_pid=''
-cleanup() {
-	for pid in $dev_pid $gw_pid; do
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in $dev_pid $gw_pid; do
-		wait "$pid" 2>/dev/null || true
-	done
-}
-trap cleanup EXIT
-
-profile=()
-if [[ ${LOAD_PROFILE:-0} == 1 ]]; then profile=(-profileDir "$dir"); fi
-
+mkdir -p "$dir"
+if [[ -z ${DM_TEST_DB_SUFFIX:-} ]]; then export DM_TEST_DB_SUFFIX=load; fi
+echo "load.sh: $devices devices, $replicas replica(s) of dm-manager serve; $(nproc) cores, load avg $(cut -d' ' -f1-3 /proc/loadavg)" \
+	"(other work on the machine inflates every figure); open-file limit $(ulimit -n); databases dmm_load_*_${DM_TEST_DB_SUFFIX}_test"
+go build -o "$dir/bin/loadserve" ./test/load/serve
 start=$SECONDS
-echo "load.sh: $devices devices, ramp $ramp_rate/s (at most $max_dialing dialling) from $sources source addresses, keepalive $keepalive," \
-	"idle window $idle, WS-Man $rate/s for $duration; $(nproc) cores, load avg $(cut -d' ' -f1-3 /proc/loadavg)"
-"$dir/bin/gateway" -addr 127.0.0.1:0 -n "$devices" -rate "$rate" -duration "$duration" -keepalive "$keepalive" \
-	-idleWindow "$idle" -caFile "$dir/ca.pem" -addrFile "$dir/addr" -latencyFile "$dir/wsman.tsv" "${profile[@]}" ${LOAD_GATEWAY_FLAGS:-} 2>&1 >"$dir/gateway.out" &
-gw_pid=$!
-
-for _ in $(seq 600); do
-	[[ -s $dir/addr ]] && break
-	kill -0 "$gw_pid" 2>/dev/null || { echo "load.sh: gateway exited before listening" >&2; exit 1; }
-	sleep 0.1
-done
-[[ -s $dir/addr ]] || { echo "load.sh: gateway did not start listening within 60 s" >&2; exit 1; }
-
-# The device process simulates 10,000 AMTs in one heap; collecting it less often keeps its GC pauses out of the
-# WS-Man latency, which should measure the gateway (real devices each have their own firmware).
-GOGC=${LOAD_DEVICE_GOGC:-400} "$dir/bin/devices" -n "$devices" -gateway "$(cat "$dir/addr")" -caFile "$dir/ca.pem" -rampRate "$ramp_rate" \
-	-maxDialing "$max_dialing" -sources "$sources" ${LOAD_DEVICE_FLAGS:-} 2>"$dir/devices.log" &
-dev_pid=$!
-
-shown=''
-# The gateway exits once it has measured everything; the device process runs until killed.
-while kill -0 "$gw_pid" 2>/dev/null; do
-	if (( SECONDS - start > timeout_s )); then
-		echo "load.sh: no result within ${timeout_s} s; stopping (device log: $dir/devices.log)" >&2
-		exit 1
-	fi
-	if ! kill -0 "$dev_pid" 2>/dev/null; then
-		echo "load.sh: device process failed:" >&2
-		tail -5 "$dir/devices.log" >&2
-		exit 1
-	fi
-	if [[ -z $shown ]] && grep -m1 'activated' "$dir/devices.log" 2>/dev/null; then shown=1; fi
-	sleep 0.5
-done
 rc=0
-wait "$gw_pid" || rc=$?
-gw_pid=''
-if [[ $rc -ne 0 ]] || ! grep -q '^load: ' "$dir/gateway.out"; then
-	echo "load.sh: gateway failed (exit $rc)" >&2
-	exit 1
-fi
-grep -m1 'tunnels up; device process cpu' "$dir/devices.log" || true
+"$dir/bin/loadserve" -n "$devices" -replicas "$replicas" -rate "${LOAD_RATE:-1000}" -duration "${LOAD_DURATION:-20s}" \
+	-idleWindow "${LOAD_IDLE_WINDOW:-60s}" -settle "${LOAD_SETTLE:-5s}" -rampRate "${LOAD_RAMP_RATE:-2000}" \
+	-maxDialing "${LOAD_MAX_DIALING:-500}" -sources "${LOAD_SOURCES:-4}" -fleetSize "$fleet" \
+	-lbConns "${LOAD_LB_CONNS:-9000}" -timeout "${LOAD_TIMEOUT:-15m}" -dir "$dir" \
+	-profile="$([[ ${LOAD_PROFILE:-0} == 1 ]] && echo true || echo false)" -serveFlags "${LOAD_SERVE_FLAGS:-}" -serveEnv "${LOAD_SERVE_ENV-GOGC=50}" -fleetFlags "${LOAD_FLEET_FLAGS:-}" \
+	>"$dir/result.txt" || rc=$?
 echo "load.sh: finished in $((SECONDS - start)) s; load avg $(cut -d' ' -f1-3 /proc/loadavg)"
-grep -m1 '^load: ' "$dir/gateway.out"
+cat "$dir/result.txt"
+exit "$rc"

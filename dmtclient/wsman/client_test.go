@@ -3,6 +3,7 @@ package wsman
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -292,9 +293,13 @@ func TestRelayDialer(t *testing.T) {
 	require.ErrorContains(t, err, "rpc-go went away")
 }
 
-func TestRelayConnOneExchange(t *testing.T) {
-	conn, err := RelayDialer(ExchangerFunc(func(context.Context, []byte) ([]byte, error) { return []byte("ok"), nil })).
-		Dial(context.Background())
+// A relay connection carries one exchange at a time: written again only once the answer was read (keep-alive).
+func TestRelayConnExchangeAtATime(t *testing.T) {
+	n := 0
+	conn, err := RelayDialer(ExchangerFunc(func(_ context.Context, req []byte) ([]byte, error) {
+		n++
+		return []byte(fmt.Sprintf("ok %d %s", n, req)), nil
+	})).Dial(context.Background())
 	require.NoError(t, err)
 	_, err = conn.Read(make([]byte, 1))
 	require.Error(t, err)
@@ -304,7 +309,12 @@ func TestRelayConnOneExchange(t *testing.T) {
 	require.ErrorIs(t, err, errRelayUsed)
 	got, err := io.ReadAll(conn)
 	require.NoError(t, err)
-	require.Equal(t, "ok", string(got))
+	require.Equal(t, "ok 1 req", string(got))
+	_, err = conn.Write([]byte("next"))
+	require.NoError(t, err)
+	got, err = io.ReadAll(conn)
+	require.NoError(t, err)
+	require.Equal(t, "ok 2 next", string(got))
 	require.NoError(t, conn.Close())
 	_, err = conn.Read(make([]byte, 1))
 	require.ErrorIs(t, err, net.ErrClosed)
@@ -340,4 +350,36 @@ func TestConcurrentCallers(t *testing.T) {
 		require.False(t, ncs[r.nc], "nc %s reused", r.nc)
 		ncs[r.nc] = true
 	}
+}
+
+// A keep-alive relay connection outlives the call that dialled it: a later exchange is bounded by its own
+// deadline, and moving the deadline into the past (the Client's cancellation) ends it.
+func TestRelayConnLaterExchange(t *testing.T) {
+	started := make(chan struct{}, 1)
+	dialCtx, cancelDial := context.WithCancel(context.Background())
+	conn, err := RelayDialer(ExchangerFunc(func(ctx context.Context, _ []byte) ([]byte, error) {
+		started <- struct{}{}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})).Dial(dialCtx)
+	require.NoError(t, err)
+	require.NoError(t, conn.SetDeadline(time.Now().Add(time.Hour)))
+	cancelDial()
+	_, err = conn.Write([]byte("first"))
+	require.ErrorIs(t, err, context.Canceled, "the first exchange belongs to the dialling call")
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := conn.Write([]byte("second"))
+		done <- err
+	}()
+	<-started
+	<-started
+	select {
+	case err := <-done:
+		t.Fatalf("a later exchange ended with the dialling call: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	require.NoError(t, conn.SetDeadline(time.Unix(1, 0)))
+	require.ErrorIs(t, <-done, context.Canceled)
 }

@@ -27,28 +27,35 @@ func (f ExchangerFunc) Exchange(ctx context.Context, request []byte) ([]byte, er
 	return f(ctx, request)
 }
 
-// RelayDialer turns an Exchanger into a Dialer: each connection carries exactly one request and its response.
-// The Client writes a request in a single Write, which performs the exchange; Reads then return the answer and
-// io.EOF. Use it with Config.DisableKeepAlive.
+// RelayDialer turns an Exchanger into a Dialer. The Client writes a request in a single Write, which performs the
+// exchange; Reads then return the answer and io.EOF. With Config.DisableKeepAlive each connection carries one
+// exchange (the rpc-go relay); with keep-alive the Client writes the next request on the same connection once it
+// has read the whole answer, and the Exchanger's far end may keep AMT's connection open in between (the replica
+// API does).
 func RelayDialer(x Exchanger) Dialer {
 	return DialerFunc(func(ctx context.Context) (net.Conn, error) {
 		return &relayConn{ctx: ctx, x: x}, nil
 	})
 }
 
-// relayConn is a net.Conn over one Exchange, bounded by the dialling context and the deadline the Client sets.
+// relayConn is a net.Conn over exchanges, one at a time, each bounded by the deadline the Client sets; the first
+// is bounded by the dialling context too. A later one (keep-alive) outlives the call that dialled: moving the
+// deadline into the past, as the Client does when its call is cancelled, cancels it.
 type relayConn struct {
 	ctx context.Context
 	x   Exchanger
 
-	mu       sync.Mutex
+	mu     sync.Mutex // one exchange at a time; guards the fields below
+	sent   bool
+	closed bool
+	resp   bytes.Reader
+
+	dmu      sync.Mutex // guards deadline and cancel: SetDeadline must not wait for a running exchange
 	deadline time.Time
-	sent     bool
-	closed   bool
-	resp     bytes.Reader
+	cancel   context.CancelFunc // of the running exchange
 }
 
-var errRelayUsed = errors.New("wsman: relay connection carries one exchange")
+var errRelayUsed = errors.New("wsman: relay connection written again before its answer was read")
 
 func (c *relayConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
@@ -56,17 +63,28 @@ func (c *relayConn) Write(p []byte) (int, error) {
 	switch {
 	case c.closed:
 		return 0, net.ErrClosed
-	case c.sent:
+	case c.sent && c.resp.Len() > 0:
 		return 0, errRelayUsed
 	}
-	c.sent = true
 	ctx := c.ctx
-	if !c.deadline.IsZero() {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, c.deadline)
-		defer cancel()
+	if c.sent {
+		ctx = context.WithoutCancel(ctx)
 	}
+	c.sent = true
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c.dmu.Lock()
+	if !c.deadline.IsZero() {
+		var stop context.CancelFunc
+		ctx, stop = context.WithDeadline(ctx, c.deadline)
+		defer stop()
+	}
+	c.cancel = cancel
+	c.dmu.Unlock()
 	resp, err := c.x.Exchange(ctx, p)
+	c.dmu.Lock()
+	c.cancel = nil
+	c.dmu.Unlock()
 	if err != nil {
 		if WrittenOf(err) == 0 {
 			// The request was handed to the relay, which may have passed it on to AMT.
@@ -104,11 +122,14 @@ func (c *relayConn) Close() error {
 func (c *relayConn) LocalAddr() net.Addr  { return relayAddr{} }
 func (c *relayConn) RemoteAddr() net.Addr { return relayAddr{} }
 
-// SetDeadline bounds the exchange that the next Write performs.
+// SetDeadline bounds the exchange that the next Write performs; a deadline already past cancels a running one.
 func (c *relayConn) SetDeadline(t time.Time) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.dmu.Lock()
+	defer c.dmu.Unlock()
 	c.deadline = t
+	if c.cancel != nil && !t.IsZero() && !t.After(time.Now()) {
+		c.cancel()
+	}
 	return nil
 }
 

@@ -122,7 +122,7 @@ func (a *app) startOAMAndMetrics(context.Context) error {
 	a.reg = metrics.NewRegistry()
 	if a.lis.Metrics != nil {
 		a.reg.MustRegister(invmetrics.GetClientMetricsWithLatency())
-		srv := &http.Server{Handler: metrics.Handler(a.reg), ReadHeaderTimeout: 5 * time.Second}
+		srv := &http.Server{Handler: metrics.Handler(a.reg, a.cfg.EnableProfiling), ReadHeaderTimeout: 5 * time.Second}
 		a.serveHTTP("metrics server", a.lis.Metrics, srv, nil)
 	}
 	return nil

@@ -2,7 +2,11 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/dmrm/dm-manager/internal/devices"
 	"github.com/dmrm/dm-manager/internal/replica"
@@ -19,12 +23,29 @@ type replicaParts struct {
 	replicaClient *replica.Client
 }
 
+// replicaTLS is the replica API's mutual TLS from the -replicaTLS* flags; nil configurations without them.
+func (a *app) replicaTLS() (server, client *tls.Config, err error) {
+	f := replica.TLSFiles{Cert: a.cfg.ReplicaTLSCertFile, Key: a.cfg.ReplicaTLSKeyFile, CA: a.cfg.ReplicaTLSCAFile}
+	if !f.Enabled() {
+		return nil, nil, nil
+	}
+	server, client, err = f.Load()
+	if err != nil {
+		return nil, nil, &ConfigError{Flag: "replicaTLSCertFile", Msg: err.Error()}
+	}
+	return server, client, nil
+}
+
 // startReplicaClient makes the forwarding client before the AMT clients need it.
 func (a *app) startReplicaClient(context.Context) error {
 	if a.cfg.ReplicaSecret == "" {
 		return nil
 	}
-	c, err := replica.NewClient(a.cfg.ReplicaSecret)
+	_, tlsConf, err := a.replicaTLS()
+	if err != nil {
+		return err
+	}
+	c, err := replica.NewClient(a.cfg.ReplicaSecret, tlsConf)
 	if err != nil {
 		return &ConfigError{Flag: "replicaListenAddress", Msg: err.Error()}
 	}
@@ -49,7 +70,16 @@ func (a *app) startReplica(ctx context.Context) error {
 		if err != nil {
 			return &ConfigError{Flag: "replicaListenAddress", Msg: err.Error()}
 		}
-		a.serveGRPC("replica API", a.lis.Replica, srv.GRPCServer())
+		tlsConf, _, err := a.replicaTLS()
+		if err != nil {
+			return err
+		}
+		var opts []grpc.ServerOption
+		if tlsConf != nil {
+			opts = append(opts, grpc.Creds(credentials.NewTLS(tlsConf)))
+		}
+		a.onStop("replica API channels", srv.Close) // after the server's stop (stops run in reverse)
+		a.serveGRPC("replica API", a.lis.Replica, srv.GRPCServer(opts...))
 	}
 	wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})

@@ -24,6 +24,7 @@ import (
 	"github.com/dmrm/dm-manager/internal/app"
 	"github.com/dmrm/dm-manager/internal/config"
 	"github.com/dmrm/dm-manager/internal/devices"
+	"github.com/dmrm/dm-manager/internal/replica/replicatest"
 	"github.com/dmrm/dm-manager/internal/secrets"
 	"github.com/dmrm/dm-manager/internal/store"
 	"github.com/dmrm/dm-manager/internal/store/storetest"
@@ -35,8 +36,9 @@ import (
 
 const replicaSecret = "app-test-replica-secret-0123456789"
 
-// startReplica runs one replica of a deployment sharing dsn and the secrets key, serving the replica API.
-func startReplica(t *testing.T, dsn, key, id string) *instance {
+// startReplica runs one replica of a deployment sharing dsn and the secrets key, serving the replica API; extra
+// flags are added (the replica API's mutual TLS).
+func startReplica(t *testing.T, dsn, key, id string, extra ...string) *instance {
 	t.Helper()
 	lis, err := app.ListenLoopback()
 	require.NoError(t, err)
@@ -46,6 +48,7 @@ func startReplica(t *testing.T, dsn, key, id string) *instance {
 		"-replicaID=" + id, "-replicaListenAddress=" + lis.Replica.Addr().String(),
 		"-replicaAddress=" + lis.Replica.Addr().String(), "-statusChangeGracePeriod=1s", "-requestTimeout=10s",
 		"-shutdownTimeout=20s"}
+	args = append(args, extra...)
 	cfg, err := config.Load(args, func(k string) string { return env[k] })
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -76,8 +79,9 @@ func startReplica(t *testing.T, dsn, key, id string) *instance {
 	return in
 }
 
-// TestTwoReplicas: two replicas on one database, each holding half of a fleet. A REST read for any device sent to
-// either replica answers 200 (forwarded to the owner when needed). A device that reconnects to the other replica
+// TestTwoReplicas: two replicas on one database, each holding half of a fleet, the replica API behind mutual TLS
+// (test/cluster runs it without). A REST read for any device sent to either replica answers 200 (forwarded to the
+// owner when needed). A device that reconnects to the other replica
 // while its old connection is black-holed is taken over: the old session is closed within 1 s and Inventory never
 // shows the device disconnected.
 func TestTwoReplicas(t *testing.T) {
@@ -90,8 +94,10 @@ func TestTwoReplicas(t *testing.T) {
 	k := make([]byte, secrets.KeySize)
 	_, _ = rand.Read(k)
 	key := base64.StdEncoding.EncodeToString(k)
-	a := startReplica(t, dsn, key, "replica-a")
-	b := startReplica(t, dsn, key, "replica-b")
+	cert, certKey, ca := replicatest.Files(t, t.TempDir())
+	mtls := []string{"-replicaTLSCertFile=" + cert, "-replicaTLSKeyFile=" + certKey, "-replicaTLSCAFile=" + ca}
+	a := startReplica(t, dsn, key, "replica-a", mtls...)
+	b := startReplica(t, dsn, key, "replica-b", mtls...)
 
 	tenantID := uuid.NewString()
 	dao.CreateTenantWithOpts(t, tenantID, true, inv_testing.TenantDesiredStateCreated())

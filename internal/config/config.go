@@ -50,6 +50,7 @@ type Config struct {
 	APIAddress        string // tenant-facing REST API
 	EnableMetrics     bool
 	MetricsAddress    string // /metrics, served only when EnableMetrics
+	EnableProfiling   bool   // Go's /debug/pprof/ on MetricsAddress too
 	OAMServerAddress  string // gRPC health; empty disables it
 
 	// Inventory.
@@ -107,7 +108,9 @@ type Config struct {
 	ReplicaAddress       string
 	ReplicaListenAddress string
 	ReplicaSecret        string // DM_REPLICA_SECRET
-	ShutdownTimeout      time.Duration
+	// Replica API mutual TLS (all three or none): this replica's certificate and key, the replicas' CA.
+	ReplicaTLSCertFile, ReplicaTLSKeyFile, ReplicaTLSCAFile string
+	ShutdownTimeout                                         time.Duration
 
 	// Events (internal/events).
 	MQTTAddress     string        // empty: no MQTT publishing

@@ -102,6 +102,7 @@ func TestErrorsNameTheFlag(t *testing.T) {
 		{nil, []string{"DM_PARALLELISM", "x"}, "DM_PARALLELISM (for -parallelism)"},
 		{[]string{"-ciraAddress=4433"}, nil, "-ciraAddress: must be host:port"},
 		{[]string{"-apiAddress=:http"}, nil, "-apiAddress: port must be a number"},
+		{[]string{"-enableProfiling"}, nil, "-enableProfiling: profiles are served on -metricsAddress; set -enableMetrics too"},
 		{[]string{"-insecureGRPC=false"}, nil, "-caCertPath: required when -insecureGRPC=false"},
 		{[]string{"-reconcilePeriod=0s"}, nil, "-reconcilePeriod: must be positive"},
 		{[]string{"-amtRequestTimeout=0s"}, nil, "-amtRequestTimeout: must be positive"},
@@ -130,6 +131,11 @@ func TestErrorsNameTheFlag(t *testing.T) {
 			"-replicaAddress: required with -replicaListenAddress"},
 		{[]string{"-replicaListenAddress=9443"}, nil, "-replicaListenAddress: must be host:port"},
 		{[]string{"-shutdownTimeout=0s"}, nil, "-shutdownTimeout: must be positive"},
+		{[]string{"-replicaTLSCertFile=/etc/hosts", "-replicaTLSKeyFile=/etc/hosts"}, nil,
+			"-replicaTLSCAFile: required with the other -replicaTLS* flags"},
+		{[]string{"-replicaTLSCAFile=/etc/hosts"}, nil, "-replicaTLSCertFile: required with the other -replicaTLS* flags"},
+		{[]string{"-replicaTLSCertFile=/does/not/exist", "-replicaTLSKeyFile=/etc/hosts", "-replicaTLSCAFile=/etc/hosts"},
+			nil, "-replicaTLSCertFile: stat /does/not/exist"},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(append(tc.args, tc.env...), " "), func(t *testing.T) {

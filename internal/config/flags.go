@@ -66,6 +66,7 @@ func newFlagSet(c *Config) *flagSet {
 	s(&c.APIAddress, "apiAddress", "0.0.0.0:8090", "tenant-facing REST API listen address")
 	b(&c.EnableMetrics, "enableMetrics", false, "serve Prometheus metrics on -metricsAddress")
 	s(&c.MetricsAddress, "metricsAddress", "0.0.0.0:8081", "metrics listen address (/metrics)")
+	b(&c.EnableProfiling, "enableProfiling", false, "also serve Go's runtime profiles (/debug/pprof/) on -metricsAddress (needs -enableMetrics); for diagnosis, keep that port private")
 	s(&c.OAMServerAddress, "oamServerAddress", "0.0.0.0:2379", "gRPC health (OAM) listen address; empty disables it")
 
 	s(&c.InventoryAddress, "inventoryAddress", "inventory.orch-infra.svc:50051", "Inventory gRPC address")
@@ -130,6 +131,11 @@ func newFlagSet(c *Config) *flagSet {
 	s(&c.ReplicaListenAddress, "replicaListenAddress", "",
 		"listen address of the replica API that other replicas forward WS-Man work to (needs env DM_REPLICA_SECRET "+
 			"and -replicaAddress); empty: single replica, no forwarding")
+	s(&c.ReplicaTLSCertFile, "replicaTLSCertFile", "", "replica API mutual TLS: this replica's certificate (PEM), "+
+		"issued by -replicaTLSCAFile; set all three -replicaTLS* flags on every replica, or none")
+	s(&c.ReplicaTLSKeyFile, "replicaTLSKeyFile", "", "replica API mutual TLS: the private key of -replicaTLSCertFile (PEM)")
+	s(&c.ReplicaTLSCAFile, "replicaTLSCAFile", "", "replica API mutual TLS: the CA (PEM) of every replica's "+
+		"certificate, dedicated to the replica API (peers are verified by chain, not by name)")
 	d(&c.ShutdownTimeout, "shutdownTimeout", 25*time.Second,
 		"overall deadline of the graceful stop after SIGTERM (drain, DISCONNECT devices, stop); keep it below "+
 			"the pod's terminationGracePeriodSeconds")

@@ -47,6 +47,9 @@ func (c *Config) validateListeners() error {
 			return err
 		}
 	}
+	if c.EnableProfiling && !c.EnableMetrics {
+		return fmt.Errorf("-enableProfiling: profiles are served on -metricsAddress; set -enableMetrics too")
+	}
 	if c.OAMServerAddress != "" {
 		return checkHostPort("oamServerAddress", c.OAMServerAddress)
 	}
@@ -243,12 +246,40 @@ func checkURL(flagName, raw string, schemes ...string) error {
 	return fmt.Errorf("-%s: scheme must be one of %v, got %q", flagName, schemes, u.Scheme)
 }
 
+// validateReplicaTLS: the three files together or none, each readable.
+func (c *Config) validateReplicaTLS() error {
+	files := []struct{ flag, path string }{{"replicaTLSCertFile", c.ReplicaTLSCertFile},
+		{"replicaTLSKeyFile", c.ReplicaTLSKeyFile}, {"replicaTLSCAFile", c.ReplicaTLSCAFile}}
+	set := 0
+	for _, f := range files {
+		if f.path != "" {
+			set++
+		}
+	}
+	if set == 0 {
+		return nil
+	}
+	for _, f := range files {
+		if f.path == "" {
+			return fmt.Errorf("-%s: required with the other -replicaTLS* flags (mutual TLS needs the certificate, "+
+				"its key and the CA)", f.flag)
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			return fmt.Errorf("-%s: %w", f.flag, err)
+		}
+	}
+	return nil
+}
+
 // minReplicaSecret matches internal/replica.MinSecretLen (config must not import it).
 const minReplicaSecret = 16
 
 func (c *Config) validateReplica() error {
 	if c.ShutdownTimeout <= 0 {
 		return fmt.Errorf("-shutdownTimeout: must be positive, got %s", c.ShutdownTimeout)
+	}
+	if err := c.validateReplicaTLS(); err != nil {
+		return err
 	}
 	if c.ReplicaListenAddress == "" {
 		return nil

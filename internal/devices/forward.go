@@ -29,7 +29,7 @@ func (c *AMTClients) forwarded(ctx context.Context, tenant, guid string, d store
 	x := &routedExchanger{c: c, guid: guid, replica: d.OwnerReplica, address: d.OwnerAddress}
 	ws, err := wsman.New(wsman.Config{
 		Dialer: wsman.RelayDialer(x), Host: dmtclient.CIRADialer{GUID: guid}.Host(), Username: amtAdminUser,
-		Password: password, DisableKeepAlive: true, Timeout: c.opts.RequestTimeout,
+		Password: password, Timeout: c.opts.RequestTimeout, // keep-alive: the owner keeps AMT's channel open
 	})
 	if err != nil {
 		return nil, fmt.Errorf("devices: WS-Man client for device %s: %w", guid, err)

@@ -127,7 +127,7 @@ func simAMT(tb testing.TB, d *amtsim.Device, adminPassword string) *amt.Client {
 // forwarding is replica "other": no session of its own, forwarding to the owner.
 func forwarding(tb testing.TB, o *ownerRig) *AMTClients {
 	_, sec := backends(tb)
-	fwd, err := replica.NewClient(forwardSecret)
+	fwd, err := replica.NewClient(forwardSecret, nil)
 	require.NoError(tb, err)
 	tb.Cleanup(fwd.Close)
 	c := NewAMTClients(o.st, sec, newPipeGateway(), ClientOptions{Replica: "other", RequestTimeout: 5 * time.Second,

@@ -16,7 +16,7 @@ func TestHandler(t *testing.T) {
 	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "dmm_test_total", Help: "test"})
 	reg.MustRegister(c)
 	c.Inc()
-	srv := httptest.NewServer(Handler(reg))
+	srv := httptest.NewServer(Handler(reg, false))
 	defer srv.Close()
 
 	resp, err := http.Get(srv.URL + Path)
@@ -28,10 +28,28 @@ func TestHandler(t *testing.T) {
 	require.Contains(t, string(body), "dmm_test_total 1")
 	require.Contains(t, string(body), "go_goroutines")
 
-	resp, err = http.Get(srv.URL + "/other")
-	require.NoError(t, err)
-	require.NoError(t, resp.Body.Close())
-	require.Equal(t, http.StatusNotFound, resp.StatusCode)
+	for _, path := range []string{"/other", "/debug/pprof/", "/debug/pprof/heap"} {
+		resp, err = http.Get(srv.URL + path)
+		require.NoError(t, err)
+		require.NoError(t, resp.Body.Close())
+		require.Equal(t, http.StatusNotFound, resp.StatusCode, path)
+	}
+}
+
+// TestHandlerProfiling: with -enableProfiling the runtime profiles are served beside the metrics.
+func TestHandlerProfiling(t *testing.T) {
+	srv := httptest.NewServer(Handler(NewRegistry(), true))
+	defer srv.Close()
+	for path, want := range map[string]string{"/debug/pprof/": "goroutine", "/debug/pprof/heap?debug=1": "heap profile",
+		"/debug/pprof/cmdline": "", "/debug/pprof/profile?seconds=1": "", Path: "go_goroutines"} {
+		resp, err := http.Get(srv.URL + path)
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		require.NoError(t, resp.Body.Close())
+		require.Equal(t, http.StatusOK, resp.StatusCode, path)
+		require.Contains(t, string(body), want, path)
+	}
 }
 
 func TestRecoverPanicCountsAndHandsOver(t *testing.T) {

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -39,17 +41,23 @@ func (e *MovedError) Is(target error) bool { return target == ErrMoved }
 // Client calls other replicas. One gRPC connection is kept per address.
 type Client struct {
 	secret []byte
+	creds  credentials.TransportCredentials
 
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
 }
 
-// NewClient returns a Client signing its calls with secret (DM_REPLICA_SECRET).
-func NewClient(secret string) (*Client, error) {
+// NewClient returns a Client signing its calls with secret (DM_REPLICA_SECRET), over TLS when tlsConf is set
+// (TLSFiles.Load), in plain text otherwise.
+func NewClient(secret string, tlsConf *tls.Config) (*Client, error) {
 	if len(secret) < MinSecretLen {
 		return nil, fmt.Errorf("replica: DM_REPLICA_SECRET must be at least %d characters", MinSecretLen)
 	}
-	return &Client{secret: []byte(secret), conns: make(map[string]*grpc.ClientConn)}, nil
+	creds := insecure.NewCredentials()
+	if tlsConf != nil {
+		creds = credentials.NewTLS(tlsConf)
+	}
+	return &Client{secret: []byte(secret), creds: creds, conns: make(map[string]*grpc.ClientConn)}, nil
 }
 
 func (c *Client) conn(address string) (*grpc.ClientConn, error) {
@@ -58,7 +66,7 @@ func (c *Client) conn(address string) (*grpc.ClientConn, error) {
 	if cc, ok := c.conns[address]; ok {
 		return cc, nil
 	}
-	cc, err := grpc.NewClient(address, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	cc, err := grpc.NewClient(address, grpc.WithTransportCredentials(c.creds))
 	if err != nil {
 		return nil, fmt.Errorf("replica: address %q: %w", address, err)
 	}
@@ -95,10 +103,27 @@ func (c *Client) Exchange(ctx context.Context, address, guid string, request []b
 	case resp.GetNoSession():
 		err = fmt.Errorf("replica: the CIRA session on replica %s ended before AMT answered: %s: %w",
 			address, resp.GetError(), ciragw.ErrSessionClosed)
+	case callerDeadline(ctx) != nil:
+		err = fmt.Errorf("replica %s: %s: %w", address, resp.GetError(), callerDeadline(ctx))
 	default:
 		err = fmt.Errorf("replica %s: %s", address, resp.GetError())
 	}
 	return nil, &wsman.ExchangeError{Written: written, Err: err}
+}
+
+// deadlineSlack: the owner enforces the caller's propagated deadline on its own clock and may end the call a moment
+// before the caller's context expires; a failure that close to the deadline is reported as the caller's deadline.
+const deadlineSlack = 50 * time.Millisecond
+
+// callerDeadline is ctx's error, or DeadlineExceeded when ctx's deadline is less than deadlineSlack away.
+func callerDeadline(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && time.Until(d) < deadlineSlack {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // connectWait bounds the wait for a connection to a replica before the call is given up as not sent.
@@ -135,10 +160,9 @@ func callError(ctx context.Context, address string, err error) error {
 	case codes.Unauthenticated, codes.InvalidArgument, codes.Unimplemented:
 		return &wsman.ExchangeError{Written: wsman.NotWritten,
 			Err: fmt.Errorf("replica: replica %s refused the call: %s", address, st.Message())}
-	case codes.DeadlineExceeded, codes.Canceled:
-		if ctx.Err() != nil {
-			return &wsman.ExchangeError{Written: wsman.PossiblyWritten, Err: fmt.Errorf("replica %s: %w", address, ctx.Err())}
-		}
+	}
+	if cerr := callerDeadline(ctx); cerr != nil {
+		return &wsman.ExchangeError{Written: wsman.PossiblyWritten, Err: fmt.Errorf("replica %s: %w", address, cerr)}
 	}
 	return &wsman.ExchangeError{Written: wsman.PossiblyWritten,
 		Err: fmt.Errorf("replica: calling replica %s: %s", address, st.Message())}

@@ -68,12 +68,20 @@ func owner(t testing.TB, devices ChannelOpener, secret string) string {
 	require.NoError(t, err)
 	g := srv.GRPCServer()
 	go func() { _ = g.Serve(lis) }()
+	t.Cleanup(srv.Close)
 	t.Cleanup(g.Stop)
 	return lis.Addr().String()
 }
 
 // simDevice is an activated amtsim device and a WS-Man client for it that forwards through the replica at addr.
 func simDevice(t testing.TB, devices *pipeDevices, c *Client, addr string) (string, *amt.Client) {
+	t.Helper()
+	return simDeviceWith(t, devices, c, addr, false, nil)
+}
+
+// simDeviceWith is simDevice with HTTP keep-alive on or off; opened, when set, gets the device's side of every
+// channel the owner opens.
+func simDeviceWith(t testing.TB, devices *pipeDevices, c *Client, addr string, keepAlive bool, opened chan<- net.Conn) (string, *amt.Client) {
 	t.Helper()
 	guid := uuid.NewString()
 	sim, err := amtsim.New(amtsim.Config{GUID: guid})
@@ -87,21 +95,51 @@ func simDevice(t testing.TB, devices *pipeDevices, c *Client, addr string) (stri
 	require.NoError(t, err)
 	const password = "Adm1n-P4ss-forwarded"
 	require.NoError(t, amt.New(setup).Setup(t.Context(), amt.AdminPasswordHash(sim.DigestRealm(), password)))
-	devices.set(guid, sim.ServeConn)
+	devices.set(guid, func(conn net.Conn) {
+		if opened != nil {
+			opened <- conn
+		}
+		sim.ServeConn(conn)
+	})
 	ws, err := wsman.New(wsman.Config{
 		Dialer: wsman.RelayDialer(wsman.ExchangerFunc(func(ctx context.Context, req []byte) ([]byte, error) {
 			return c.Exchange(ctx, addr, guid, req)
 		})),
-		Host: guid + ":16992", Username: "admin", Password: password, DisableKeepAlive: true, Timeout: 5 * time.Second,
+		Host: guid + ":16992", Username: "admin", Password: password, DisableKeepAlive: !keepAlive, Timeout: 5 * time.Second,
 	})
 	require.NoError(t, err)
 	return guid, amt.New(ws)
 }
 
+// With keep-alive the owner keeps the device's channel open between forwarded exchanges, as its own client does:
+// after the digest handshake every read goes over one channel. A kept channel the device closed meanwhile takes
+// nothing of the next request, which goes over a new channel.
+func TestForwardedExchangesReuseTheChannel(t *testing.T) {
+	devices := &pipeDevices{serve: map[string]func(net.Conn){}}
+	addr := owner(t, devices, testSecret)
+	c, err := NewClient(testSecret, nil)
+	require.NoError(t, err)
+	defer c.Close()
+	opened := make(chan net.Conn, 16)
+	_, client := simDeviceWith(t, devices, c, addr, true, opened)
+	for range 5 {
+		_, err := client.GeneralSettings(t.Context())
+		require.NoError(t, err)
+	}
+	// The first request is answered 401 with Connection: close (§8.2); the authorized ones share the next channel.
+	require.Len(t, opened, 2, "channels opened for 5 reads")
+	<-opened
+	kept := <-opened
+	require.NoError(t, kept.Close()) // the device closes the kept channel
+	_, err = client.Version(t.Context())
+	require.NoError(t, err)
+	require.Len(t, opened, 1, "the next request went over a new channel")
+}
+
 func TestForwardedReads(t *testing.T) {
 	devices := &pipeDevices{serve: map[string]func(net.Conn){}}
 	addr := owner(t, devices, testSecret)
-	c, err := NewClient(testSecret)
+	c, err := NewClient(testSecret, nil)
 	require.NoError(t, err)
 	defer c.Close()
 	_, client := simDevice(t, devices, c, addr)
@@ -115,7 +153,7 @@ func TestForwardedReads(t *testing.T) {
 func TestOutcomes(t *testing.T) {
 	devices := &pipeDevices{serve: map[string]func(net.Conn){}}
 	addr := owner(t, devices, testSecret)
-	c, err := NewClient(testSecret)
+	c, err := NewClient(testSecret, nil)
 	require.NoError(t, err)
 	defer c.Close()
 	req := []byte("POST /wsman HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
@@ -176,7 +214,7 @@ func TestAuthentication(t *testing.T) {
 	guid := uuid.NewString()
 	req := []byte("POST /wsman HTTP/1.1\r\n\r\n")
 
-	wrong, err := NewClient("another-secret-of-enough-length")
+	wrong, err := NewClient("another-secret-of-enough-length", nil)
 	require.NoError(t, err)
 	defer wrong.Close()
 	_, err = wrong.Exchange(t.Context(), addr, guid, req)
@@ -215,7 +253,7 @@ func TestAuthentication(t *testing.T) {
 
 	_, err = NewServer(devices, "short", zerolog.Nop())
 	require.Error(t, err)
-	_, err = NewClient("")
+	_, err = NewClient("", nil)
 	require.Error(t, err)
 }
 
@@ -237,7 +275,10 @@ func TestExchangeRejectsBadInput(t *testing.T) {
 		require.True(t, strings.Contains(status.Convert(err).Message(), name) || name == "empty", status.Convert(err).Message())
 	}
 	var moved *MovedError
-	_, err = (&Client{secret: []byte(testSecret), conns: map[string]*grpc.ClientConn{}}).Exchange(t.Context(), addr, uuid.NewString(), []byte("x"))
+	c, err := NewClient(testSecret, nil)
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Exchange(t.Context(), addr, uuid.NewString(), []byte("x"))
 	require.True(t, errors.As(err, &moved), "%v", err)
 }
 
@@ -271,7 +312,7 @@ func TestPanicCostsOneCall(t *testing.T) {
 	devices := &pipeDevices{serve: map[string]func(net.Conn){}}
 	faulty := &panicOnce{ChannelOpener: devices}
 	addr := owner(t, faulty, testSecret)
-	c, err := NewClient(testSecret)
+	c, err := NewClient(testSecret, nil)
 	require.NoError(t, err)
 	defer c.Close()
 	guid, client := simDevice(t, devices, c, addr)

@@ -43,9 +43,10 @@ type ChannelOpener interface {
 // Server serves the replica API over a CIRA gateway.
 type Server struct {
 	pb.UnimplementedReplicaServer
-	gw  ChannelOpener
-	v   *verifier
-	log zerolog.Logger
+	gw   ChannelOpener
+	v    *verifier
+	idle *idleChannels
+	log  zerolog.Logger
 }
 
 // NewServer returns a Server relaying over gw, accepting calls signed with secret (DM_REPLICA_SECRET).
@@ -53,15 +54,20 @@ func NewServer(gw ChannelOpener, secret string, log zerolog.Logger) (*Server, er
 	if len(secret) < MinSecretLen {
 		return nil, fmt.Errorf("replica: DM_REPLICA_SECRET must be at least %d characters", MinSecretLen)
 	}
-	return &Server{gw: gw, v: newVerifier([]byte(secret), time.Now),
+	return &Server{gw: gw, v: newVerifier([]byte(secret), time.Now), idle: newIdleChannels(),
 		log: log.With().Str("component", "replica-api").Logger()}, nil
 }
 
+// Close closes the channels kept open between exchanges.
+func (s *Server) Close() { s.idle.close() }
+
 // GRPCServer returns a gRPC server serving the replica API: requests up to 2 MiB, and a panic in a call costs
-// that call only (codes.Internal, logged, dm_manager_panics_recovered_total{component="grpc"}).
-func (s *Server) GRPCServer() *grpc.Server {
-	g := grpc.NewServer(grpc.MaxRecvMsgSize(2<<20), grpc.ChainUnaryInterceptor(southbound.RecoverUnary(s.log)),
-		grpc.ChainStreamInterceptor(southbound.RecoverStream(s.log)))
+// that call only (codes.Internal, logged, dm_manager_panics_recovered_total{component="grpc"}). opts come first
+// (the mutual-TLS credentials).
+func (s *Server) GRPCServer(opts ...grpc.ServerOption) *grpc.Server {
+	g := grpc.NewServer(append(opts, grpc.MaxRecvMsgSize(2<<20),
+		grpc.ChainUnaryInterceptor(southbound.RecoverUnary(s.log)),
+		grpc.ChainStreamInterceptor(southbound.RecoverStream(s.log)))...)
 	pb.RegisterReplicaServer(g, s)
 	return g
 }
@@ -99,17 +105,40 @@ func (s *Server) Exchange(ctx context.Context, req *pb.ExchangeRequest) (*pb.Exc
 	return s.exchange(ctx, guid, uint16(port), req.GetRequest()), nil
 }
 
+// exchange carries the request over the channel kept from the previous exchange with the device, or a new one.
+// A kept channel the device has closed meanwhile takes no byte of the request (wsman.NotWritten): the request then
+// goes over a new channel, which cannot repeat it.
 func (s *Server) exchange(ctx context.Context, guid string, port uint16, request []byte) *pb.ExchangeResponse {
+	k := channelKey{guid: guid, port: port}
+	if conn := s.idle.take(k); conn != nil {
+		if resp, written := s.roundTrip(ctx, k, conn, request); written || ctx.Err() != nil {
+			return resp
+		}
+	}
 	conn, err := s.gw.OpenChannel(ctx, guid, port)
 	if err != nil {
 		return failure(wsman.NotWritten, err)
 	}
-	defer conn.Close()
+	resp, _ := s.roundTrip(ctx, k, conn, request)
+	return resp
+}
+
+// roundTrip runs the exchange on conn; written is false when no byte of the request was written. conn is kept for
+// the next exchange when HTTP keep-alive allows (and the call was not cancelled meanwhile), closed otherwise.
+func (s *Server) roundTrip(ctx context.Context, k channelKey, conn net.Conn, request []byte) (_ *pb.ExchangeResponse, written bool) {
 	raw, err := wsman.ExchangeRaw(ctx, conn, request, wsman.DefaultMaxResponseBytes)
 	if err != nil {
-		return failure(wsman.WrittenOf(err), err)
+		_ = conn.Close()
+		w := wsman.WrittenOf(err)
+		return failure(w, err), w != wsman.NotWritten
 	}
-	return &pb.ExchangeResponse{Outcome: pb.Outcome_OUTCOME_DONE, Response: raw}
+	if ctx.Err() == nil && keepAlive(request, raw) {
+		_ = conn.SetDeadline(time.Time{})
+		s.idle.put(k, conn)
+	} else {
+		_ = conn.Close()
+	}
+	return &pb.ExchangeResponse{Outcome: pb.Outcome_OUTCOME_DONE, Response: raw}, true
 }
 
 func failure(w wsman.Written, err error) *pb.ExchangeResponse {

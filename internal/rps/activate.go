@@ -116,10 +116,11 @@ func (o *op) activationTarget(ctx context.Context) (store.Tenant, store.Profile,
 	return t, prof, nil
 }
 
-// prepareSetup connects with the pre-provisioning credentials, then writes the device record and its secrets,
-// before anything changes on AMT, and returns the admin password hash Setup/AdminSetup take. connectText is the
-// failure text rpc-go shows when the first exchange fails.
-func (o *op) prepareSetup(ctx context.Context, target *deviceSecrets, connectText string) (string, error) {
+// prepareSetup connects with the pre-provisioning credentials, then writes the device's secrets and its record,
+// before anything changes on AMT, and returns the admin password hash Setup/AdminSetup take. The secrets are
+// created if absent (createDeviceSecrets), so target may come back with another session's generated values.
+// connectText is the failure text rpc-go shows when the first exchange fails.
+func (o *op) prepareSetup(ctx context.Context, t store.Tenant, target *deviceSecrets, connectText string) (string, error) {
 	if err := o.connect(o.p.Username, o.p.Password); err != nil {
 		return "", fail(connectText, err)
 	}
@@ -127,10 +128,11 @@ func (o *op) prepareSetup(ctx context.Context, target *deviceSecrets, connectTex
 	if err != nil {
 		return "", err
 	}
-	if err := o.saveDevice(ctx, target, store.StateActivating, store.ControlModePre); err != nil {
+	// The secrets first: the record carries the CIRA username they end with.
+	if err := o.createDeviceSecrets(ctx, t.PasswordPolicy != "dynamic", target); err != nil {
 		return "", err
 	}
-	if err := o.writeDeviceSecrets(ctx, *target); err != nil {
+	if err := o.saveDevice(ctx, target, store.StateActivating, store.ControlModePre); err != nil {
 		return "", err
 	}
 	return amt.AdminPasswordHash(realm, target.AMTPassword), nil
@@ -141,7 +143,7 @@ func (o *op) prepareSetup(ctx context.Context, target *deviceSecrets, connectTex
 // AMT was given.
 func (o *op) provision(ctx context.Context, t store.Tenant, cert *domaincert.Cert, target deviceSecrets) error {
 	acm := cert != nil
-	hash, err := o.prepareSetup(ctx, &target, "Failed to activate.")
+	hash, err := o.prepareSetup(ctx, t, &target, "Failed to activate.")
 	if err != nil {
 		return err
 	}

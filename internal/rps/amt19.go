@@ -19,7 +19,7 @@ const statusTLSAlready = "Already configured"
 // As in provision, the record and the password are written before Setup.
 func (o *op) provisionTLS(ctx context.Context, t store.Tenant, cert *domaincert.Cert, target deviceSecrets) error {
 	acm := cert != nil
-	hash, err := o.prepareSetup(ctx, &target, "Failed to initialize TLS tunnel")
+	hash, err := o.prepareSetup(ctx, t, &target, "Failed to initialize TLS tunnel")
 	if err != nil {
 		return err
 	}

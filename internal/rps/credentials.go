@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"math/big"
 
 	"github.com/dmrm/dm-manager/dmtclient/amt"
@@ -48,11 +49,8 @@ func (o *op) readDeviceSecrets(ctx context.Context) (deviceSecrets, bool, error)
 	}, true, nil
 }
 
-func (o *op) writeDeviceSecrets(ctx context.Context, ds deviceSecrets) error {
-	path, err := o.devicePath()
-	if err != nil {
-		return err
-	}
+// secretsMap is what tenants/<tenant>/devices/<guid> holds for ds: empty values are left out.
+func (o *op) secretsMap(ds deviceSecrets) map[string]string {
 	m := map[string]string{secrets.KeyAMTPassword: ds.AMTPassword}
 	for k, v := range map[string]string{
 		secrets.KeyMEBxPassword: ds.MEBxPassword, secrets.KeyCIRAUsername: ds.CIRAUsername,
@@ -62,9 +60,55 @@ func (o *op) writeDeviceSecrets(ctx context.Context, ds deviceSecrets) error {
 			m[k] = v
 		}
 	}
+	return m
+}
+
+func (o *op) writeDeviceSecrets(ctx context.Context, ds deviceSecrets) error {
+	path, err := o.devicePath()
+	if err != nil {
+		return err
+	}
 	return o.step(ctx, "save_secrets", func(ctx context.Context) error {
-		if err := o.e.cfg.Secrets.Put(ctx, path, m); err != nil {
+		if err := o.e.cfg.Secrets.Put(ctx, path, o.secretsMap(ds)); err != nil {
 			return fail("Failed to save device information to Secret Provider", err)
+		}
+		return nil
+	})
+}
+
+// createDeviceSecrets records the secrets a device is about to be set up with, create-if-absent (Vault cas=0, an
+// INSERT ... ON CONFLICT DO NOTHING in the embedded store): should two sessions prepare one device at once (on two
+// replicas, one of them past its claim), the first write wins and the other takes its generated values, so the
+// password AMT ends with is the stored one whichever Setup gets through. Values the record already held are kept
+// the same way; only the static policy's password (the tenant's, the same for every session) replaces a stored one.
+func (o *op) createDeviceSecrets(ctx context.Context, static bool, target *deviceSecrets) error {
+	path, err := o.devicePath()
+	if err != nil {
+		return err
+	}
+	return o.step(ctx, "save_secrets", func(ctx context.Context) error {
+		stored, created, err := o.e.cfg.Secrets.CreateIfAbsent(ctx, path, o.secretsMap(*target))
+		if err != nil {
+			return fail("Failed to save device information to Secret Provider", err)
+		}
+		if created {
+			return nil
+		}
+		adopt := func(dst *string, key string) {
+			if v := stored[key]; v != "" && *dst != "" {
+				*dst = v
+			}
+		}
+		if !static {
+			adopt(&target.AMTPassword, secrets.KeyAMTPassword)
+			adopt(&target.MEBxPassword, secrets.KeyMEBxPassword) // only when this session sets one (ACM)
+		}
+		adopt(&target.CIRAUsername, secrets.KeyCIRAUsername)
+		adopt(&target.CIRAPassword, secrets.KeyCIRAPassword)
+		if want := o.secretsMap(*target); !maps.Equal(want, stored) {
+			if err := o.e.cfg.Secrets.Put(ctx, path, want); err != nil {
+				return fail("Failed to save device information to Secret Provider", err)
+			}
 		}
 		return nil
 	})

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -35,6 +36,10 @@ type Store struct {
 	log  zerolog.Logger
 }
 
+// DefaultMaxConns is the pool size unless the database URL sets pool_max_conns. pgxpool's own default (4 on two
+// cores) queued REST reads behind each other: every first request to a device reads its record and its secret.
+const DefaultMaxConns = 16
+
 // ConnectOptions bound the connection attempts made by Open.
 type ConnectOptions struct {
 	Retries        int           // attempts after the first; 0 means one attempt only
@@ -50,6 +55,9 @@ func Open(ctx context.Context, dsn string, opts ConnectOptions, log zerolog.Logg
 	if err != nil {
 		// pgconn's message may quote the DSN; keep the password out of logs by not wrapping it.
 		return nil, errors.New("store: database URL cannot be parsed")
+	}
+	if !strings.Contains(dsn, "pool_max_conns") {
+		cfg.MaxConns = DefaultMaxConns
 	}
 	target := describe(cfg.ConnConfig)
 	log = log.With().Str("postgres", target).Logger()

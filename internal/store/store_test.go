@@ -163,3 +163,19 @@ func TestInTxRollsBack(t *testing.T) {
 	_, err = s.GetTenant(ctx, tenantA)
 	require.ErrorIs(t, err, ErrNotFound)
 }
+
+func TestPoolSize(t *testing.T) {
+	s, err := Open(t.Context(), testDSN, ConnectOptions{}, zerolog.Nop())
+	require.NoError(t, err)
+	defer s.Close()
+	require.Equal(t, int32(DefaultMaxConns), s.pool.Config().MaxConns)
+
+	sep := "?"
+	if strings.Contains(testDSN, "?") {
+		sep = "&"
+	}
+	s3, err := Open(t.Context(), testDSN+sep+"pool_max_conns=3", ConnectOptions{}, zerolog.Nop())
+	require.NoError(t, err)
+	defer s3.Close()
+	require.Equal(t, int32(3), s3.pool.Config().MaxConns, "the database URL's pool_max_conns wins")
+}

@@ -59,24 +59,31 @@ func whoActs(f actorFacts) (act bool, why string) {
 }
 
 // acts reads what whoActs needs. Without a Leader (a single replica) this replica leads.
-func (r *Reconciler) acts(ctx context.Context, tenant, guid string) (bool, string, error) {
+//
+// It also returns the device record it read (nil when there is none), which gather uses: one read per reconcile
+// instead of two (the ramp of a large fleet reconciles every device as it connects).
+func (r *Reconciler) acts(ctx context.Context, tenant, guid string) (bool, string, *store.Device, error) {
 	f := actorFacts{Self: r.cfg.ReplicaID, Leading: true, Now: r.cfg.Clock(), StaleAfter: r.cfg.OwnerStaleAfter}
+	var dev *store.Device
 	switch d, err := r.deps.Devices.GetDevice(ctx, guid); {
-	case err == nil && d.TenantID == tenant:
-		f.Dev = &d
-	case err != nil && !errors.Is(err, store.ErrNotFound):
-		return false, "", fmt.Errorf("read device record: %w", err)
+	case err == nil:
+		dev = &d
+		if d.TenantID == tenant {
+			f.Dev = dev
+		}
+	case !errors.Is(err, store.ErrNotFound):
+		return false, "", nil, fmt.Errorf("read device record: %w", err)
 	}
 	f.SessionAt, f.Local = r.deps.Presence.Connected(guid)
 	if !f.Local && r.deps.Leader != nil && !ownedElsewhere(f) {
 		leading, err := r.deps.Leader.IsLeader(ctx)
 		if err != nil {
-			return false, "", fmt.Errorf("check leadership: %w", err)
+			return false, "", nil, fmt.Errorf("check leadership: %w", err)
 		}
 		f.Leading = leading
 	}
 	act, why := whoActs(f)
-	return act, why, nil
+	return act, why, dev, nil
 }
 
 // ownedElsewhere spares the leadership check when another replica's fresh session decides anyway.

@@ -13,7 +13,7 @@ import (
 )
 
 var (
-	powerPhases = []string{"", phaseDone, phaseFailed, phaseSoftSent, phaseSoftRefused, phaseHardIntent, phaseHardSent, phaseRetry, "bogus"}
+	powerPhases = []string{"", phaseDone, phaseFailed, phaseSoftSent, phaseSoftAccepted, phaseSoftRefused, phaseHardIntent, phaseHardSent, phaseRetry, "bogus"}
 	deactSteps  = []string{"", stepWaiting, stepUnprovisionSent, stepForget}
 )
 

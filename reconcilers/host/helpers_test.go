@@ -93,7 +93,7 @@ func pj(d computev1.PowerState, phase string, action amt.PowerState, startedAgo 
 		e.StepStartedAt = t0.Add(-startedAgo)
 	}
 	switch phase {
-	case phaseSoftSent:
+	case phaseSoftSent, phaseSoftAccepted:
 		e.DeadlineAt = e.StepStartedAt.Add(timeoutFor(d, testParams))
 	case phaseHardIntent, phaseHardSent:
 		e.HardActionSent = true

@@ -106,7 +106,8 @@ func settlePower(in Input, st Step, out Outcome) Step {
 	switch out.Kind {
 	case Accepted:
 		if soft {
-			return Step{After: softCheckAfter(in, e)}
+			e.Step = phaseSoftAccepted
+			return Step{Journal: []JournalOp{{Entry: e}}, After: softCheckAfter(in, e)}
 		}
 		e.Step = phaseHardSent
 		return Step{Journal: []JournalOp{{Entry: e}}, Requeue: true}

@@ -60,15 +60,17 @@ func TestSettle(t *testing.T) {
 		out  Outcome
 		want want
 	}{
-		{"soft accepted: check in 5s", in(nil), softOff, Outcome{Kind: Accepted}, want{after: 5 * time.Second}},
-		{"soft reset accepted: look when its time is up", in(nil), softReset, Outcome{Kind: Accepted}, want{after: 30 * time.Second}},
+		{"soft accepted: recorded, check in 5s", in(nil), softOff, Outcome{Kind: Accepted}, want{after: 5 * time.Second,
+			journal: []journalWant{jPower(phaseSoftAccepted, psOff, false, amt.PowerOffSoftGraceful)}}},
+		{"soft reset accepted: recorded, look when its time is up", in(nil), softReset, Outcome{Kind: Accepted},
+			want{after: 30 * time.Second, journal: []journalWant{jPower(phaseSoftAccepted, psReset, false, amt.MasterBusResetGraceful)}}},
 		{"soft refused: record AMT's reason", in(nil), softOff, refusedOff,
 			want{journal: []journalWant{jPower(phaseSoftRefused, psOff, false, amt.PowerOffSoftGraceful)}, requeue: true}},
 		{"soft not sent: intent removed, retry", in(nil), softOff, Outcome{Kind: NotSent},
 			want{journal: []journalWant{jDel(store.OpPower)}, retry: true}},
 		{"soft not sent: previous entry restored", in(marker), softOff, Outcome{Kind: NotSent},
 			want{journal: []journalWant{jPower(phaseDone, psOn, false, 0)}, retry: true}},
-		{"soft answer lost: treated as sent, checked", in(nil), softOff, Outcome{Kind: Uncertain}, want{after: 5 * time.Second}},
+		{"soft answer lost: stays possibly sent, checked", in(nil), softOff, Outcome{Kind: Uncertain}, want{after: 5 * time.Second}},
 		{"hard accepted", in(nil), hardOff, Outcome{Kind: Accepted},
 			want{journal: []journalWant{jPower(phaseHardSent, psOff, true, amt.PowerOffSoft)}, requeue: true}},
 		{"hard refused: failed with the reason", in(nil), hardOff, refusedOff,

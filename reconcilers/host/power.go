@@ -18,11 +18,15 @@ const (
 	phaseFailed = "failed" // the request failed; LastError is the status text. See retriable for when it is retried
 	// phaseRetry: a level (ON, OFF, SLEEP, HIBERNATE) was not reached after an uncertain outcome; AMT's state is
 	// read again and the level re-established at DeadlineAt. Attempts counts the retries so far, LastError says why.
-	phaseRetry       = "retry_wait"
-	phaseSoftSent    = "soft_sent"    // graceful action possibly sent at StepStartedAt; DeadlineAt ends the wait
-	phaseSoftRefused = "soft_refused" // AMT refused the graceful action; LastError is AMT's reason
-	phaseHardIntent  = "hard_intent"  // hard action possibly sent at StepStartedAt, written before sending
-	phaseHardSent    = "hard_sent"    // AMT accepted the hard action
+	phaseRetry = "retry_wait"
+	// phaseSoftSent: graceful action possibly sent at StepStartedAt (written before sending); DeadlineAt ends the wait.
+	phaseSoftSent = "soft_sent"
+	// phaseSoftAccepted: AMT accepted the graceful action. A soft_sent entry never followed by it (answer lost,
+	// process killed) leaves a reset's outcome unknown: the host reads "on" whether or not it was reset.
+	phaseSoftAccepted = "soft_accepted"
+	phaseSoftRefused  = "soft_refused" // AMT refused the graceful action; LastError is AMT's reason
+	phaseHardIntent   = "hard_intent"  // hard action possibly sent at StepStartedAt, written before sending
+	phaseHardSent     = "hard_sent"    // AMT accepted the hard action
 )
 
 // powerPlan is the journal's Sequence for a power request.
@@ -54,7 +58,7 @@ func inFlight(e *store.JournalEntry) bool {
 		return false
 	}
 	switch e.Step {
-	case phaseSoftSent, phaseSoftRefused, phaseHardIntent, phaseHardSent, phaseRetry:
+	case phaseSoftSent, phaseSoftAccepted, phaseSoftRefused, phaseHardIntent, phaseHardSent, phaseRetry:
 		return true
 	}
 	return false
@@ -87,7 +91,7 @@ func quietUntil(e *store.JournalEntry, p Params) time.Time {
 		return time.Time{}
 	}
 	switch e.Step {
-	case phaseSoftSent:
+	case phaseSoftSent, phaseSoftAccepted:
 		return e.DeadlineAt
 	case phaseHardIntent, phaseHardSent, phaseDone:
 		return e.StepStartedAt.Add(p.ActionSettle)
@@ -221,7 +225,7 @@ func continueOp(in Input) Step {
 	pj, p := in.Power, in.Params
 	d := psOf(pj.Desired)
 	switch pj.Step {
-	case phaseSoftSent:
+	case phaseSoftSent, phaseSoftAccepted:
 		if isAction(d) && in.Now.Before(pj.DeadlineAt) {
 			return Step{After: pj.DeadlineAt.Sub(in.Now)} // a reset cannot be seen finishing: wait it out
 		}
@@ -239,6 +243,9 @@ func continueOp(in Input) Step {
 		case psOff:
 			return escalate(in, obs, amt.PowerOffSoft, softTimeoutText(p))
 		case psReset, psResetRepeat:
+			if obs == psOn && pj.Step == phaseSoftSent {
+				return unknownEdge(in)
+			}
 			if obs == psOn {
 				return finish(in, wordsFor(d).done)
 			}
@@ -267,7 +274,11 @@ func continueOp(in Input) Step {
 			return Step{Action: ActReadPower}
 		}
 		obs := observed(in.Reading.State)
-		if consistent(expectedAfter(planOf(pj).Action), obs) {
+		action := planOf(pj).Action
+		if unseen(action) && obs == psOn {
+			return unknownEdge(in)
+		}
+		if consistent(expectedAfter(action), obs) {
 			return finish(in, unconfirmedDoneText(d))
 		}
 		if isAction(d) {
@@ -288,6 +299,16 @@ func continueOp(in Input) Step {
 		return start(in, d, obs)
 	}
 	return Step{}
+}
+
+// unknownEdge ends a reset or power cycle that was possibly sent but never answered: the host reads "on" as it did
+// before, so whether AMT acted cannot be told. The request is over (marked done, so it is never sent again) and its
+// status says the outcome is unknown; no power-on time is claimed.
+func unknownEdge(in Input) Step {
+	e := *in.Power
+	d := psOf(e.Desired)
+	e.Step, e.DeadlineAt, e.LastError = phaseDone, time.Time{}, ""
+	return Step{Power: powerReport(in.Host, d, unknownEdgeText(d), idle, nil), Journal: []JournalOp{{Entry: e}}}
 }
 
 // escalate follows a graceful action with a hard one.

@@ -11,6 +11,9 @@ import (
 // TestDecideResetSleep: actions (reset, reset repeat) and the in-band states (sleep, hibernate).
 func TestDecideResetSleep(t *testing.T) {
 	const softResetText = "Resetting: restart requested from the OS"
+	const unknownResetText = "Reset outcome unknown: the request may or may not have reached AMT (its answer was " +
+		"lost, or dm-manager stopped while sending it) and the host reads on either way; not repeated, to avoid a " +
+		"second reset (request it anew to retry)"
 	runDecideCases(t, []decideCase{
 		{name: "reset pending: read first (an off host cannot be reset)",
 			host: provisionedHost(psReset, immediate), dev: connSynced, want: want{action: ActReadPower}},
@@ -25,10 +28,17 @@ func TestDecideResetSleep(t *testing.T) {
 		{name: "soft reset sent: no reads before its time is up",
 			host: provisionedHost(psReset, ordered, current(psOn, softResetText, inProgress)), dev: connSynced,
 			power: pj(psReset, phaseSoftSent, amt.MasterBusResetGraceful, 10*time.Second), want: want{after: 20 * time.Second}},
-		{name: "soft reset time up, host on: reset done",
+		{name: "soft reset accepted, time up, host on: reset done",
 			host: provisionedHost(psReset, ordered, current(psOn, softResetText, inProgress)), dev: connSynced,
-			power: pj(psReset, phaseSoftSent, amt.MasterBusResetGraceful, 31*time.Second), reading: read(amt.PowerOn),
+			power: pj(psReset, phaseSoftAccepted, amt.MasterBusResetGraceful, 31*time.Second), reading: read(amt.PowerOn),
 			want: want{power: pw(psReset, "Reset done", idle), journal: []journalWant{jPower(phaseDone, psReset, false, 0)}}},
+		{name: "soft reset possibly sent, never answered (answer lost, or the replica died), host on: outcome unknown",
+			host: provisionedHost(psReset, ordered, current(psOn, softResetText, inProgress)), dev: connUnsynced,
+			power: pj(psReset, phaseSoftSent, amt.MasterBusResetGraceful, 31*time.Second), reading: read(amt.PowerOn),
+			want: want{power: pw(psReset, unknownResetText, idle), journal: []journalWant{jPower(phaseDone, psReset, false, 0)}}},
+		{name: "soft reset possibly sent: no read and no send before its time is up",
+			host: provisionedHost(psReset, ordered, current(psOn, softResetText, inProgress)), dev: connSynced,
+			power: pj(psReset, phaseSoftSent, amt.MasterBusResetGraceful, 10*time.Second), want: want{after: 20 * time.Second}},
 		{name: "soft reset left the host off: power on",
 			host: provisionedHost(psReset, ordered, current(psOn, softResetText, inProgress)), dev: connSynced,
 			power: pj(psReset, phaseSoftSent, amt.MasterBusResetGraceful, 31*time.Second), reading: read(amt.PowerOffSoft),
@@ -45,11 +55,22 @@ func TestDecideResetSleep(t *testing.T) {
 			host: provisionedHost(psReset, ordered, current(psOff, "Soft reset left…", inProgress)), dev: connSynced,
 			power: pj(psReset, phaseHardSent, amt.PowerOn, time.Second),
 			want:  want{power: pw(psReset, "Reset done", idle), powerTime: true, journal: []journalWant{jPower(phaseDone, psReset, true, 0)}}},
-		{name: "reset answer lost (restart): not repeated, reported done",
+		{name: "reset answer lost (restart): not repeated, outcome unknown",
 			host: provisionedHost(psReset, immediate, current(psOn, "Resetting", inProgress)), dev: connUnsynced,
 			power: pj(psReset, phaseHardIntent, amt.MasterBusReset, 20*time.Second), reading: read(amt.PowerOn),
+			want: want{power: pw(psReset, unknownResetText, idle), journal: []journalWant{jPower(phaseDone, psReset, true, 0)}}},
+		{name: "power cycle answer lost: not repeated, outcome unknown, no power-on time claimed",
+			host: provisionedHost(psCycle, immediate, current(psOn, "Power cycling", inProgress)), dev: connUnsynced,
+			power: pj(psCycle, phaseHardIntent, amt.PowerCycleOffSoft, 20*time.Second), reading: read(amt.PowerOn),
+			want: want{power: pw(psCycle, "Power cycle outcome unknown: the request may or may not have reached AMT (its "+
+				"answer was lost, or dm-manager stopped while sending it) and the host reads on either way; not repeated, "+
+				"to avoid a second power cycle (request it anew to retry)", idle),
+				journal: []journalWant{jPower(phaseDone, psCycle, true, 0)}}},
+		{name: "power-on after a soft reset left the host off, answer lost, host on: confirmed by the state",
+			host: provisionedHost(psReset, ordered, current(psOff, "Soft reset left…", inProgress)), dev: connUnsynced,
+			power: pj(psReset, phaseHardIntent, amt.PowerOn, 20*time.Second), reading: read(amt.PowerOn),
 			want: want{power: pw(psReset, "Reset done (AMT's answer was lost; not repeated, to avoid a second reset)", idle),
-				journal: []journalWant{jPower(phaseDone, psReset, true, 0)}}},
+				powerTime: true, journal: []journalWant{jPower(phaseDone, psReset, true, 0)}}},
 		{name: "reset done once: the host reading on does not trigger another",
 			host: provisionedHost(psReset, immediate, current(psReset, "Reset done", idle)), dev: connUnsynced,
 			power: pj(psReset, phaseDone, amt.MasterBusReset, time.Hour), reading: read(amt.PowerOn)},

@@ -109,5 +109,11 @@ func expectedAfter(v amt.PowerState) computev1.PowerState {
 	return psOn
 }
 
+// unseen tells the actions whose effect cannot be read afterwards: a reset or power cycle of a running host leaves
+// it reading "on", as before.
+func unseen(v amt.PowerState) bool {
+	return v == amt.MasterBusReset || v == amt.MasterBusResetGraceful || v == amt.PowerCycleOffSoft
+}
+
 // powersUp tells the actions after which the host has just been powered on (power_on_time).
 func powersUp(v amt.PowerState) bool { return v == amt.PowerOn || v == amt.PowerCycleOffSoft }

@@ -130,7 +130,8 @@ func (r *Reconciler) Stop() { r.q.Stop() }
 func (r *Reconciler) reconcile(ctx context.Context, id ID) queue.Result {
 	tenant, guid := id.Tenant(), id.GUID()
 	log := r.log.With().Str("tenant", tenant).Str("guid", guid).Logger()
-	switch act, why, err := r.acts(ctx, tenant, guid); {
+	act, why, dev, err := r.acts(ctx, tenant, guid)
+	switch {
 	case err != nil:
 		problem(ctx, &log).Err(err).Msg("deciding which replica acts failed; retrying")
 		return queue.Result{Err: err}
@@ -138,7 +139,7 @@ func (r *Reconciler) reconcile(ctx context.Context, id ID) queue.Result {
 		log.Debug().Str("reason", why).Msg("another replica acts for this host")
 		return queue.Result{}
 	}
-	in, err := r.gather(ctx, log, tenant, guid)
+	in, err := r.gather(ctx, log, tenant, guid, dev)
 	if err != nil {
 		problem(ctx, &log).Err(err).Msg("reading host state failed; retrying")
 		return queue.Result{Err: err}
@@ -162,17 +163,11 @@ func (r *Reconciler) reconcile(ctx context.Context, id ID) queue.Result {
 	return r.apply(ctx, log, in, in.Host, tenant, guid, st)
 }
 
-// gather re-reads the world for one host, linking the device record to the host first (see link).
-func (r *Reconciler) gather(ctx context.Context, log zerolog.Logger, tenant, guid string) (Input, error) {
+// gather re-reads the world for one host, linking the device record (dev, as acts read it; nil if none) to the
+// host first (see link).
+func (r *Reconciler) gather(ctx context.Context, log zerolog.Logger, tenant, guid string, dev *store.Device) (Input, error) {
 	in := Input{Now: r.cfg.Clock(), Params: r.cfg.Params}
-	var dev *store.Device
-	d, err := r.deps.Devices.GetDevice(ctx, guid)
-	switch {
-	case err == nil:
-		dev = &d
-	case !errors.Is(err, store.ErrNotFound):
-		return in, fmt.Errorf("read device record: %w", err)
-	}
+	var err error
 	if in.Host, err = r.readHost(ctx, tenant, guid, dev); err != nil {
 		return in, err
 	}

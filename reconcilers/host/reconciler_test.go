@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -58,6 +59,20 @@ func waitFor(t *testing.T, ch <-chan string, s string) {
 			}
 		case <-timeout:
 			t.Fatalf("no event containing %q", s)
+		}
+	}
+}
+
+// waitForAll waits until each of want has been contained in some event, in any order.
+func waitForAll(t *testing.T, ch <-chan string, want ...string) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for len(want) > 0 {
+		select {
+		case ev := <-ch:
+			want = slices.DeleteFunc(want, func(s string) bool { return strings.Contains(ev, s) })
+		case <-timeout:
+			t.Fatalf("no events containing %q", want)
 		}
 	}
 }
@@ -202,7 +217,8 @@ func TestPresenceGrace(t *testing.T) {
 	w.mu.Unlock()
 	r.PresenceChanged(w.host.GetTenantId(), w.host.GetUuid(), true, time.Now())
 	waitFor(t, w.notify, "read 2")
-	waitFor(t, w.notify, `amt AMT_STATE_PROVISIONED "AMT connected"`)
+	// The AMT and power status writes of one reconcile may come in either order.
+	waitForAll(t, w.notify, `amt AMT_STATE_PROVISIONED "AMT connected"`, "power POWER_STATE_ON")
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	require.Equal(t, psOn, w.host.GetCurrentPowerState())
@@ -231,7 +247,7 @@ func TestDeactivationForgetsInOrder(t *testing.T) {
 // The journal sweep reconciles hosts whose entries are due (a previous process's timers are gone).
 func TestSweepEnqueuesDueEntries(t *testing.T) {
 	w := newWorld(provisionedHost(psReset, ordered))
-	e := *pj(psReset, phaseSoftSent, amt.MasterBusResetGraceful, time.Minute)
+	e := *pj(psReset, phaseSoftAccepted, amt.MasterBusResetGraceful, time.Minute)
 	e.TenantID, e.GUID = w.host.GetTenantId(), w.host.GetUuid()
 	w.journal[store.OpPower] = e
 	w.notify = make(chan string, 100)

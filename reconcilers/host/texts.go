@@ -149,6 +149,15 @@ func unconfirmedEdgeText(d, obs computev1.PowerState) string {
 		"second %s (request it anew to retry)", capital(wordsFor(d).verb), stateWord(obs), wordsFor(d).verb)
 }
 
+// unknownEdgeText: a reset or power cycle was possibly sent (journaled, then the answer was lost or the replica
+// sending it stopped) and the host reads "on", as it would with or without it.
+func unknownEdgeText(d computev1.PowerState) string {
+	w := wordsFor(d)
+	return fmt.Sprintf("%s outcome unknown: the request may or may not have reached AMT (its answer was lost, or "+
+		"dm-manager stopped while sending it) and the host reads on either way; not repeated, to avoid a second %s "+
+		"(request it anew to retry)", capital(w.verb), w.verb)
+}
+
 // retryText is the status while a level waits for retry n of max.
 func retryText(why string, n int32, maxRetries int, wait time.Duration) string {
 	return fmt.Sprintf("%s; retrying (%d/%d) in %s", why, n, maxRetries, human(wait))

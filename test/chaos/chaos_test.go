@@ -71,7 +71,7 @@ func (c cell) String() string {
 func journaledSteps(pol computev1.PowerCommandPolicy, cmd computev1.PowerState) []string {
 	soft := cmd == psSleep || cmd == psHibernate || pol == ordered && (cmd == psOff || cmd == psReset)
 	if soft {
-		return []string{"soft_sent"}
+		return []string{"soft_sent", "soft_accepted"} // intent, then AMT's acceptance
 	}
 	return []string{"hard_intent", "hard_sent"}
 }

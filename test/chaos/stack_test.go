@@ -26,9 +26,8 @@ import (
 	"github.com/dmrm/dm-manager/internal/secrets/vaulttest"
 	"github.com/dmrm/dm-manager/internal/store"
 	"github.com/dmrm/dm-manager/internal/store/storetest"
+	"github.com/dmrm/dm-manager/test/procs"
 )
-
-const inventoryPkg = "github.com/open-edge-platform/infra-core/inventory/v2"
 
 // proc is a server run as a process, restartable with the same arguments.
 type proc struct {
@@ -99,53 +98,25 @@ func freePort(tb testing.TB) string {
 // build compiles the Inventory server and dm-manager into dir.
 func build(tb testing.TB, dir string) (inventory, dmManager string) {
 	tb.Helper()
-	root := repoRoot(tb)
-	for pkg, out := range map[string]string{inventoryPkg + "/cmd/server": "inventory", "./cmd/dm-manager": "dm-manager"} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, out), pkg)
-		cmd.Dir = root
-		b, err := cmd.CombinedOutput()
-		require.NoError(tb, err, "go build %s: %s", pkg, b)
-	}
+	require.NoError(tb, procs.Build(dir, map[string]string{"inventory": procs.InventoryPkg + "/cmd/server",
+		"dm-manager": procs.DMManagerPkg}))
 	return filepath.Join(dir, "inventory"), filepath.Join(dir, "dm-manager")
 }
 
 func repoRoot(tb testing.TB) string {
 	tb.Helper()
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
+	root, err := procs.RepoRoot()
 	require.NoError(tb, err)
-	return strings.TrimSpace(string(out))
+	return root
 }
 
 // stageInventory prepares Inventory's policy bundle (opa) and migrations (applied by atlas at its start), as
-// scripts/demo.sh does.
+// scripts/demo.sh does (test/procs, shared with test/cluster and the load harness).
 func stageInventory(tb testing.TB, dir string) (migrations, bundle string) {
 	tb.Helper()
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", inventoryPkg).Output()
-	require.NoError(tb, err)
-	mod := strings.TrimSpace(string(out))
-	policy := filepath.Join(dir, "policy")
-	migrations = filepath.Join(dir, "migrations")
-	require.NoError(tb, os.MkdirAll(policy, 0o755))
-	require.NoError(tb, os.MkdirAll(migrations, 0o755))
-	copyGlob(tb, filepath.Join(mod, "rego", "*.rego"), policy)
-	copyGlob(tb, filepath.Join(mod, "internal", "ent", "migrate", "migrations", "*.sql"), migrations)
-	copyGlob(tb, filepath.Join(mod, "internal", "ent", "migrate", "migrations", "atlas.sum"), migrations)
-	bundle = filepath.Join(dir, "policy_bundle.tar.gz")
-	b, err := exec.Command("opa", "build", policy, "-o", bundle).CombinedOutput()
-	require.NoError(tb, err, "opa build (run scripts/testenv.sh and put .cache/bin on PATH): %s", b)
+	migrations, bundle, err := procs.StageInventory(dir)
+	require.NoError(tb, err, "run scripts/testenv.sh and put .cache/bin on PATH")
 	return migrations, bundle
-}
-
-func copyGlob(tb testing.TB, pattern, dir string) {
-	tb.Helper()
-	files, err := filepath.Glob(pattern)
-	require.NoError(tb, err)
-	require.NotEmpty(tb, files, "nothing matches %s", pattern)
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		require.NoError(tb, err)
-		require.NoError(tb, os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o644))
-	}
 }
 
 // stack is Inventory, dm-manager (through the Postgres proxy) and the suite's own connections.

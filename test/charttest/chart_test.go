@@ -228,6 +228,8 @@ func TestRenderDefaults(t *testing.T) {
 	assertSecretRef(t, env, "DM_DATABASE_URL", "dm-manager-database", "url")
 	assertSecretRef(t, env, "DM_SECRETS_KEY", "dm-manager-secrets-key", "key")
 	assert.NotContains(t, env, "VAULT_ADDR")
+	assert.Equal(t, "483183820", dig(env["GOMEMLIMIT"], "value"), "GOMEMLIMIT: 90% of the 512Mi limit, in bytes")
+	assert.Equal(t, "50", dig(env["GOGC"], "value"))
 
 	ports := byName(dig(r.get(t, "Service", "dm-manager"), "spec", "ports"))
 	assert.NotContains(t, ports, "metrics", "metrics port only when metrics.enabled")
@@ -311,6 +313,20 @@ func TestRenderScaleOut(t *testing.T) {
 	assert.Nil(t, dig(pod, "affinity"))
 	assert.NotContains(t, byName(dig(pod, "containers", 0, "env")), "DM_REPLICA_SECRET")
 
+	// Mutual TLS: the flags point at the mounted Secret (tls.crt, tls.key, ca.crt).
+	mtls := render(t, "--values", "testdata/values-embedded-refs.yaml", "--set", "replicaCount=2",
+		"--set", "replica.tls.existingSecret=zz-replica-tls-9d")
+	pod = dig(mtls.get(t, "Deployment", "dm-manager"), "spec", "template", "spec")
+	args = stringsOf(dig(pod, "containers", 0, "args"))
+	for _, a := range []string{"-replicaTLSCertFile=/etc/dm-manager/replica-tls/tls.crt",
+		"-replicaTLSKeyFile=/etc/dm-manager/replica-tls/tls.key", "-replicaTLSCAFile=/etc/dm-manager/replica-tls/ca.crt"} {
+		assert.Contains(t, args, a)
+	}
+	assert.Equal(t, "/etc/dm-manager/replica-tls", byName(dig(pod, "containers", 0, "volumeMounts"))["replica-tls"]["mountPath"])
+	assert.Equal(t, "zz-replica-tls-9d", dig(byName(dig(pod, "volumes"))["replica-tls"], "secret", "secretName"))
+	assertNoArgPrefix(t, stringsOf(dig(one.get(t, "Deployment", "dm-manager"), "spec", "template", "spec", "containers", 0,
+		"args")), "-replicaTLS")
+
 	_, err := runHelm(t, templateArgs(t, "--values", "testdata/values-embedded-refs.yaml", "--set",
 		"replica.secret.existingSecret=")...)
 	require.ErrorContains(t, err, "replica.secret.existingSecret is required")
@@ -390,4 +406,18 @@ func TestRenderDashboardAndAlerts(t *testing.T) {
 	assert.False(t, off.has("PrometheusRule"), "alerts off by default")
 	_, found := off.find("ConfigMap", "dm-manager-dashboard")
 	assert.False(t, found, "dashboard off by default")
+}
+
+// TestRenderGoMemLimit: GOMEMLIMIT follows resources.limits.memory (90%, in bytes), and is left out without a limit.
+func TestRenderGoMemLimit(t *testing.T) {
+	for limit, want := range map[string]any{"1Gi": "966367641", "2000M": "1800000000", "1073741824": "966367641", "": nil} {
+		r := render(t, "--set-string", "resources.limits.memory="+limit, "--set-string", "goGC=")
+		env := byName(dig(r.get(t, "Deployment", "dm-manager"), "spec", "template", "spec", "containers", 0, "env"))
+		assert.NotContains(t, env, "GOGC", "goGC empty: Go's default")
+		if want == nil {
+			assert.NotContains(t, env, "GOMEMLIMIT", "no limit")
+			continue
+		}
+		assert.Equal(t, want, dig(env["GOMEMLIMIT"], "value"), limit)
+	}
 }

@@ -147,6 +147,8 @@ func TestCluster(t *testing.T) {
 	})
 	t.Run("kill -9 during ORDERED resets", func(t *testing.T) { c.killDuringResets(ctx, t) })
 	t.Run("rolling restart", func(t *testing.T) { c.rollingRestart(ctx, t) })
+	// Last: the activated device joins the tenant but never connects, which the steps above do not expect.
+	t.Run("two simultaneous activations of one device", func(t *testing.T) { c.activateTwice(ctx, t, sec) })
 }
 
 // waitConnected waits until every device is connected to a live replica (none in dead) and returns the owners.

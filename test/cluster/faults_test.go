@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,12 +53,14 @@ func (c *cluster) killDuringResets(ctx context.Context, t *testing.T) {
 	t.Logf("all devices on the other replicas %s after the kill: %v", took.Round(time.Millisecond), after)
 	require.Less(t, took, 30*time.Second)
 
+	status := map[string]string{}
 	for _, g := range c.guids {
-		_, err := c.api.WaitHost(ctx, g, "reset sequence ended", c.convergeBudget(), func(h *computev1.HostResource) bool {
+		h, err := c.api.WaitHost(ctx, g, "reset sequence ended", c.convergeBudget(), func(h *computev1.HostResource) bool {
 			return h.GetCurrentPowerState() == computev1.PowerState_POWER_STATE_RESET &&
 				h.GetPowerStatusIndicator() != statusInProgress
 		})
 		require.NoError(t, err)
+		status[g] = h.GetPowerStatus()
 	}
 	var notReset []string
 	for i, d := range c.fleet.Devices() {
@@ -76,9 +79,19 @@ func (c *cluster) killDuringResets(ctx context.Context, t *testing.T) {
 		}
 	}
 	// A reset the killed replica may have sent (journaled as in flight, then killed) is not sent again, so a device
-	// can end with no reset although Inventory reads "Reset done": reported, not failed (the host reconciler's
-	// uncertain-outcome reporting, not the cluster, decides that text).
+	// can end with no reset: Inventory must then say the outcome is unknown, never "Reset done".
 	t.Logf("devices whose reset was never carried out (in flight on the killed replica): %d %v", len(notReset), notReset)
+	unknown := 0
+	for _, g := range c.guids {
+		if strings.HasPrefix(status[g], "Reset outcome unknown") {
+			unknown++
+		}
+	}
+	t.Logf("devices whose reset outcome is reported unknown: %d", unknown)
+	for _, g := range notReset {
+		require.True(t, strings.HasPrefix(status[g], "Reset outcome unknown"),
+			"device %s was never reset, yet Inventory reads %q", g, status[g])
+	}
 }
 
 // rollingRestart stops each replica with SIGTERM and starts it again, one at a time, as a Deployment's rolling

@@ -123,3 +123,18 @@ tls:
 {{- fail "inventory.tlsSecretName is required when inventory.insecureGRPC is false" }}
 {{- end }}
 {{- end }}
+
+{{/*
+GOMEMLIMIT: 90% of the container's memory limit (resources.limits.memory, a plain number or Ki/Mi/Gi/K/M/G), in
+bytes, so the Go runtime collects harder as the process nears the limit instead of being OOM-killed; the rest
+is headroom for memory the runtime does not count. Empty without a limit it can read.
+*/}}
+{{- define "dm-manager.goMemLimit" -}}
+{{- $lim := toString (dig "limits" "memory" "" (.Values.resources | default dict)) -}}
+{{- $num := regexFind "^[0-9]+" $lim -}}
+{{- $units := dict "" 1 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "K" 1000 "M" 1000000 "G" 1000000000 -}}
+{{- $unit := trimPrefix $num $lim -}}
+{{- if and $num (hasKey $units $unit) -}}
+{{- div (mul (atoi $num) (get $units $unit) 9) 10 -}}
+{{- end -}}
+{{- end }}

@@ -48,9 +48,14 @@ func Claims(roles ...string) jwt.MapClaims {
 // HS256 signs claims with Secret.
 func HS256(t testing.TB, claims jwt.Claims) string {
 	t.Helper()
-	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(Secret))
+	s, err := SignHS256(claims)
 	require.NoError(t, err)
 	return s
+}
+
+// SignHS256 signs claims with Secret, for harnesses outside a test (test/load/serverun).
+func SignHS256(claims jwt.Claims) (string, error) {
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(Secret))
 }
 
 // Issuer is an OIDC server for tests: /.well-known/openid-configuration and /jwks over httptest.

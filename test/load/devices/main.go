@@ -26,13 +26,15 @@ func main() {
 	o := devrun.Options{}
 	var caFile, logLevel, debugAddr string
 	var sources int
+	var sourceNet string
 	flag.IntVar(&o.N, "n", 10000, "number of devices")
 	flag.StringVar(&o.GUIDSeed, "guidSeed", "load", "seed of the device GUIDs")
 	flag.StringVar(&o.CredSeed, "seed", "load", "credential seed shared with the gateway process")
 	flag.StringVar(&o.Gateway, "gateway", "", "gateway host:port to dial (loopback)")
 	flag.StringVar(&o.GatewayName, "name", "cira.load.test", "gateway FQDN configured with AddMpServer")
 	flag.StringVar(&caFile, "caFile", "", "gateway CA root (PEM)")
-	flag.IntVar(&sources, "sources", 4, "spread links over this many source addresses 127.0.1.1, 127.0.1.2, …; 0: system's choice")
+	flag.IntVar(&sources, "sources", 4, "spread links over this many source addresses <sourceNet>.1, <sourceNet>.2, …; 0: system's choice")
+	flag.StringVar(&sourceNet, "sourceNet", "127.0.1", "first three octets of the source addresses (loopback)")
 	flag.Float64Var(&o.RampRate, "rampRate", 1000, "devices starting to dial per second; 0: all at once")
 	flag.IntVar(&o.MaxDialing, "maxDialing", 500, "devices dialling but not yet up at once; 0: no cap")
 	flag.IntVar(&o.Parallel, "parallel", 2, "activation workers")
@@ -49,13 +51,13 @@ func main() {
 		}
 		go func() { _ = http.Serve(ln, nil) }() //nolint:gosec // test harness, loopback only
 	}
-	if err := run(o, caFile, sources, logLevel); err != nil && !errors.Is(err, context.Canceled) {
+	if err := run(o, caFile, sourceNet, sources, logLevel); err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintln(os.Stderr, "devices:", err)
 		os.Exit(1)
 	}
 }
 
-func run(o devrun.Options, caFile string, sources int, logLevel string) error {
+func run(o devrun.Options, caFile, sourceNet string, sources int, logLevel string) error {
 	host, _, err := net.SplitHostPort(o.Gateway)
 	if err != nil {
 		return fmt.Errorf("-gateway %q: %w", o.Gateway, err)
@@ -67,7 +69,11 @@ func run(o devrun.Options, caFile string, sources int, logLevel string) error {
 		return errors.New("-sources must be 0..254")
 	}
 	for i := range sources {
-		o.Sources = append(o.Sources, fmt.Sprintf("127.0.1.%d", i+1))
+		src := fmt.Sprintf("%s.%d", sourceNet, i+1)
+		if ip := net.ParseIP(src); ip == nil || !ip.IsLoopback() {
+			return fmt.Errorf("-sourceNet %q: source %s is not a loopback address", sourceNet, src)
+		}
+		o.Sources = append(o.Sources, src)
 	}
 	level, err := zerolog.ParseLevel(logLevel)
 	if err != nil {

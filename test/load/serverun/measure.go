@@ -1,0 +1,159 @@
+package serverun
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat: 100 on every Linux architecture Go
+// supports.
+const clockTicks = 100
+
+// procSample is a process measured from outside, through /proc/<pid>.
+type procSample struct {
+	rssKB int64
+	cpu   time.Duration // utime + stime
+	at    time.Time
+}
+
+func sampleProc(pid int) (procSample, error) {
+	s := procSample{at: time.Now()}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return s, err
+	}
+	for line := range strings.SplitSeq(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			s.rssKB, _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		}
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return s, err
+	}
+	// The command name (field 2) may hold spaces; fields are counted after its closing parenthesis.
+	i := strings.LastIndexByte(string(stat), ')')
+	if i < 0 {
+		return s, fmt.Errorf("serverun: /proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 13 {
+		return s, fmt.Errorf("serverun: /proc/%d/stat: %d fields", pid, len(f))
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
+	stime, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
+	if err1 != nil || err2 != nil {
+		return s, fmt.Errorf("serverun: /proc/%d/stat: utime %q stime %q", pid, f[11], f[12])
+	}
+	s.cpu = time.Duration(utime+stime) * time.Second / clockTicks
+	return s, nil
+}
+
+// loadAvg is the first three fields of /proc/loadavg.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// scrape sums the series of each named metric family on a /metrics page (Prometheus text format).
+func scrape(ctx context.Context, c *http.Client, addr string, names ...string) (map[string]float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("serverun: GET %s/metrics: %s", addr, resp.Status)
+	}
+	return sumMetrics(resp.Body, names...)
+}
+
+func sumMetrics(r io.Reader, names ...string) (map[string]float64, error) {
+	out := make(map[string]float64, len(names))
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		for _, n := range names {
+			rest, ok := strings.CutPrefix(line, n)
+			if !ok || rest == "" || rest[0] != ' ' && rest[0] != '{' {
+				continue
+			}
+			f := strings.Fields(rest[strings.LastIndexByte(rest, '}')+1:])
+			if len(f) == 0 {
+				continue
+			}
+			if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+				out[n] += v
+			}
+		}
+	}
+	return out, sc.Err()
+}
+
+// profile fetches, from every replica at once, a CPU profile over d (or the heap profile when d is 0) into
+// Dir/<replica>-<name>.pprof when Options.Profile is set; the function returned waits for them.
+func (s *system) profile(ctx context.Context, name string, d time.Duration) func() {
+	if !s.o.Profile {
+		return func() {}
+	}
+	var wg sync.WaitGroup
+	for _, r := range s.replicas {
+		url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", r.metrics, max(1, int(d.Seconds())))
+		if d == 0 {
+			url = "http://" + r.metrics + "/debug/pprof/heap"
+		}
+		path := filepath.Join(s.o.Dir, r.id+"-"+name+".pprof")
+		wg.Go(func() {
+			if err := fetchTo(ctx, url, path); err != nil {
+				s.say("profile %s: %v", path, err)
+			}
+		})
+	}
+	return wg.Wait
+}
+
+func fetchTo(ctx context.Context, url, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o600)
+}
