@@ -195,3 +195,24 @@ func randomSerial() *big.Int {
 	}
 	return n.Add(n, big.NewInt(1))
 }
+
+// AMTTLSCertificate issues AMT's own TLS server certificate over a public key AMT generated and keeps
+// (protocol-rps-activation §2.10 step 5): EKU serverAuth, a positive 16-byte serial, and the root's validity less a
+// minute at each end, as RPS issues it from the MPS root (AMT's clock may be far off, so no lifetime of its own).
+func (ca *CA) AMTTLSCertificate(pub crypto.PublicKey, commonName string) ([]byte, error) {
+	tmpl := &x509.Certificate{
+		SerialNumber:          randomSerial(),
+		Subject:               pkix.Name{CommonName: commonName, Organization: []string{"dm-manager"}},
+		NotBefore:             ca.cert.NotBefore.Add(time.Minute),
+		NotAfter:              ca.cert.NotAfter.Add(-time.Minute),
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		SignatureAlgorithm:    x509.SHA384WithRSA,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, pub, ca.key)
+	if err != nil {
+		return nil, fmt.Errorf("ciragw: issuing AMT's TLS certificate: %w", err)
+	}
+	return der, nil
+}

@@ -2,6 +2,8 @@ package ciragw
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
@@ -249,6 +251,21 @@ func TestCA(t *testing.T) {
 	require.Error(t, err)
 	_, err = ca.ServerCertificate()
 	require.Error(t, err)
+
+	// AMT's TLS certificate (§2.10): over AMT's key, serverAuth, inside the root's validity, positive 16-byte serial.
+	amtKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	amtDER, err := ca.AMTTLSCertificate(&amtKey.PublicKey, "amt-device")
+	require.NoError(t, err)
+	amtCert, err := x509.ParseCertificate(amtDER)
+	require.NoError(t, err)
+	require.True(t, amtKey.PublicKey.Equal(amtCert.PublicKey))
+	require.Equal(t, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, amtCert.ExtKeyUsage)
+	require.Equal(t, 1, amtCert.SerialNumber.Sign())
+	require.LessOrEqual(t, len(amtCert.SerialNumber.Bytes()), 16)
+	require.True(t, amtCert.NotBefore.After(root.NotBefore) && amtCert.NotAfter.Before(root.NotAfter))
+	_, err = amtCert.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: root.NotBefore.Add(time.Hour)})
+	require.NoError(t, err)
 }
 
 func TestAPFClientTrustsOnlyItsRoot(t *testing.T) {

@@ -123,3 +123,24 @@ func (c *Client) Invoke(ctx context.Context, resourceURI, method string, params 
 	}
 	return r, nil
 }
+
+// Create makes a new instance from the given properties, written in order inside `<h:CLASS>` (WS-Transfer Create,
+// e.g. AMT_TLSCredentialContext, protocol-rps-activation §2.10 step 6). AMT answers with ResourceCreated, the
+// reference of the new instance, which is returned.
+func (c *Client) Create(ctx context.Context, resourceURI string, props ...Param) (EPR, error) {
+	r, err := c.Do(ctx, &Request{Action: ActionCreate, ResourceURI: resourceURI, Body: InstanceBody(resourceURI, props...)})
+	if err != nil {
+		return EPR{}, err
+	}
+	if r.BodyName != "ResourceCreated" {
+		return EPR{}, soapErr("Create of %s answered with %q, expected ResourceCreated", ClassOf(resourceURI), r.BodyName)
+	}
+	var created EPR
+	if err := r.Decode(&created); err != nil {
+		return EPR{}, err
+	}
+	if created.ResourceURI != resourceURI {
+		return EPR{}, soapErr("Create of %s answered with a reference to %q", ClassOf(resourceURI), created.ResourceURI)
+	}
+	return created, nil
+}

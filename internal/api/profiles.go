@@ -8,9 +8,10 @@ import (
 	"github.com/dmrm/dm-manager/internal/store"
 )
 
-// Profiles as RPS shows them (protocol-rps-activation §3.1), read-only but for the redirection features: dm-manager
-// creates a tenant's <tenant>_ccm and <tenant>_acm profiles itself (§3.7) and a tenant admin chooses, per profile,
-// which of KVM, SOL and IDE-R activation enables (§2.8). A new profile has EMF's values: KVM and SOL on, IDE-R off.
+// Profiles as RPS shows them (protocol-rps-activation §3.1), read-only but for the redirection features and the TLS
+// mode: dm-manager creates a tenant's <tenant>_ccm and <tenant>_acm profiles itself (§3.7) and a tenant admin
+// chooses, per profile, which of KVM, SOL and IDE-R activation enables (§2.8) and whether AMT gets a TLS certificate
+// (§2.10). A new profile has EMF's values: KVM and SOL on, IDE-R off, and no TLS mode.
 
 type profileJSON struct {
 	ProfileName    string   `json:"profileName"`
@@ -20,6 +21,7 @@ type profileJSON struct {
 	KVMEnabled     bool     `json:"kvmEnabled"`
 	SOLEnabled     bool     `json:"solEnabled"`
 	IDEREnabled    bool     `json:"iderEnabled"`
+	TLSMode        *int     `json:"tlsMode"` // null: none (RPS's representation)
 	Tags           []string `json:"tags"`
 	TenantID       string   `json:"tenantId"`
 }
@@ -31,6 +33,9 @@ type profilePatch struct {
 	KVMEnabled  *bool  `json:"kvmEnabled"`
 	SOLEnabled  *bool  `json:"solEnabled"`
 	IDEREnabled *bool  `json:"iderEnabled"`
+	// TLSMode: 0 none, 2 server authentication, 4 mutual authentication, both keeping non-TLS connections; RPS's 1
+	// and 3 are refused.
+	TLSMode *int `json:"tlsMode"`
 }
 
 func renderProfile(p store.Profile) profileJSON {
@@ -42,8 +47,13 @@ func renderProfile(p store.Profile) profileJSON {
 	if consent == "" {
 		consent = "All"
 	}
-	return profileJSON{ProfileName: p.Name, Activation: act, CIRAConfigName: p.CIRAConfig, UserConsent: consent,
+	out := profileJSON{ProfileName: p.Name, Activation: act, CIRAConfigName: p.CIRAConfig, UserConsent: consent,
 		KVMEnabled: p.KVM, SOLEnabled: p.SOL, IDEREnabled: p.IDER, Tags: p.Tags, TenantID: p.TenantID}
+	if p.TLSMode != store.TLSModeNone {
+		m := int(p.TLSMode)
+		out.TLSMode = &m
+	}
+	return out
 }
 
 func (s *server) listProfiles(w http.ResponseWriter, r *http.Request, c *call) {
@@ -83,6 +93,11 @@ func (s *server) updateProfile(w http.ResponseWriter, r *http.Request, c *call) 
 		writeValidation(w, bodyField("profileName", "profileName is required"))
 		return
 	}
+	if b.TLSMode != nil && !store.TLSMode(*b.TLSMode).Valid() {
+		writeValidation(w, bodyField("tlsMode", "tlsMode must be 0 (none), 2 (server authentication) or 4 (mutual "+
+			"authentication); 1 and 3 refuse non-TLS connections, and the CIRA gateway reaches AMT on port 16992"))
+		return
+	}
 	cur, err := s.Profiles.GetProfile(r.Context(), c.tenant, b.ProfileName)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -101,6 +116,9 @@ func (s *server) updateProfile(w http.ResponseWriter, r *http.Request, c *call) 
 			*set.dst = *set.v
 		}
 	}
+	if b.TLSMode != nil {
+		f.TLSMode = store.TLSMode(*b.TLSMode)
+	}
 	p, err := s.Profiles.SetProfileFeatures(r.Context(), c.tenant, cur.Name, f)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -109,7 +127,7 @@ func (s *server) updateProfile(w http.ResponseWriter, r *http.Request, c *call) 
 		s.profileFail(w, c, err, "PATCH "+b.ProfileName)
 	default:
 		c.log.Info().Str("profile", p.Name).Bool("kvm", f.KVM).Bool("sol", f.SOL).Bool("ider", f.IDER).
-			Msg("profile features set")
+			Int("tls_mode", int(f.TLSMode)).Msg("profile features set")
 		writeJSON(w, http.StatusOK, renderProfile(p))
 	}
 }

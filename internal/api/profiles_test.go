@@ -36,6 +36,21 @@ func TestProfileFeatures(t *testing.T) {
 	code, body, _ = e.do(http.MethodGet, profilesPath(tenantA)+"/"+tenantA+"_acm", ro(t, tenantA), nil)
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, string(body), `"iderEnabled":true`)
+	require.Contains(t, string(body), `"tlsMode":null`, "RPS shows no TLS mode as null")
+
+	// The TLS mode is set alone, keeps the features, and 0 clears it.
+	for _, mode := range []int{2, 4, 0} {
+		code, body, _ = e.do(http.MethodPatch, profilesPath(tenantA), rw(t, tenantA),
+			map[string]any{"profileName": tenantA + "_acm", "tlsMode": mode})
+		require.Equal(t, http.StatusOK, code, string(body))
+		p, err = e.profiles.GetProfile(t.Context(), tenantA, tenantA+"_acm")
+		require.NoError(t, err)
+		require.Equal(t, store.Features{KVM: true, SOL: false, IDER: true, TLSMode: store.TLSMode(mode)}, p.Features)
+	}
+	code, body, _ = e.do(http.MethodPatch, profilesPath(tenantA), rw(t, tenantA),
+		map[string]any{"profileName": tenantA + "_ccm", "tlsMode": 2})
+	require.Equal(t, http.StatusOK, code, string(body))
+	require.Contains(t, string(body), `"tlsMode":2`)
 }
 
 func TestProfileFeaturesRefused(t *testing.T) {
@@ -54,6 +69,12 @@ func TestProfileFeaturesRefused(t *testing.T) {
 		"field dm-manager sets": {tenantA, rw(t, tenantA), map[string]any{"profileName": acm, "userConsent": "All"},
 			http.StatusBadRequest, `unknown field \"userConsent\"`},
 		"not a boolean": {tenantA, rw(t, tenantA), map[string]any{"profileName": acm, "kvmEnabled": "yes"}, http.StatusBadRequest, ""},
+		"TLS without non-TLS": {tenantA, rw(t, tenantA), map[string]any{"profileName": acm, "tlsMode": 1},
+			http.StatusBadRequest, "1 and 3 refuse non-TLS connections"},
+		"unknown TLS mode": {tenantA, rw(t, tenantA), map[string]any{"profileName": acm, "tlsMode": 5},
+			http.StatusBadRequest, "tlsMode must be"},
+		"TLS mode wrapping a 16-bit column": {tenantA, rw(t, tenantA), map[string]any{"profileName": acm, "tlsMode": 65538},
+			http.StatusBadRequest, "tlsMode must be"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			code, body, _ := e.do(http.MethodPatch, profilesPath(c.tenant), c.token, c.body)

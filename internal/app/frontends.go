@@ -66,6 +66,7 @@ func (a *app) startActivation(context.Context) error {
 		Metrics:          a.reg,
 		Log:              a.log,
 		AppVersion:       "dm-manager " + dmmanager.Version,
+		TLSIssuer:        a.ca, // AMT's TLS certificate for profiles with a TLS mode
 		StepTimeout:      a.cfg.RequestTimeout,
 		PostSetupDelay:   a.opts.ActivationPostSetupDelay,
 		TLSRolloverDelay: a.opts.ActivationTLSRolloverDelay,

@@ -269,7 +269,16 @@ func (o *op) configure(ctx context.Context, t store.Tenant, target deviceSecrets
 	}
 	o.res.status.TLSConfiguration = "unconfigured"
 	if o.p.tunnel() {
+		// AMT 19+ runs RPS's TLS machine after provisioning (§2.11 step 6) when the profile has a TLS mode; legacy
+		// devices never do, as RPS refuses a TLS mode next to a CIRA configuration (§2.10) and EMF's profiles all
+		// have one.
 		o.res.status.TLSConfiguration = statusTLSAlready
+		if o.prof.TLSMode != store.TLSModeNone {
+			if err := o.configureTLS(ctx, target); err != nil {
+				o.res.status.TLSConfiguration = "Failed"
+				return err
+			}
+		}
 	}
 	if err := o.configureCIRA(ctx, t, target); err != nil {
 		o.res.status.CIRAConnection = err.Error()

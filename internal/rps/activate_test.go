@@ -40,8 +40,13 @@ func requireCIRA(t *testing.T, d *amtsim.Device, tenant string) {
 		require.Equal(t, amt.MPSTypeBoth, l.MpsType)
 		require.Equal(t, s.Name, l.Server)
 	}
-	require.Len(t, c.Certificates, 1)
-	require.Equal(t, gatewayRoot(t).Raw, c.Certificates[0].DER)
+	var roots [][]byte // AMT's own TLS certificate (§2.10) may sit next to them
+	for _, cert := range c.Certificates {
+		if cert.TrustedRoot {
+			roots = append(roots, cert.DER)
+		}
+	}
+	require.Equal(t, [][]byte{gatewayRoot(t).Raw}, roots)
 	require.Equal(t, amt.UserInitiatedBIOSAndOS, c.UserInitiated)
 	require.Len(t, c.DetectionStrings, 1)
 }

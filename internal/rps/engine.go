@@ -97,6 +97,9 @@ type Config struct {
 	Log      zerolog.Logger
 
 	AppVersion string // sent as appVersion; default "dm-manager"
+	// TLSIssuer signs AMT's TLS certificate for profiles with a TLS mode (§2.10); nil: activating a TLS-enforcing
+	// device with such a profile fails with a clear error.
+	TLSIssuer TLSIssuer
 
 	SessionTimeout      time.Duration // whole operation; default 5m
 	StepTimeout         time.Duration // one step (usually one WS-Man exchange with its 401 retry); default 30s
@@ -113,6 +116,9 @@ type Config struct {
 	TLSRolloverDelay time.Duration
 	// PortSwitchTimeout is how long rpc-go may take beyond the delay to send `port_switch_ack`; default 60s.
 	PortSwitchTimeout time.Duration
+	// TLSSettingsDelay is waited between the remote and the local AMT_TLSSettingData Put of the TLS configuration
+	// (RPS's delay_tls_put_data_sync, §2.10 step 9); default 5s, negative: no wait.
+	TLSSettingsDelay time.Duration
 	// TLSRetryDelay is waited before another TLS handshake when AMT reset one; default 5s.
 	TLSRetryDelay time.Duration
 	// CIRADetectionDomain is written to AMT's environment detection so AMT never thinks it is inside the
@@ -144,6 +150,7 @@ func (c *Config) defaults() {
 	def(&c.TLSRolloverDelay, 15*time.Second)
 	def(&c.PortSwitchTimeout, 60*time.Second)
 	def(&c.TLSRetryDelay, 5*time.Second)
+	def(&c.TLSSettingsDelay, 5*time.Second)
 	def(&c.ClaimTTL, defaultClaimTTL)
 	if c.ReplicaID == "" {
 		c.ReplicaID = "local"

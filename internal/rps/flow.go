@@ -29,6 +29,7 @@ type op struct {
 	ws          *wsman.Client
 	amt         *amt.Client
 	tlsPin      string // SHA-256 of AMT's TLS certificate, hex, once seen or loaded (tlstunnel.go)
+	issuedPin   string // SHA-256 of the TLS certificate issued to AMT, until it is in force (tlsconfig.go)
 	tlsSessions tls.ClientSessionCache
 	prof        store.Profile
 	gs          amt.GeneralSettings // as read by digestRealm

@@ -37,19 +37,33 @@ type Profile struct {
 	UpdatedAt time.Time `db:"updated_at"`
 }
 
-// Features are the redirection features a profile enables (§2.8), set by the tenant (SetProfileFeatures). A new
-// profile gets EMF's values (DefaultFeatures); UpsertProfile never changes them.
+// Features are what the tenant sets on a profile (SetProfileFeatures): the redirection features it enables (§2.8)
+// and AMT's TLS configuration (§2.10). A new profile gets DefaultFeatures; UpsertProfile never changes them.
 type Features struct {
-	KVM  bool `db:"kvm_enabled"`
-	SOL  bool `db:"sol_enabled"`
-	IDER bool `db:"ider_enabled"`
+	KVM     bool    `db:"kvm_enabled"`
+	SOL     bool    `db:"sol_enabled"`
+	IDER    bool    `db:"ider_enabled"`
+	TLSMode TLSMode `db:"tls_mode"`
 }
+
+// TLSMode is RPS's profile tlsMode (§2.10) as far as dm-manager allows it: only modes that keep AMT accepting
+// non-TLS connections, because the CIRA gateway sends WS-Man to port 16992.
+type TLSMode int
+
+const (
+	TLSModeNone   TLSMode = 0 // no TLS configuration: AMT keeps its own certificate
+	TLSModeServer TLSMode = 2 // server authentication, non-TLS connections allowed
+	TLSModeMutual TLSMode = 4 // mutual authentication, non-TLS connections allowed
+)
+
+// Valid reports whether m is a mode dm-manager applies.
+func (m TLSMode) Valid() bool { return m == TLSModeNone || m == TLSModeServer || m == TLSModeMutual }
 
 // DefaultFeatures are the features of EMF's tenant profiles (protocol-rps-activation §3.7), the columns' defaults.
 var DefaultFeatures = Features{KVM: true, SOL: true, IDER: false}
 
 const profileColumns = `tenant_id::text AS tenant_id, name, activation, cira_config, user_consent, tags, ` +
-	`kvm_enabled, sol_enabled, ider_enabled, created_at, updated_at`
+	`kvm_enabled, sol_enabled, ider_enabled, tls_mode, created_at, updated_at`
 
 // scanProfile reads a row of profileColumns by column name.
 var scanProfile = pgx.RowToStructByName[Profile]
@@ -103,16 +117,16 @@ func (s *Store) ListProfiles(ctx context.Context, tenantID string) ([]Profile, e
 	return ps, mapErr(err, "list profiles")
 }
 
-// SetProfileFeatures sets the redirection features of a tenant's profile. ErrNotFound when there is no such
-// profile.
+// SetProfileFeatures sets the redirection features and the TLS mode of a tenant's profile. ErrNotFound when there
+// is no such profile.
 func (s *Store) SetProfileFeatures(ctx context.Context, tenantID, name string, f Features) (Profile, error) {
 	if err := checkUUID("tenant id", tenantID); err != nil {
 		return Profile{}, err
 	}
 	rows, _ := s.db.Query(ctx, `
-		UPDATE profiles SET kvm_enabled = $3, sol_enabled = $4, ider_enabled = $5, updated_at = now()
+		UPDATE profiles SET kvm_enabled = $3, sol_enabled = $4, ider_enabled = $5, tls_mode = $6, updated_at = now()
 		WHERE tenant_id = $1::uuid AND name = $2
-		RETURNING `+profileColumns, tenantID, name, f.KVM, f.SOL, f.IDER)
+		RETURNING `+profileColumns, tenantID, name, f.KVM, f.SOL, f.IDER, int(f.TLSMode))
 	p, err := pgx.CollectExactlyOneRow(rows, scanProfile)
 	return p, mapErr(err, "set features of profile "+name)
 }

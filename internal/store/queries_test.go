@@ -136,7 +136,7 @@ func TestProfiles(t *testing.T) {
 	require.Equal(t, []string{"changed"}, again.Tags)
 
 	// The tenant's features survive the tenant reconciler's upsert, whatever its Profile carries.
-	mine := Features{KVM: false, SOL: false, IDER: true}
+	mine := Features{KVM: false, SOL: false, IDER: true, TLSMode: TLSModeServer}
 	set, err := s.SetProfileFeatures(ctx, tenantA, tenantA+"_acm", mine)
 	require.NoError(t, err)
 	require.Equal(t, mine, set.Features)
@@ -146,6 +146,9 @@ func TestProfiles(t *testing.T) {
 	require.Equal(t, mine, again.Features)
 	_, err = s.SetProfileFeatures(ctx, tenantA, "nope", mine)
 	require.ErrorIs(t, err, ErrNotFound)
+	// Modes refusing non-TLS connections would cut the gateway off (16992): the column refuses them.
+	_, err = s.SetProfileFeatures(ctx, tenantA, tenantA+"_acm", Features{TLSMode: 1})
+	require.ErrorIs(t, err, ErrInvalid)
 
 	_, err = s.GetProfile(ctx, tenantA, "nope")
 	require.ErrorIs(t, err, ErrNotFound)

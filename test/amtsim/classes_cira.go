@@ -48,6 +48,7 @@ func ciraClasses() []*class {
 			return []soap.Prop{soap.R("CreatedCertificate", &soap.EPR{ResourceURI: soap.AMTPrefix + certClass,
 				Selectors: []soap.Selector{{Name: "InstanceID", Value: id}}})}, ptSuccess, nil
 		}}}
+	pkmsTLSMethods(pkms.methods)
 
 	certs := amtClass(certClass)
 	certs.list = func(d *Device) []*soap.Instance {

@@ -163,18 +163,6 @@ func configClasses() []*class {
 			return nil, ptSuccess, nil
 		}}}
 
-	tls := amtClass("AMT_TLSSettingData")
-	tls.list = func(*Device) []*soap.Instance {
-		out := make([]*soap.Instance, 0, 2)
-		for _, id := range []string{"Intel(r) AMT 802.3 TLS Settings", "Intel(r) AMT LMS TLS Settings"} {
-			out = append(out, &soap.Instance{Class: "AMT_TLSSettingData", Props: []soap.Prop{
-				soap.P("AcceptNonSecureConnections", "true"), soap.P("ElementName", id), soap.P("Enabled", "false"),
-				soap.P("InstanceID", id), soap.P("MutualAuthentication", "false"),
-			}})
-		}
-		return out
-	}
-
 	ieee := ipsClass("IPS_IEEE8021xSettings")
 	ieee.list = func(*Device) []*soap.Instance {
 		return []*soap.Instance{{Class: "IPS_IEEE8021xSettings", Props: []soap.Prop{
@@ -183,7 +171,5 @@ func configClasses() []*class {
 		}}}
 	}
 
-	return []*class{eth, redir, opt, kvmSAP, tls, ieee,
-		emptyClass(amtClass("AMT_PublicPrivateKeyPair")), emptyClass(amtClass("AMT_TLSCredentialContext")),
-		emptyClass(cimClass("CIM_WiFiEndpointSettings")), emptyClass(ipsClass("IPS_HTTPProxyAccessPoint"))}
+	return []*class{eth, redir, opt, kvmSAP, ieee, emptyClass(cimClass("CIM_WiFiEndpointSettings")), emptyClass(ipsClass("IPS_HTTPProxyAccessPoint"))}
 }

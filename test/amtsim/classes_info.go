@@ -50,7 +50,7 @@ func infoClasses() []*class {
 			}
 			return nil, c.d.setMEBxPassword(pw), nil
 		}},
-		"CommitChanges": {run: func(c *call, _ *params) ([]soap.Prop, int, func()) { return nil, ptSuccess, c.d.commitChanges }},
+		"CommitChanges": {run: func(c *call, _ *params) ([]soap.Prop, int, func()) { return nil, ptSuccess, c.d.commitChangesLocked() }},
 	}
 
 	audit := amtClass("AMT_AuditLog")

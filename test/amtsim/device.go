@@ -72,6 +72,9 @@ type Config struct {
 	TLSEnforced bool
 	// RolloverDelay is how long a TLS-enforcing device resets new TLS connections after Setup; default 1s.
 	RolloverDelay time.Duration
+	// TLSOnly is firmware whose network TLS setting reports NonSecureConnectionsSupported=false: with TLS on it
+	// accepts no non-TLS connections, and a Put asking for them is refused (tlsconfig.go).
+	TLSOnly bool
 
 	NonceTTL    time.Duration // digest nonce lifetime; default 2m
 	IdleTimeout time.Duration // keep-alive idle limit per connection; default 60s
@@ -158,6 +161,7 @@ type Device struct {
 	hostname           string
 	lsaHA1             string
 	tls                tlsState
+	tlscfg             tlsConfigStore
 	clock              clockState
 }
 
@@ -288,12 +292,13 @@ type State struct {
 	OSHung     bool        `json:"osHung"`
 	Reachable  bool        `json:"reachable"`
 	// UnprovisionBlocked: Unprovision is refused (BlockUnprovision).
-	UnprovisionBlocked bool        `json:"unprovisionBlocked"`
-	CIRAConfigured     bool        `json:"ciraConfigured"`
-	DNSSuffix          string      `json:"dnsSuffix"`
-	Version            uint64      `json:"version"`
-	Redirection        Redirection `json:"redirection"`
-	Recovery                       // boot override, last boot, erase, alarms (classes_boot.go)
+	UnprovisionBlocked bool            `json:"unprovisionBlocked"`
+	CIRAConfigured     bool            `json:"ciraConfigured"`
+	DNSSuffix          string          `json:"dnsSuffix"`
+	Version            uint64          `json:"version"`
+	Redirection        Redirection     `json:"redirection"`
+	TLS                *TLSConfigState `json:"tls,omitempty"` // in force since CommitChanges; nil when AMT serves its own
+	Recovery                           // boot override, last boot, erase, alarms (classes_boot.go)
 }
 
 // State returns a consistent snapshot.
@@ -309,6 +314,7 @@ func (d *Device) stateLocked() State {
 		PowerState: d.power.state, OSRunning: d.power.osUp, OSHung: d.power.hung,
 		Reachable: d.reachable, UnprovisionBlocked: d.unprovisionBlocked, CIRAConfigured: d.ciraLocked().Configured(),
 		DNSSuffix: d.suffix, Version: d.ver, Redirection: d.redirectionLocked(), Recovery: d.recoveryLocked(),
+		TLS: d.tlsStateLocked(),
 	}
 }
 

@@ -41,6 +41,10 @@ func (d *Device) resetProvisioningLocked() {
 	d.mebx = defaultMEBxPassword
 	d.chain = certChain{}
 	d.cira = ciraStore{}
+	if d.tlscfg.inForce != 0 {
+		d.tls.config = nil // back to AMT's own certificate
+	}
+	d.tlscfg = tlsConfigStore{}
 	d.settings = nil
 	d.freshNonce()
 	d.changed()

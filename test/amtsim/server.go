@@ -24,7 +24,14 @@ const unauthorizedPage = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01 Transiti
 // ServeConn serves WS-Man on a connection from the network side (a CIRA channel to port
 // 16992, or plain TCP in tests) until the peer closes it, a request says
 // "Connection: close", an error occurs or AMT's network is cut.
-func (d *Device) ServeConn(conn net.Conn) { d.serve(conn, false) }
+// Remote TLS in force without non-TLS connections refuses it (tlsconfig.go).
+func (d *Device) ServeConn(conn net.Conn) {
+	if d.refusesPlainRemote() {
+		_ = conn.Close()
+		return
+	}
+	d.serve(conn, false)
+}
 
 // ServeLocal serves WS-Man on a connection from the host side (LMS on 127.0.0.1:16992,
 // which rpc-go relays to). Only here does the local system account authenticate. A TLS-enforcing device that is

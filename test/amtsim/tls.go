@@ -121,14 +121,23 @@ func (d *Device) tlsCertLocked() *tls.Certificate {
 	return d.tls.cert
 }
 
-// commitChanges runs after CommitChanges has been answered: a TLS-enforcing device restarts its TLS stack.
-func (d *Device) commitChanges() {
-	if !d.cfg.TLSEnforced {
-		return
+// commitChangesLocked is CommitChanges: the TLS configuration written since comes into force at once, and the
+// returned function, run once the answer is sent, makes a device whose TLS server is on (TLS-enforcing, or just
+// configured) restart its TLS stack.
+func (d *Device) commitChangesLocked() func() {
+	changed := d.applyTLSConfigLocked()
+	if changed {
+		d.tls.config = nil // the served certificate may have changed
+		d.changed()
 	}
-	d.lock()
-	d.tls.rolloverUntil = d.cfg.Clock().Add(d.cfg.RolloverDelay)
-	d.unlock()
+	if !d.cfg.TLSEnforced && !changed {
+		return nil
+	}
+	return func() {
+		d.lock()
+		d.tls.rolloverUntil = d.cfg.Clock().Add(d.cfg.RolloverDelay)
+		d.unlock()
+	}
 }
 
 // refusesPlainLocal reports whether host-side WS-Man on 16992 is refused: a TLS-enforcing device once set up.
@@ -142,16 +151,16 @@ func (d *Device) refusesPlainLocal() bool {
 }
 
 // ServeLocalTLS serves host-side WS-Man over TLS on a connection to port 16993 (LMS's TLS port, which rpc-go
-// tunnels to). A device that does not enforce TLS, is unreachable, rolls over or has resets injected closes the
+// tunnels to). A device that serves no TLS there (neither enforcing it nor configured with local TLS), is unreachable, rolls over or has resets injected closes the
 // connection at once.
 func (d *Device) ServeLocalTLS(conn net.Conn) {
 	d.lock()
-	refuse := !d.cfg.TLSEnforced || !d.reachable || d.cfg.Clock().Before(d.tls.rolloverUntil) || d.tls.resets > 0
+	refuse := !d.servesLocalTLSLocked() || !d.reachable || d.cfg.Clock().Before(d.tls.rolloverUntil) || d.tls.resets > 0
 	if d.tls.resets > 0 {
 		d.tls.resets--
 	}
 	if !refuse && d.tls.config == nil {
-		d.tls.config = &tls.Config{Certificates: []tls.Certificate{*d.tlsCertLocked()}, MinVersion: tls.VersionTLS12}
+		d.tls.config = &tls.Config{Certificates: []tls.Certificate{*d.servedCertLocked()}, MinVersion: tls.VersionTLS12}
 	}
 	cfg := d.tls.config
 	d.unlock()

@@ -36,6 +36,8 @@ type class struct {
 	list    func(d *Device) []*soap.Instance
 	put     func(c *call, cur *soap.Instance, body *soap.Node) (*soap.Instance, *soap.Fault)
 	del     func(c *call, cur *soap.Instance) *soap.Fault
+	// create makes an instance from a Create body (the class element, checked by dispatch).
+	create  func(c *call, body *soap.Node) (*soap.Instance, *soap.Fault)
 	methods map[string]method
 }
 
@@ -43,7 +45,7 @@ type class struct {
 var registry = func() map[string]*class {
 	m := map[string]*class{}
 	for _, group := range [][]*class{powerClasses(), infoClasses(), setupClasses(), ciraClasses(), configClasses(),
-		timeClasses(), bootClasses(), alarmClasses()} {
+		timeClasses(), bootClasses(), alarmClasses(), tlsConfigClasses()} {
 		for _, c := range group {
 			m[c.uri] = c
 		}
@@ -86,6 +88,8 @@ func (d *Device) dispatch(c *call) (soap.Reply, *soap.Fault, func()) {
 			f = cl.del(c, in)
 		}
 		return reply, f, nil
+	case soap.ActionCreate:
+		return d.doCreate(c, cl, reply)
 	case soap.ActionEnumerate:
 		return d.enumerate(cl, req, reply)
 	case soap.ActionPull:
@@ -131,6 +135,36 @@ func (d *Device) doPut(c *call, cl *class, reply soap.Reply) (soap.Reply, *soap.
 		return reply, f, nil
 	}
 	reply.Body = soap.AppendInstance(nil, "g", out)
+	return reply, nil, nil
+}
+
+// doCreate answers WS-Transfer Create with ResourceCreated, the reference of the new instance (its key
+// properties as selectors).
+func (d *Device) doCreate(c *call, cl *class, reply soap.Reply) (soap.Reply, *soap.Fault, func()) {
+	req := c.req
+	if cl.create == nil {
+		return reply, soap.ActionNotSupported(req.Action), nil
+	}
+	if len(req.Selectors) > 0 {
+		return reply, soap.InvalidSelectors(), nil
+	}
+	if req.Body == nil || req.Body.Local != cl.name || req.Body.Space != cl.uri {
+		return reply, soap.SchemaValidation("Create needs a " + cl.name + " element in the class namespace"), nil
+	}
+	in, f := cl.create(c, req.Body)
+	if f != nil {
+		return reply, f, nil
+	}
+	epr := &soap.EPR{ResourceURI: cl.uri}
+	for _, p := range in.Props {
+		sel := soap.Selector{Name: p.Name, Ref: p.Ref}
+		if p.Ref == nil && len(p.Values) == 1 {
+			sel.Value = p.Values[0]
+		}
+		epr.Selectors = append(epr.Selectors, sel)
+	}
+	reply.Body = append([]byte(`<t:ResourceCreated xmlns:t="`+soap.NSTransfer+`">`), soap.AppendEPR(nil, epr)...)
+	reply.Body = append(reply.Body, `</t:ResourceCreated>`...)
 	return reply, nil, nil
 }
 

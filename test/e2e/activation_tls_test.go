@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -31,9 +32,11 @@ func TestTLSEnforcedActivation(t *testing.T) {
 	code, body := d.rest(t, http.MethodPost, acmTenant, "amt/admin/domains", userToken(t, acmTenant),
 		domainBody("e2e-tls-domain", certtest.Suffix, pki.PFX(t, certtest.Password), certtest.Password))
 	require.Equal(t, http.StatusCreated, code, body)
-	// The ACM tenant's admin turns KVM and SOL off and IDE-R on; the CCM tenant keeps EMF's defaults.
+	// The ACM tenant's admin turns KVM and SOL off and IDE-R on, and asks for AMT's TLS configuration (server
+	// authentication, non-TLS kept); the CCM tenant keeps EMF's defaults (no TLS mode).
 	code, body = d.rest(t, http.MethodPatch, acmTenant, "amt/admin/profiles", userToken(t, acmTenant),
-		map[string]any{"profileName": acmTenant + "_acm", "kvmEnabled": false, "solEnabled": false, "iderEnabled": true})
+		map[string]any{"profileName": acmTenant + "_acm", "kvmEnabled": false, "solEnabled": false, "iderEnabled": true,
+			"tlsMode": 2})
 	require.Equal(t, http.StatusOK, code, body)
 
 	t.Run("CCM", func(t *testing.T) {
@@ -44,8 +47,9 @@ func TestTLSEnforcedActivation(t *testing.T) {
 			h.AmtControlMode = computev1.AmtControlMode_AMT_CONTROL_MODE_CCM
 		}).GetResourceId()
 		require.Equal(t, ccmTenant+"_ccm", d.activationDetails(t, ccmTenant, dev.guid).GetProfileName())
-		tlsActivated(t, d, dev, ccmTenant, ccmTenant+"_ccm", "Client control mode.")
+		tlsActivated(t, d, dev, ccmTenant, ccmTenant+"_ccm", "Client control mode.", "Already configured")
 		require.Equal(t, amtsim.ClientControl, dev.Mode())
+		require.Nil(t, dev.State().TLS, "no TLS mode: AMT keeps its own certificate")
 		require.Equal(t, amtsim.Redirection{KVM: true, SOL: true, IDER: false, Listener: true}, dev.State().Redirection,
 			"EMF's default features")
 		d.connect(dev)
@@ -58,8 +62,25 @@ func TestTLSEnforcedActivation(t *testing.T) {
 		dev.AddRootHash(amtsim.NewRootHash("dm-manager e2e root", pki.Root.Raw))
 		id := acmHost(t, d, acmTenant, dev)
 		require.Equal(t, acmTenant+"_acm", d.activationDetails(t, acmTenant, dev.guid).GetProfileName())
-		tlsActivated(t, d, dev, acmTenant, acmTenant+"_acm", "Admin control mode.")
+		tlsActivated(t, d, dev, acmTenant, acmTenant+"_acm", "Admin control mode.", "Configured")
 		require.Equal(t, amtsim.AdminControl, dev.Mode())
+		// AMT serves a certificate the gateway CA issued, with TLS on and non-TLS kept for the gateway (16992).
+		st := dev.State().TLS
+		require.NotNil(t, st)
+		require.Equal(t, amtsim.TLSSetting{Enabled: true, AcceptNonSecureConnections: true}, st.Remote)
+		require.True(t, st.Local.Enabled)
+		issued, err := x509.ParseCertificate(st.Certificate)
+		require.NoError(t, err)
+		roots := x509.NewCertPool()
+		for _, c := range dev.CIRA().Certificates {
+			if c.TrustedRoot {
+				root, err := x509.ParseCertificate(c.DER)
+				require.NoError(t, err)
+				roots.AddCert(root)
+			}
+		}
+		_, err = issued.Verify(x509.VerifyOptions{Roots: roots})
+		require.NoError(t, err, "issued by the gateway CA AMT trusts for CIRA")
 		require.NotEmpty(t, dev.MEBxPassword())
 		require.Equal(t, amtsim.Redirection{KVM: false, SOL: false, IDER: true, Listener: true}, dev.State().Redirection,
 			"the tenant's features")
@@ -71,7 +92,7 @@ func TestTLSEnforcedActivation(t *testing.T) {
 
 // tlsActivated runs the agent's activation of a TLS-enforcing device with a friendly name and checks the status
 // rpc-go prints and the device record the API shows.
-func tlsActivated(t *testing.T, d *dm, dev *simDevice, tenant, profile, status string) {
+func tlsActivated(t *testing.T, d *dm, dev *simDevice, tenant, profile, status, tlsStatus string) {
 	t.Helper()
 	det := d.activationDetails(t, tenant, dev.guid)
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
@@ -83,7 +104,7 @@ func tlsActivated(t *testing.T, d *dm, dev *simDevice, tenant, profile, status s
 	d.deviceSecretsSeen(tenant, dev)
 	require.True(t, res.OK(), res.Message)
 	require.Equal(t, &rpc.StatusObject{Status: status, Network: "Wired Network Configured", CIRAConnection: "Configured",
-		TLSConfiguration: "Already configured"}, res.StatusObject)
+		TLSConfiguration: tlsStatus}, res.StatusObject)
 	require.Zero(t, res.Exchanges, "nothing relayed in plain text")
 	require.Positive(t, res.TLSMessages)
 	require.Equal(t, 1, res.PortSwitches)

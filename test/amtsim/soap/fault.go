@@ -97,6 +97,14 @@ func InvalidEnumerationContext() *Fault {
 	}
 }
 
+// AlreadyExists answers a Create of an instance that exists already.
+func AlreadyExists() *Fault {
+	return &Fault{
+		Code: "Sender", SubNS: NSTransfer, Sub: "AlreadyExists",
+		Reason: "The sender attempted to create a resource which already exists.", Action: actionWSManFault,
+	}
+}
+
 // InvalidRepresentation answers a Put body AMT rejects.
 func InvalidRepresentation(msg string) *Fault {
 	return &Fault{

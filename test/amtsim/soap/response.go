@@ -209,7 +209,13 @@ func AppendEPR(dst []byte, r *EPR) []byte {
 		dst = append(dst, `<c:Selector Name="`...)
 		dst = AppendEscaped(dst, s.Name)
 		dst = append(dst, `">`...)
-		dst = AppendEscaped(dst, s.Value)
+		if s.Ref != nil { // a reference selector (an association's key, e.g. AMT_TLSCredentialContext)
+			dst = append(dst, `<b:EndpointReference>`...)
+			dst = AppendEPR(dst, s.Ref)
+			dst = append(dst, `</b:EndpointReference>`...)
+		} else {
+			dst = AppendEscaped(dst, s.Value)
+		}
 		dst = append(dst, `</c:Selector>`...)
 	}
 	return append(dst, `</c:SelectorSet></b:ReferenceParameters>`...)
