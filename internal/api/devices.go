@@ -86,14 +86,10 @@ func (s *server) getDevice(w http.ResponseWriter, r *http.Request, c *call) {
 // device loads the {guid} device of the caller's tenant; notFound answers for unknown devices and for devices
 // of other tenants alike.
 func (s *server) device(w http.ResponseWriter, r *http.Request, c *call, notFound func(guid string)) (store.Device, bool) {
-	raw := r.PathValue("guid")
-	id, err := uuid.Parse(raw)
-	if err != nil || len(raw) != 36 {
-		writeValidation(w, fieldError{Type: "field", Value: raw, Path: "guid", Location: "params",
-			Msg: "guid must be a UUID (8-4-4-4-12 hex digits)"})
+	guid, ok := guidParam(w, r)
+	if !ok {
 		return store.Device{}, false
 	}
-	guid := id.String()
 	d, err := s.Devices.GetDevice(r.Context(), guid)
 	switch {
 	case errors.Is(err, store.ErrNotFound), err == nil && d.TenantID != c.tenant:
@@ -107,24 +103,34 @@ func (s *server) device(w http.ResponseWriter, r *http.Request, c *call, notFoun
 	return d, true
 }
 
-// live serves one AMT read: the device must be the tenant's, then read asks it over CIRA within the request
-// timeout. what names the request in MPS's error texts.
+// guidParam is the request's {guid}, canonical; a malformed one is answered 400 here.
+func guidParam(w http.ResponseWriter, r *http.Request) (string, bool) {
+	raw := r.PathValue("guid")
+	id, err := uuid.Parse(raw)
+	if err != nil || len(raw) != 36 {
+		writeValidation(w, fieldError{Type: "field", Value: raw, Path: "guid", Location: "params",
+			Msg: "guid must be a UUID (8-4-4-4-12 hex digits)"})
+		return "", false
+	}
+	return id.String(), true
+}
+
+// live serves one AMT read within the request timeout; what names the request in MPS's error texts. The tenant
+// check is DeviceAMT's, so a device connected here whose client is cached costs no database read.
 func (s *server) live(w http.ResponseWriter, r *http.Request, c *call, what string, read func(ctx context.Context, guid string) (any, error)) {
-	d, ok := s.device(w, r, c, func(guid string) {
-		writeMPSError(w, http.StatusNotFound, notConnectedText, "guid : "+guid)
-	})
+	guid, ok := guidParam(w, r)
 	if !ok {
 		return
 	}
-	v, err := read(r.Context(), d.GUID)
-	log := c.log.With().Str("guid", d.GUID).Str("request", what).Logger()
+	v, err := read(r.Context(), guid)
+	log := c.log.With().Str("guid", guid).Str("request", what).Logger()
 	switch {
 	case errors.Is(err, ErrNotConnected):
-		writeMPSError(w, http.StatusNotFound, notConnectedText, "guid : "+d.GUID)
+		writeMPSError(w, http.StatusNotFound, notConnectedText, "guid : "+guid)
 	case errors.Is(err, context.DeadlineExceeded):
 		log.Warn().Err(err).Msg("AMT did not answer in time")
 		writeMPSError(w, http.StatusGatewayTimeout, "Gateway Timeout",
-			fmt.Sprintf("%s request timed out after %s for guid : %s.", what, s.RequestTimeout, d.GUID))
+			fmt.Sprintf("%s request timed out after %s for guid : %s.", what, s.RequestTimeout, guid))
 	case err != nil:
 		log.Error().Err(err).Msg("AMT request failed")
 		writeMPSError(w, http.StatusInternalServerError, "Internal Server Error", "Exception during "+what+" request")

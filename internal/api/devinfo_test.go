@@ -21,8 +21,8 @@ var eventVectors = []amt.EventRecord{
 		EventData: [8]uint8{170, 10}},
 }
 
-func (f *fakeAMT) EventLog(ctx context.Context, _, guid string) ([]amt.EventRecord, error) {
-	if err := f.gate(ctx, guid); err != nil {
+func (f *fakeAMT) EventLog(ctx context.Context, tenant, guid string) ([]amt.EventRecord, error) {
+	if err := f.gate(ctx, tenant, guid); err != nil {
 		return nil, err
 	}
 	return eventVectors, nil

@@ -59,6 +59,9 @@ func newEnv(t *testing.T, edit ...func(*Options)) *env {
 	for _, f := range edit {
 		f(&opts)
 	}
+	if d, ok := opts.Devices.(memDevices); ok {
+		e.amt.devices = d
+	}
 	h, err := NewHandler(opts)
 	require.NoError(t, err)
 	e.srv = httptest.NewServer(h)

@@ -203,16 +203,19 @@ type fakeAMT struct {
 	version   string
 	boot      amt.BootCapabilities
 	audit     int
-	block     bool  // wait for the request context instead of answering
-	fail      error // every call fails with this
+	block     bool       // wait for the request context instead of answering
+	fail      error      // every call fails with this
+	devices   memDevices // when set, the tenant check
 	recovery  *recoveryFake
 
 	mu    sync.Mutex
 	reads []int // audit log start indexes asked for
 }
 
-func (f *fakeAMT) gate(ctx context.Context, guid string) error {
+func (f *fakeAMT) gate(ctx context.Context, tenant, guid string) error {
 	switch {
+	case f.devices != nil && f.devices[guid].TenantID != tenant: // as the real DeviceAMT: not the tenant's
+		return fmt.Errorf("device %s: %w", guid, ErrNotConnected)
 	case f.block:
 		<-ctx.Done()
 		return fmt.Errorf("waiting for AMT: %w", ctx.Err())
@@ -224,16 +227,16 @@ func (f *fakeAMT) gate(ctx context.Context, guid string) error {
 	return nil
 }
 
-func (f *fakeAMT) GeneralSettings(ctx context.Context, _, guid string) (amt.GeneralSettings, error) {
-	if err := f.gate(ctx, guid); err != nil {
+func (f *fakeAMT) GeneralSettings(ctx context.Context, tenant, guid string) (amt.GeneralSettings, error) {
+	if err := f.gate(ctx, tenant, guid); err != nil {
 		return amt.GeneralSettings{}, err
 	}
 	return amt.GeneralSettings{ElementName: "Intel(r) AMT: General Settings", DigestRealm: "Digest:F3EB554784E729164447A89F60B641C5",
 		NetworkInterfaceEnabled: true, AMTNetworkEnabled: 1}, nil
 }
 
-func (f *fakeAMT) Version(ctx context.Context, _, guid string) (amt.Version, error) {
-	if err := f.gate(ctx, guid); err != nil {
+func (f *fakeAMT) Version(ctx context.Context, tenant, guid string) (amt.Version, error) {
+	if err := f.gate(ctx, tenant, guid); err != nil {
 		return amt.Version{}, err
 	}
 	return amt.Version{
@@ -242,8 +245,8 @@ func (f *fakeAMT) Version(ctx context.Context, _, guid string) (amt.Version, err
 	}, nil
 }
 
-func (f *fakeAMT) Hardware(ctx context.Context, _, guid string) (amt.Hardware, error) {
-	if err := f.gate(ctx, guid); err != nil {
+func (f *fakeAMT) Hardware(ctx context.Context, tenant, guid string) (amt.Hardware, error) {
+	if err := f.gate(ctx, tenant, guid); err != nil {
 		return amt.Hardware{}, err
 	}
 	return amt.Hardware{
@@ -255,8 +258,8 @@ func (f *fakeAMT) Hardware(ctx context.Context, _, guid string) (amt.Hardware, e
 	}, nil
 }
 
-func (f *fakeAMT) ReadAuditLog(ctx context.Context, _, guid string, start int) (amt.AuditLogPage, error) {
-	if err := f.gate(ctx, guid); err != nil {
+func (f *fakeAMT) ReadAuditLog(ctx context.Context, tenant, guid string, start int) (amt.AuditLogPage, error) {
+	if err := f.gate(ctx, tenant, guid); err != nil {
 		return amt.AuditLogPage{}, err
 	}
 	f.mu.Lock()
@@ -271,8 +274,8 @@ func (f *fakeAMT) ReadAuditLog(ctx context.Context, _, guid string, start int) (
 	return page, nil
 }
 
-func (f *fakeAMT) BootCapabilities(ctx context.Context, _, guid string) (amt.BootCapabilities, error) {
-	if err := f.gate(ctx, guid); err != nil {
+func (f *fakeAMT) BootCapabilities(ctx context.Context, tenant, guid string) (amt.BootCapabilities, error) {
+	if err := f.gate(ctx, tenant, guid); err != nil {
 		return amt.BootCapabilities{}, err
 	}
 	return f.boot, nil

@@ -52,8 +52,8 @@ type DeviceDirectory interface {
 var ErrNotConnected = errors.New("device is not connected over CIRA")
 
 // DeviceAMT reads live AMT data of a connected device through the CIRA gateway; internal/app implements it with
-// dmtclient/amt (one *amt.Client call per method). The device has already been checked to belong to tenant.
-// A device without a live session gives ErrNotConnected; ctx carries the request timeout.
+// dmtclient/amt (one *amt.Client call per method). A device without a live session, and one that is not tenant's
+// (or unknown), gives ErrNotConnected, as MPS answers both; ctx carries the request timeout.
 type DeviceAMT interface {
 	GeneralSettings(ctx context.Context, tenant, guid string) (amt.GeneralSettings, error)
 	Version(ctx context.Context, tenant, guid string) (amt.Version, error)

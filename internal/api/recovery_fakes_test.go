@@ -29,8 +29,8 @@ func (f *fakeAMT) rec() *recoveryFake {
 	return f.recovery
 }
 
-func (f *fakeAMT) wrote(ctx context.Context, guid, what string) error {
-	if err := f.gate(ctx, guid); err != nil {
+func (f *fakeAMT) wrote(ctx context.Context, tenant, guid, what string) error {
+	if err := f.gate(ctx, tenant, guid); err != nil {
 		return err
 	}
 	r := f.rec()
@@ -40,47 +40,47 @@ func (f *fakeAMT) wrote(ctx context.Context, guid, what string) error {
 	return r.writeErr
 }
 
-func (f *fakeAMT) RecoveryInfo(ctx context.Context, _, guid string) (amt.RecoveryInfo, error) {
-	return f.rec().info, f.gate(ctx, guid)
+func (f *fakeAMT) RecoveryInfo(ctx context.Context, tenant, guid string) (amt.RecoveryInfo, error) {
+	return f.rec().info, f.gate(ctx, tenant, guid)
 }
 
-func (f *fakeAMT) PowerState(ctx context.Context, _, guid string) (amt.PowerState, error) {
-	return f.rec().power, f.gate(ctx, guid)
+func (f *fakeAMT) PowerState(ctx context.Context, tenant, guid string) (amt.PowerState, error) {
+	return f.rec().power, f.gate(ctx, tenant, guid)
 }
 
-func (f *fakeAMT) ArmBoot(ctx context.Context, _, guid, _ string, _ amt.BootOptions) error {
-	return f.wrote(ctx, guid, "ArmBoot")
+func (f *fakeAMT) ArmBoot(ctx context.Context, tenant, guid, _ string, _ amt.BootOptions) error {
+	return f.wrote(ctx, tenant, guid, "ArmBoot")
 }
 
-func (f *fakeAMT) ClearBoot(ctx context.Context, _, guid string) error {
-	return f.wrote(ctx, guid, "ClearBoot")
+func (f *fakeAMT) ClearBoot(ctx context.Context, tenant, guid string) error {
+	return f.wrote(ctx, tenant, guid, "ClearBoot")
 }
 
-func (f *fakeAMT) RequestPowerStateChange(ctx context.Context, _, guid string, _ amt.PowerState) error {
-	if err := f.wrote(ctx, guid, "RequestPowerStateChange"); err != nil {
+func (f *fakeAMT) RequestPowerStateChange(ctx context.Context, tenant, guid string, _ amt.PowerState) error {
+	if err := f.wrote(ctx, tenant, guid, "RequestPowerStateChange"); err != nil {
 		return err
 	}
 	return f.rec().powerErr
 }
 
-func (f *fakeAMT) ArmPlatformErase(ctx context.Context, _, guid string, _ uint32, _ string) error {
-	return f.wrote(ctx, guid, "ArmPlatformErase")
+func (f *fakeAMT) ArmPlatformErase(ctx context.Context, tenant, guid string, _ uint32, _ string) error {
+	return f.wrote(ctx, tenant, guid, "ArmPlatformErase")
 }
 
-func (f *fakeAMT) EraseProgress(ctx context.Context, _, guid string) (amt.EraseState, amt.BootSettingData, error) {
-	return amt.EraseArmed, amt.BootSettingData{}, f.gate(ctx, guid)
+func (f *fakeAMT) EraseProgress(ctx context.Context, tenant, guid string) (amt.EraseState, amt.BootSettingData, error) {
+	return amt.EraseArmed, amt.BootSettingData{}, f.gate(ctx, tenant, guid)
 }
 
-func (f *fakeAMT) Alarms(ctx context.Context, _, guid string) ([]amt.AlarmOccurrence, error) {
-	return nil, f.gate(ctx, guid)
+func (f *fakeAMT) Alarms(ctx context.Context, tenant, guid string) ([]amt.AlarmOccurrence, error) {
+	return nil, f.gate(ctx, tenant, guid)
 }
 
-func (f *fakeAMT) AddAlarm(ctx context.Context, _, guid string, _ amt.AlarmOccurrence) error {
-	return f.wrote(ctx, guid, "AddAlarm")
+func (f *fakeAMT) AddAlarm(ctx context.Context, tenant, guid string, _ amt.AlarmOccurrence) error {
+	return f.wrote(ctx, tenant, guid, "AddAlarm")
 }
 
-func (f *fakeAMT) DeleteAlarm(ctx context.Context, _, guid, _ string) error {
-	return f.wrote(ctx, guid, "DeleteAlarm")
+func (f *fakeAMT) DeleteAlarm(ctx context.Context, tenant, guid, _ string) error {
+	return f.wrote(ctx, tenant, guid, "DeleteAlarm")
 }
 
 // memJournal is an in-memory RecoveryJournal.

@@ -183,7 +183,7 @@ func withClient[T any](ctx context.Context, d deviceAMT, tenantID, guid string,
 }
 
 func notConnected(err error) error {
-	if devices.NoSession(err) {
+	if devices.NoSession(err) || errors.Is(err, devices.ErrNotFound) {
 		return fmt.Errorf("%w: %w", api.ErrNotConnected, err)
 	}
 	return err
