@@ -105,3 +105,21 @@ func TestUnverifiedClaimsAreGrantedNothing(t *testing.T) {
 	require.NoError(t, err)
 	require.ErrorIs(t, c.Authorize(context.Background(), tenantA, auth.AccessRead), auth.ErrForbidden)
 }
+
+// Decisions are cached by their whole input: a role list that differs only in how it would join gets its own.
+func TestDecisionCacheKeepsInputsApart(t *testing.T) {
+	p, err := auth.ParsePolicy(t.Context(), "shipped", auth.DefaultPolicy)
+	require.NoError(t, err)
+	const project = "4377c20d-7a0c-4c8e-9a5e-0d1f3b2a6c11"
+	ok, err := p.Allows(t.Context(), auth.AccessRead, project, []string{project + "_im-r", "x"})
+	require.NoError(t, err)
+	require.True(t, ok)
+	for _, roles := range [][]string{{project + "_im-r\x00x"}, {project + "_im-r,x"}, {}} {
+		ok, err = p.Allows(t.Context(), auth.AccessRead, project, roles)
+		require.NoError(t, err)
+		require.False(t, ok, "%q", roles)
+	}
+	ok, err = p.Allows(t.Context(), auth.AccessWrite, project, []string{project + "_im-r", "x"})
+	require.NoError(t, err)
+	require.False(t, ok, "the cached read grant is not a write grant")
+}
