@@ -78,7 +78,7 @@ func newFlagSet(c *Config) *flagSet {
 	b(&c.EnableAuth, "enableAuth", true, "verify JWTs (HS* with env SHARED_SECRET_KEY, RS*/PS* from the OIDC server) "+
 		"on the southbound gRPC, REST API and activation websocket; false: no token is verified (tests, demo)")
 	s(&c.RBACRules, "rbacRules", "/rego/authz.rego", "Rego RBAC policy (data.dmmanager.authz.allow): what a verified token may read, write or do as a "+
-		"node agent; the chart mounts the shipped one")
+		"node agent; the chart mounts the shipped one; a decision is reused for the same input up to 10 s")
 	s(&c.OIDCServerURL, "oidcServerURL", "", "OIDC issuer URL for JWT signing keys (EMF env OIDC_SERVER_URL also honoured)")
 	s(&c.TenantManagerURL, "tenantManagerURL", "",
 		"EMF Tenant Manager base URL resolving project names in REST paths (e.g. http://tenancy-manager.orch-iam:8080); "+
@@ -97,7 +97,7 @@ func newFlagSet(c *Config) *flagSet {
 	s(&r.logLevel, "globalLogLevel", "info", "log level: trace, debug, info, warn, error")
 
 	s(&c.DatabaseURL, "databaseURL", "postgres://admin:pass@127.0.0.1:5432/dmm?sslmode=disable",
-		"Postgres connection URL of dm-manager's own database")
+		"Postgres connection URL of dm-manager's own database; the pool holds 16 connections unless the URL sets pool_max_conns")
 	n(&c.DatabaseConnectRetries, "databaseConnectRetries", 10, "connection retries to Postgres at start before giving up")
 	d(&c.DatabaseConnectBackoff, "databaseConnectBackoff", 500*time.Millisecond,
 		"first wait between Postgres connection attempts (doubles each retry)")
