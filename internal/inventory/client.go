@@ -6,7 +6,6 @@ package inventory
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -19,6 +18,8 @@ import (
 
 	inv_v1 "github.com/open-edge-platform/infra-core/inventory/v2/pkg/api/inventory/v1"
 	"github.com/open-edge-platform/infra-core/inventory/v2/pkg/client"
+
+	"github.com/dmrm/dm-manager/internal/inventory/heartbeat"
 )
 
 const (
@@ -92,7 +93,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.WriteRetryTime <= 0 {
 		cfg.WriteRetryTime = DefaultWriteRetryTime
 	}
-	if err := relaxHeartbeat(); err != nil {
+	if err := heartbeat.Relax(); err != nil {
 		return nil, err
 	}
 	c := &Client{events: make(chan *client.WatchEvents, cfg.EventsBuffer), cfg: cfg,
@@ -129,21 +130,6 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	c.inv = inv
 	c.log.Info().Str("address", cfg.Address).Str("name", cfg.Name).Msg("registered with Inventory")
 	return c, nil
-}
-
-// HeartbeatDeadline bounds one heartbeat of Inventory's client, all its retries included: the library's 1 s made
-// a busy Inventory (a load test starving the machine) end dm-manager through the library's log.Fatal, dropping every
-// CIRA session. A dead Inventory still ends the event stream, which Run reports.
-const HeartbeatDeadline = 15 * time.Second
-
-// relaxHeartbeat sets the library's heartbeat deadline, a flag it registers on the default flag set (dm-manager
-// parses its own set, so nothing else sets it).
-func relaxHeartbeat() error {
-	f := flag.Lookup("heatbeatBackoffInterval") // sic: the library's spelling
-	if f == nil {
-		return errors.New("inventory: the client library no longer has the heatbeatBackoffInterval flag; review its heartbeat")
-	}
-	return f.Value.Set(HeartbeatDeadline.String())
 }
 
 // Close unregisters from Inventory and waits for the client's goroutines. Run then returns nil.

@@ -3,7 +3,6 @@ package inventory
 import (
 	"context"
 	"errors"
-	"flag"
 	"testing"
 	"time"
 
@@ -81,9 +80,4 @@ func TestPermanentUnlessTransient(t *testing.T) {
 		err := permanentUnlessTransient(status.Error(code, "x"))
 		require.Equal(t, !transient, errors.As(err, &perm), code.String())
 	}
-}
-
-func TestRelaxHeartbeat(t *testing.T) {
-	require.NoError(t, relaxHeartbeat())
-	require.Equal(t, HeartbeatDeadline.String(), flag.Lookup("heatbeatBackoffInterval").Value.String())
 }

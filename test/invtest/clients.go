@@ -12,6 +12,8 @@ import (
 	inv_v1 "github.com/open-edge-platform/infra-core/inventory/v2/pkg/api/inventory/v1"
 	"github.com/open-edge-platform/infra-core/inventory/v2/pkg/client"
 	inv_testing "github.com/open-edge-platform/infra-core/inventory/v2/pkg/testing"
+
+	"github.com/dmrm/dm-manager/internal/inventory/heartbeat"
 )
 
 // Address is the InventoryClientConfig.Address that makes Inventory's client dial the in-process server; pair it
@@ -62,6 +64,9 @@ func NewClient(tb testing.TB, name string, kind inv_v1.ClientKind, kinds ...inv_
 ) (client.TenantAwareInventoryClient, chan *client.WatchEvents) {
 	tb.Helper()
 	requireStarted(tb)
+	if err := heartbeat.Relax(); err != nil {
+		tb.Fatal(err)
+	}
 	var wg sync.WaitGroup
 	events := make(chan *client.WatchEvents, eventsBuffer)
 	c, err := client.NewTenantAwareInventoryClient(context.Background(), client.InventoryClientConfig{

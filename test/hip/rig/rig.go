@@ -14,6 +14,8 @@ import (
 	computev1 "github.com/open-edge-platform/infra-core/inventory/v2/pkg/api/compute/v1"
 	inv_v1 "github.com/open-edge-platform/infra-core/inventory/v2/pkg/api/inventory/v1"
 	"github.com/open-edge-platform/infra-core/inventory/v2/pkg/client"
+
+	"github.com/dmrm/dm-manager/internal/inventory/heartbeat"
 )
 
 // pollEvery bounds a wait when no event arrives: Inventory's events are best effort (emf-conventions §1.2).
@@ -44,6 +46,9 @@ type Client struct {
 // Dial registers a client with Inventory. Hosts are watched (except for the tenant controller), so waits wake on
 // dm-manager's writes.
 func Dial(cfg Config, c Client) (*Rig, error) {
+	if err := heartbeat.Relax(); err != nil {
+		return nil, err
+	}
 	events := make(chan *client.WatchEvents, 256)
 	sec := &client.SecurityConfig{Insecure: true}
 	if cfg.CACert != "" {
