@@ -6,6 +6,7 @@ import (
 
 	"github.com/dmrm/dm-manager/dmtclient/amt"
 	"github.com/dmrm/dm-manager/internal/domaincert"
+	"github.com/dmrm/dm-manager/internal/secrets"
 	"github.com/dmrm/dm-manager/internal/store"
 )
 
@@ -47,6 +48,9 @@ func (o *op) activate(ctx context.Context) error {
 		return err
 	}
 	stored, found, err := o.readDeviceSecrets(ctx)
+	if errors.Is(err, secrets.ErrUnavailable) {
+		return err // answered in general words; the address and path go to the log
+	}
 	if err != nil {
 		return refuse("Device %s activation failed. %s; run the activation again.", p.UUID, err.Error())
 	}

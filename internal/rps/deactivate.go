@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/dmrm/dm-manager/internal/secrets"
 	"github.com/dmrm/dm-manager/internal/store"
 )
 
@@ -49,7 +50,9 @@ func (o *op) authorizeActivated(ctx context.Context) (auth string, stored device
 	}
 	found := false
 	if o.tenant != "" {
-		if stored, found, err = o.readDeviceSecrets(ctx); err != nil {
+		if stored, found, err = o.readDeviceSecrets(ctx); errors.Is(err, secrets.ErrUnavailable) {
+			return "", stored, err // answered in general words; the address and path go to the log
+		} else if err != nil {
 			return "", stored, refuse("Device %s: %s; run the operation again.", o.p.UUID, err.Error())
 		}
 	}
