@@ -48,6 +48,8 @@ func vaultDown(t *testing.T, s *stack, f *fleet, hs []*host, o options, sum *sum
 	logFrom := logSize(t, s.dm.log)
 
 	s.vault.Down()
+	// A failed assertion below must not leave Vault down for the faults after this one (Up is a no-op when up).
+	t.Cleanup(func() { _ = s.vault.Up() })
 	downAt := time.Now()
 	pid := s.dm.cmd.Process.Pid
 	reconnect := hs[:len(hs)/2]
