@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -16,6 +15,8 @@ import (
 	"github.com/dmrm/dm-manager/dmtclient/amt"
 	"github.com/dmrm/dm-manager/dmtclient/wsman"
 	"github.com/dmrm/dm-manager/test/load/creds"
+
+	"github.com/dmrm/dm-manager/test/load/openloop"
 )
 
 // queryStats is the outcome of the WS-Man phase.
@@ -46,15 +47,7 @@ func (q queryStats) writeTSV(w io.Writer) error {
 	return bw.Flush()
 }
 
-func (q queryStats) pct(p float64) time.Duration { return percentile(q.latencies, p) }
-
-// percentile of sorted durations, nearest rank; 0 when there are none.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	return sorted[int(p*float64(len(sorted)-1)+0.5)]
-}
+func (q queryStats) pct(p float64) time.Duration { return openloop.Percentile(q.latencies, p) }
 
 // driver issues PowerState queries through the gateway, one WS-Man client
 // per device (its digest nonce is reused across queries, as a long-running
@@ -112,51 +105,29 @@ func (d *driver) run(ctx context.Context, guids []string, rate float64, dur time
 	var (
 		mu  sync.Mutex
 		out queryStats
-		wg  sync.WaitGroup
 	)
-	rng := rand.New(rand.NewPCG(1, 2)) //nolint:gosec // G404: a fixed seed makes runs pick the same devices
-	total := int(rate * dur.Seconds())
-	interval := time.Duration(float64(time.Second) / rate)
 	start := time.Now()
-	started := 0
-	for i := range total {
-		if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-			case <-t.C:
-			}
+	_, out.achieved = openloop.Run(ctx, guids, rate, dur, func(guid string, _ time.Time) {
+		at := time.Since(start)
+		lat, cold, err := d.query(ctx, guid)
+		mu.Lock()
+		defer mu.Unlock()
+		out.samples = append(out.samples, querySample{at: at, took: lat, cold: cold, failed: err != nil})
+		if cold {
+			out.cold++
 		}
-		if ctx.Err() != nil {
-			break
+		if err != nil {
+			out.errors++
+			if len(out.firstErrs) < 3 {
+				out.firstErrs = append(out.firstErrs, fmt.Sprintf("%s: %v", guid, err))
+			}
+			return
 		}
-		guid := guids[rng.IntN(len(guids))]
-		started++
-		wg.Go(func() {
-			at := time.Since(start)
-			lat, cold, err := d.query(ctx, guid)
-			mu.Lock()
-			defer mu.Unlock()
-			out.samples = append(out.samples, querySample{at: at, took: lat, cold: cold, failed: err != nil})
-			if cold {
-				out.cold++
-			}
-			if err != nil {
-				out.errors++
-				if len(out.firstErrs) < 3 {
-					out.firstErrs = append(out.firstErrs, fmt.Sprintf("%s: %v", guid, err))
-				}
-				return
-			}
-			out.latencies = append(out.latencies, lat)
-			if !cold {
-				out.warm = append(out.warm, lat)
-			}
-		})
-	}
-	out.achieved = float64(started) / max(time.Since(start), dur).Seconds()
-	wg.Wait()
+		out.latencies = append(out.latencies, lat)
+		if !cold {
+			out.warm = append(out.warm, lat)
+		}
+	})
 	slices.SortFunc(out.samples, func(a, b querySample) int { return cmp.Compare(a.at, b.at) })
 	slices.Sort(out.latencies)
 	slices.Sort(out.warm)

@@ -19,6 +19,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dmrm/dm-manager/ciragw"
+
+	"github.com/dmrm/dm-manager/test/load/openloop"
 )
 
 // Options configures a load run.
@@ -139,7 +141,7 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 
 	res.Before = sample(true)
 	say("listening on %s, rss %d kB before the ramp; waiting for %d devices (load avg %s)",
-		raw.Addr(), res.Before.rssKB, o.N, loadAvg())
+		raw.Addr(), res.Before.rssKB, o.N, openloop.LoadAvg())
 	if err := o.Ready(raw.Addr().String(), ca.RootPEM()); err != nil {
 		return res, err
 	}
@@ -156,9 +158,9 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 	say("%d/%d sessions up %.1fs after the first connection; handshakes: %s; refused logins: %s; gateway cpu %.1fs (%.2f ms per session) (load avg %s)",
 		res.Connected, o.N, res.Up.Seconds(), breakdown(reg, "dm_manager_ciragw_handshakes_total", "result"),
 		breakdown(reg, "dm_manager_ciragw_auth_failures_total", "reason"), rampCPU.Seconds(),
-		float64(rampCPU.Microseconds())/1000/float64(max(res.Connected, 1)), loadAvg())
+		float64(rampCPU.Microseconds())/1000/float64(max(res.Connected, 1)), openloop.LoadAvg())
 
-	if err := sleep(ctx, o.Settle); err != nil {
+	if err := openloop.Sleep(ctx, o.Settle); err != nil {
 		return res, err
 	}
 	res.Ramp = sample(false)
@@ -176,7 +178,7 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 	}
 	say("idle window %s with keepalive interval %s: %.0f keepalives answered (expected ~%.0f), cpu %.2fs = %.2f%% of one core, %d sessions lost, %.0f handshakes meanwhile (load avg %s)",
 		o.IdleWindow, o.Keepalive, res.Keepalives, float64(res.Connected)*o.IdleWindow.Seconds()/o.Keepalive.Seconds(),
-		res.IdleCPU.Seconds(), res.KeepaliveCPUPct(), res.Lost, res.IdleHandshakes, loadAvg())
+		res.IdleCPU.Seconds(), res.KeepaliveCPUPct(), res.Lost, res.IdleHandshakes, openloop.LoadAvg())
 
 	guids := make([]string, 0, res.Connected)
 	for _, s := range g.Sessions() {
@@ -192,9 +194,9 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 	q := res.Queries
 	ms := func(p float64) float64 { return float64(q.pct(p).Microseconds()) / 1000 }
 	say("wsman: %d PowerState queries (Enumerate+Pull, one channel each) at %.0f/s over %s, %d to a device for the first time (+1 digest 401); p50 %.1fms p90 %.1fms p99 %.1fms max %.1fms; %d errors (load avg %s)",
-		len(q.latencies)+q.errors, q.achieved, o.Duration, q.cold, ms(0.5), ms(0.9), ms(0.99), ms(1), q.errors, loadAvg())
+		len(q.latencies)+q.errors, q.achieved, o.Duration, q.cold, ms(0.5), ms(0.9), ms(0.99), ms(1), q.errors, openloop.LoadAvg())
 	say("wsman: the %d queries to a device already met: p50 %.1fms p99 %.1fms", len(q.warm),
-		float64(percentile(q.warm, 0.5).Microseconds())/1000, float64(percentile(q.warm, 0.99).Microseconds())/1000)
+		float64(openloop.Percentile(q.warm, 0.5).Microseconds())/1000, float64(openloop.Percentile(q.warm, 0.99).Microseconds())/1000)
 	if o.LatencyFile != "" {
 		if err := writeLatencies(o.LatencyFile, q); err != nil {
 			say("writing %s: %v", o.LatencyFile, err)
@@ -239,24 +241,13 @@ func idleWindow(ctx context.Context, reg prometheus.Gatherer, o Options, res *Re
 	stopProf := o.cpuProfile("cpu-idle.pprof")
 	hs0 := metricSum(reg, "dm_manager_ciragw_handshakes_total", "", "")
 	ka0, cpu0, t0 := metricSum(reg, "dm_manager_ciragw_keepalives_total", "", ""), cpuTime(), time.Now()
-	err := sleep(ctx, o.IdleWindow)
+	err := openloop.Sleep(ctx, o.IdleWindow)
 	res.IdleCPU, res.IdleWindow = cpuTime()-cpu0, time.Since(t0)
 	res.Keepalives = metricSum(reg, "dm_manager_ciragw_keepalives_total", "", "") - ka0
 	res.IdleHandshakes = metricSum(reg, "dm_manager_ciragw_handshakes_total", "", "") - hs0
 	stopProf()
 	res.Lost = max(0, res.Connected-int(metricSum(reg, "dm_manager_ciragw_sessions", "", "")))
 	return err
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 func (o Options) cpuProfile(name string) func() {

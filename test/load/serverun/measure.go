@@ -58,19 +58,6 @@ func sampleProc(pid int) (procSample, error) {
 	return s, nil
 }
 
-// loadAvg is the first three fields of /proc/loadavg.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
-
 // scrape sums the series of each named metric family on a /metrics page (Prometheus text format).
 func scrape(ctx context.Context, c *http.Client, addr string, names ...string) (map[string]float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -4,11 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/dmrm/dm-manager/test/load/openloop"
 )
 
 // restStats is the outcome of the REST phase.
@@ -18,14 +19,6 @@ type restStats struct {
 	firstErrs []string
 	started   int
 	achieved  float64 // requests started per second
-}
-
-// percentile of sorted durations, nearest rank; 0 when there are none.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	return sorted[int(p*float64(len(sorted)-1)+0.5)]
 }
 
 // restLoad sends rate GET generalSettings requests per second for dur, each to a random device, open loop:
@@ -38,44 +31,21 @@ func restLoad(ctx context.Context, api, tenant, token string, guids []string, ra
 	var (
 		mu  sync.Mutex
 		out restStats
-		wg  sync.WaitGroup
 	)
-	rng := rand.New(rand.NewPCG(1, 2)) //nolint:gosec // G404: a fixed seed makes runs pick the same devices
-	total := int(rate * dur.Seconds())
-	interval := time.Duration(float64(time.Second) / rate)
-	start := time.Now()
-	for i := range total {
-		at := start.Add(time.Duration(i) * interval)
-		if wait := time.Until(at); wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-			case <-t.C:
+	out.started, out.achieved = openloop.Run(ctx, guids, rate, dur, func(guid string, at time.Time) {
+		err := get(ctx, client, fmt.Sprintf("http://%s/v1/projects/%s/dm/amt/generalSettings/%s", api, tenant, guid), token)
+		took := time.Since(at)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			out.errors++
+			if len(out.firstErrs) < 3 {
+				out.firstErrs = append(out.firstErrs, fmt.Sprintf("%s: %v", guid, err))
 			}
+			return
 		}
-		if ctx.Err() != nil {
-			break
-		}
-		guid := guids[rng.IntN(len(guids))]
-		out.started++
-		wg.Go(func() {
-			err := get(ctx, client, fmt.Sprintf("http://%s/v1/projects/%s/dm/amt/generalSettings/%s", api, tenant, guid), token)
-			took := time.Since(at)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				out.errors++
-				if len(out.firstErrs) < 3 {
-					out.firstErrs = append(out.firstErrs, fmt.Sprintf("%s: %v", guid, err))
-				}
-				return
-			}
-			out.latencies = append(out.latencies, took)
-		})
-	}
-	out.achieved = float64(out.started) / max(time.Since(start), dur).Seconds()
-	wg.Wait()
+		out.latencies = append(out.latencies, took)
+	})
 	slices.Sort(out.latencies)
 	return out
 }

@@ -17,6 +17,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/dmrm/dm-manager/test/load/openloop"
 )
 
 // credSeed derives the devices' credentials (creds.For) in the import file and in the fleet processes.
@@ -105,7 +107,7 @@ func (r Result) Line() string {
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	return fmt.Sprintf("load: devices=%d connected=%d up_s=%.1f rss_kb_per_session=%.1f keepalive_cpu_pct=%.2f wsman_p50_ms=%.1f wsman_p99_ms=%.1f errors=%d binary=dm-manager-serve",
 		r.Devices, r.Connected, r.Up.Seconds(), r.RSSKBPerSession(), r.KeepaliveCPUPct(),
-		ms(percentile(r.REST.latencies, 0.5)), ms(percentile(r.REST.latencies, 0.99)), r.Errors())
+		ms(openloop.Percentile(r.REST.latencies, 0.5)), ms(openloop.Percentile(r.REST.latencies, 0.99)), r.Errors())
 }
 
 // ReplicaLines are one line per replica when there are several.
@@ -178,14 +180,14 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		}
 	}
 	s.say("Inventory, %d replica(s) of dm-manager serve (pid %s) and tenant %s up; rss before the ramp %s; starting %d fleet process(es) (load avg %s)",
-		len(s.replicas), s.pids(), s.tenant, s.rss(func(r *replica) int64 { return r.before.rssKB }), len(s.fleetSizes()), loadAvg())
+		len(s.replicas), s.pids(), s.tenant, s.rss(func(r *replica) int64 { return r.before.rssKB }), len(s.fleetSizes()), openloop.LoadAvg())
 	if err := s.startFleets(); err != nil {
 		return res, err
 	}
 	if err := s.waitRamp(ctx, hc, &res); err != nil {
 		return res, err
 	}
-	if err := sleep(ctx, o.Settle); err != nil {
+	if err := openloop.Sleep(ctx, o.Settle); err != nil {
 		return res, err
 	}
 	if err := s.waitReconciled(ctx, hc); err != nil {
@@ -202,9 +204,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	res.REST = restLoad(ctx, s.api, s.tenant, token, s.guids, o.Rate, o.Duration, o.QueryTimeout)
 	profiled()
 	q := res.REST
-	ms := func(p float64) float64 { return float64(percentile(q.latencies, p).Microseconds()) / 1000 }
+	ms := func(p float64) float64 { return float64(openloop.Percentile(q.latencies, p).Microseconds()) / 1000 }
 	s.say("REST: %d GET generalSettings (one WS-Man Get through the tunnel each) at %.0f/s over %s, open loop: p50 %.1fms p90 %.1fms p99 %.1fms max %.1fms; %d errors (load avg %s)",
-		q.started, q.achieved, o.Duration, ms(0.5), ms(0.9), ms(0.99), ms(1), q.errors, loadAvg())
+		q.started, q.achieved, o.Duration, ms(0.5), ms(0.9), ms(0.99), ms(1), q.errors, openloop.LoadAvg())
 	for _, e := range q.firstErrs {
 		s.say("REST error: %s", e)
 	}
@@ -245,7 +247,7 @@ func (s *system) waitRamp(ctx context.Context, hc *http.Client, res *Result) err
 				res.Up = now.Sub(first)
 			}
 			if n >= res.Devices || !first.IsZero() && res.Up >= s.o.RampTimeout {
-				s.say("%d/%d sessions up %.1fs after the first (load avg %s)", n, res.Devices, res.Up.Seconds(), loadAvg())
+				s.say("%d/%d sessions up %.1fs after the first (load avg %s)", n, res.Devices, res.Up.Seconds(), openloop.LoadAvg())
 				if n < res.Devices {
 					s.say("WARNING: the ramp did not finish within %s; the idle window below is not idle", s.o.RampTimeout)
 				}
@@ -281,7 +283,7 @@ func (s *system) waitReconciled(ctx context.Context, hc *http.Client) error {
 			s.say("WARNING: %.0f reconciles still queued after 5 minutes; the idle window below is not idle", n)
 			return nil
 		}
-		if err := sleep(ctx, 500*time.Millisecond); err != nil {
+		if err := openloop.Sleep(ctx, 500*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -306,7 +308,7 @@ func (s *system) idleWindow(ctx context.Context, hc *http.Client, res *Result) e
 		cpu0[i] = r.before.cpu
 	}
 	profiled := s.profile(ctx, "cpu-idle", s.o.IdleWindow-time.Second)
-	if err := sleep(ctx, s.o.IdleWindow); err != nil {
+	if err := openloop.Sleep(ctx, s.o.IdleWindow); err != nil {
 		return err
 	}
 	res.Window = time.Since(t0)
@@ -340,7 +342,7 @@ func (s *system) idleWindow(ctx context.Context, hc *http.Client, res *Result) e
 	res.Lost = max(0, res.Connected-sessions)
 	s.profile(ctx, "heap", 0)()
 	s.say("idle window %.1fs: %.2f%% of a core in all, %.1f kB RSS per session, %d sessions lost (load avg %s)",
-		res.Window.Seconds(), res.KeepaliveCPUPct(), res.RSSKBPerSession(), res.Lost, loadAvg())
+		res.Window.Seconds(), res.KeepaliveCPUPct(), res.RSSKBPerSession(), res.Lost, openloop.LoadAvg())
 	return nil
 }
 
@@ -369,15 +371,4 @@ func (s *system) rss(f func(*replica) int64) string {
 		out += fmt.Sprintf("%d kB", f(r))
 	}
 	return out
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
