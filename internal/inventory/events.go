@@ -106,6 +106,8 @@ func (c *Client) resyncLoop(ctx context.Context, out chan<- []request, done <-ch
 		batch, err := c.resyncBatch(ctx)
 		if err != nil {
 			c.log.Warn().Err(err).Int("partial", len(batch)).Msg("resync listing failed; partial results delivered")
+		} else {
+			c.log.Debug().Int("requests", len(batch)).Msg("resync listed")
 		}
 		select {
 		case out <- batch:
