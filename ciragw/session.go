@@ -9,6 +9,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -58,6 +59,10 @@ type session struct {
 	// registry readers see it through the registry lock.
 	mux mux
 
+	rd   *apf.Reader     // kept across parking
+	rc   syscall.RawConn // the socket, to wait for it readable while parked; nil: never parks
+	woke bool            // parked and woken: the next read finds bytes
+
 	lastSeen        atomic.Int64 // unix nanoseconds of the last message received
 	connectedAt     time.Time
 	lastSeenWritten int64 // owned by the presence flusher
@@ -80,28 +85,50 @@ func newSession(g *Gateway, raw net.Conn) *session {
 
 // start runs the TLS handshake, then hands the connection to a new goroutine
 // that serves it until it ends; done runs when the session has ended. The
-// TLS handshake grows its goroutine's stack to 16 KiB or more, and stacks
-// shrink only by halves at GC: a fresh goroutine for the long idle life of the
-// session settles on a smaller stack (the read path needs under 4 KiB).
+// TLS handshake and the APF handshake (a store lookup) grow a goroutine's
+// stack to 8 KiB or more, and a stack shrinks only while under a quarter is in
+// use, which a goroutine blocked in tls.Conn.Read never is: so an established
+// session does not wait in Read at all. Between messages it parks (park.go):
+// a fresh goroutine with a minimal stack waits for the socket to turn
+// readable, then serves what came on that same goroutine.
 func (s *session) start(ctx context.Context, wg *sync.WaitGroup, done func()) {
 	if err := s.recovered(func() error { return s.tlsHandshake(ctx) }); err != nil {
 		s.end(err)
 		done()
 		return
 	}
+	s.rc = rawConnOf(s.raw)
 	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		s.end(s.recovered(func() error { return s.serve(ctx) }))
-		done()
-	}()
+	go s.run(ctx, wg, done)
+}
+
+// run serves the session on the calling goroutine until it ends, or until it
+// has nothing to read and parks, leaving the rest to a new goroutine.
+func (s *session) run(ctx context.Context, wg *sync.WaitGroup, done func()) {
+	err := s.recovered(func() error { return s.serve(ctx) })
+	if errors.Is(err, errParked) {
+		go s.park(ctx, wg, done)
+		return
+	}
+	s.end(err)
+	done()
+	wg.Done()
+}
+
+// park waits until the socket has something to read (or has failed, been
+// closed, or reached the idle deadline: the read that follows says which),
+// then serves on.
+func (s *session) park(ctx context.Context, wg *sync.WaitGroup, done func()) {
+	_ = waitReadable(s.rc)
+	s.woke = true
+	s.run(ctx, wg, done)
 }
 
 // recovered runs fn (the TLS handshake, then serve) so that a panic costs
 // this session only: it ends as a protocol error (DISCONNECT, channels
 // failed, deregistered) and the gateway serves on.
 func (s *session) recovered(fn func() error) (err error) {
-	defer dmmetrics.RecoverPanic("cira_session", *s.logger(), func(v any) {
+	defer dmmetrics.RecoverPanicLazy("cira_session", s.logger, func(v any) {
 		err = &ProtocolError{Reason: apf.DisconnectProtocolError, Msg: fmt.Sprintf("internal error: %v", v)}
 	})
 	return fn()
@@ -127,10 +154,15 @@ func (s *session) tlsHandshake(ctx context.Context) error {
 // serve reads and dispatches messages until the connection ends; it is the
 // session's only goroutine.
 func (s *session) serve(ctx context.Context) error {
-	rd := apf.NewReader(s, apf.Decoder{})
+	if s.rd == nil {
+		s.rd = apf.NewReader(s, apf.Decoder{})
+	}
 	for {
-		m, err := rd.Next()
+		m, err := s.rd.Next()
 		if err != nil {
+			if errors.Is(err, errParked) {
+				s.rd.Retry()
+			}
 			return err
 		}
 		if s.lingering() {
@@ -144,13 +176,31 @@ func (s *session) serve(ctx context.Context) error {
 }
 
 // Read feeds the APF reader, arming the read deadline first: the handshake
-// deadline until established, then the idle timeout (§6).
+// deadline until established, then the idle timeout (§6). Once established
+// it does not wait between messages where the session can park: it takes
+// what TLS already holds and otherwise answers errParked, the idle deadline
+// armed for the parked wait.
 func (s *session) Read(p []byte) (int, error) {
-	d := s.hsDeadline
-	if s.state == stEstablished {
-		d = time.Now().Add(s.g.cfg.IdleTimeout)
+	if s.state != stEstablished {
+		return s.readBefore(p, s.hsDeadline)
 	}
-	return s.readBefore(p, d)
+	if s.woke {
+		s.woke = false // the socket is readable, and the idle deadline was armed when it parked
+		return s.read(p)
+	}
+	idle := time.Now().Add(s.g.cfg.IdleTimeout)
+	if s.rc == nil || s.lingering() {
+		return s.readBefore(p, idle)
+	}
+	n, err := s.readBefore(p, aLongTimeAgo) // nothing waits
+	var ne net.Error
+	if n > 0 || !errors.As(err, &ne) || !ne.Timeout() {
+		return n, err
+	}
+	if err := s.armRead(idle); err != nil {
+		return 0, err
+	}
+	return 0, errParked
 }
 
 // end runs once the session's goroutine is done: it says goodbye as the error deserves, fails the

@@ -53,18 +53,29 @@ func newTransport(raw, conn net.Conn, writeTimeout time.Duration, m *metrics) tr
 // readBefore reads with the read deadline d. The deadline lives in the
 // runtime poller, so idle sessions own no timers of their own.
 func (t *transport) readBefore(p []byte, d time.Time) (int, error) {
-	if err := t.raw.SetReadDeadline(d); err != nil {
+	if err := t.armRead(d); err != nil {
 		return 0, err
 	}
-	// kill may have set its linger deadline just before ours.
-	if l := t.lingerUntil.Load(); l != 0 {
-		if err := t.raw.SetReadDeadline(time.Unix(0, l)); err != nil {
-			return 0, err
-		}
-	}
+	return t.read(p)
+}
+
+// read reads with the read deadline as it stands.
+func (t *transport) read(p []byte) (int, error) {
 	n, err := t.conn.Read(p)
 	t.m.bytesIn.Add(float64(n))
 	return n, err
+}
+
+// armRead sets the read deadline d, unless kill has set its linger
+// deadline, maybe just before ours.
+func (t *transport) armRead(d time.Time) error {
+	if err := t.raw.SetReadDeadline(d); err != nil {
+		return err
+	}
+	if l := t.lingerUntil.Load(); l != 0 {
+		return t.raw.SetReadDeadline(time.Unix(0, l))
+	}
+	return nil
 }
 
 var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}

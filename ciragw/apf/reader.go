@@ -61,6 +61,10 @@ func (r *Reader) Next() (Message, error) {
 	}
 }
 
+// Retry forgets the last read error, so that Next reads again: for a source
+// that reports it has nothing yet without waiting, never after io.EOF.
+func (r *Reader) Retry() { r.err = nil }
+
 // fill reads once into the free part of the buffer. It moves undecoded bytes
 // to the front when the message would not fit behind them, and grows the
 // buffer only when it is full: geometrically and never beyond need, so a peer

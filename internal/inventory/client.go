@@ -93,7 +93,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.WriteRetryTime <= 0 {
 		cfg.WriteRetryTime = DefaultWriteRetryTime
 	}
-	if err := heartbeat.Relax(); err != nil {
+	if err := heartbeat.Check(); err != nil {
 		return nil, err
 	}
 	c := &Client{events: make(chan *client.WatchEvents, cfg.EventsBuffer), cfg: cfg,

@@ -20,10 +20,20 @@ var panicsRecovered = prometheus.NewCounterVec(prometheus.CounterOpts{
 // logged at error level with its stack, counted, and handed to onPanic (may be nil) so the caller can answer or
 // close what it was serving; the process goes on.
 func RecoverPanic(component string, log zerolog.Logger, onPanic func(v any)) {
-	v := recover()
-	if v == nil {
-		return
+	if v := recover(); v != nil {
+		reportPanic(component, v, &log, onPanic)
 	}
+}
+
+// RecoverPanicLazy is RecoverPanic for units of work too many to build a logger each up front (a parked CIRA
+// session resumes on every message): log is called only when there was a panic.
+func RecoverPanicLazy(component string, log func() *zerolog.Logger, onPanic func(v any)) {
+	if v := recover(); v != nil {
+		reportPanic(component, v, log(), onPanic)
+	}
+}
+
+func reportPanic(component string, v any, log *zerolog.Logger, onPanic func(v any)) {
 	panicsRecovered.WithLabelValues(component).Inc()
 	log.Error().Str("component", component).Str("panic", fmt.Sprint(v)).Bytes("stack", debug.Stack()).
 		Msg("recovered from a panic; only this unit of work was lost")

@@ -64,7 +64,7 @@ func NewClient(tb testing.TB, name string, kind inv_v1.ClientKind, kinds ...inv_
 ) (client.TenantAwareInventoryClient, chan *client.WatchEvents) {
 	tb.Helper()
 	requireStarted(tb)
-	if err := heartbeat.Relax(); err != nil {
+	if err := heartbeat.Check(); err != nil {
 		tb.Fatal(err)
 	}
 	var wg sync.WaitGroup

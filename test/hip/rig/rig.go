@@ -46,7 +46,7 @@ type Client struct {
 // Dial registers a client with Inventory. Hosts are watched (except for the tenant controller), so waits wake on
 // dm-manager's writes.
 func Dial(cfg Config, c Client) (*Rig, error) {
-	if err := heartbeat.Relax(); err != nil {
+	if err := heartbeat.Check(); err != nil {
 		return nil, err
 	}
 	events := make(chan *client.WatchEvents, 256)

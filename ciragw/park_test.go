@@ -1,0 +1,147 @@
+package ciragw
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/dmrm/dm-manager/ciragw/apf"
+)
+
+// heldConn lets a test hold what TLS writes and release it in chosen pieces:
+// several records in one segment, or one record split across segments.
+type heldConn struct {
+	net.Conn
+	mu   sync.Mutex
+	hold bool
+	buf  []byte
+}
+
+func (c *heldConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.hold {
+		c.buf = append(c.buf, p...)
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+// release writes what was held: in pieces of the given sizes with a pause
+// after each, the rest at once; then writes pass through again.
+func (c *heldConn) release(t *testing.T, pause time.Duration, pieces ...int) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := c.buf
+	for _, n := range pieces {
+		_, err := c.Conn.Write(b[:n])
+		require.NoError(t, err)
+		b = b[n:]
+		time.Sleep(pause)
+	}
+	_, err := c.Conn.Write(b)
+	require.NoError(t, err)
+	c.buf, c.hold = nil, false
+}
+
+func dialHeld(t *testing.T, tg *testGateway) (*rawDevice, *heldConn) {
+	t.Helper()
+	tcp, err := net.Dial("tcp", tg.addr)
+	require.NoError(t, err)
+	held := &heldConn{Conn: tcp}
+	ca, _ := testPKI()
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca.RootPEM())
+	conn := tls.Client(held, &tls.Config{RootCAs: pool, ServerName: certName, MinVersion: tls.VersionTLS12})
+	t.Cleanup(func() { _ = conn.Close() })
+	require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
+	return &rawDevice{t: t, tg: tg, conn: conn, w: conn, rd: apf.NewReader(conn, apf.Decoder{})}, held
+}
+
+// An established session parks between messages; however the bytes of the
+// next messages arrive, it wakes and answers each.
+func TestParkedSessionWakesForEveryMessage(t *testing.T) {
+	tg := startGateway(t)
+	d, held := dialHeld(t, tg)
+	d.establish(docGUID)
+	park := func() { time.Sleep(30 * time.Millisecond) } // long enough for the session to park
+	cookie := uint32(0)
+	keepalive := func() apf.Message { cookie++; return apf.KeepaliveRequest{Cookie: cookie} }
+	expectReplies := func(from uint32) {
+		for c := from; c <= cookie; c++ {
+			d.expect(apf.KeepaliveReply{Cookie: c})
+		}
+	}
+
+	park()
+	d.send(keepalive(), keepalive(), keepalive()) // three messages, one record
+	expectReplies(1)
+
+	park()
+	held.hold = true
+	d.send(keepalive())
+	d.send(keepalive())
+	d.send(keepalive())
+	held.release(t, 0) // three records, one segment: TLS reads them all at once and holds two
+	expectReplies(4)
+
+	park()
+	held.hold = true
+	d.send(keepalive())
+	held.release(t, 30*time.Millisecond, 3, 4, 10) // one record: part of its header, the rest of it, part of its body
+	expectReplies(7)
+
+	park()
+	b := apf.Marshal(keepalive()) // one message split over two records with a park between
+	d.write(b[:2])
+	park()
+	d.write(b[2:])
+	expectReplies(8)
+
+	park()
+	d.w = oneByteWriter{d.conn} // one record per byte
+	d.send(keepalive())
+	expectReplies(9)
+	require.Equal(t, 9.0, counter(t, tg.reg, "dm_manager_ciragw_keepalives_total"))
+}
+
+// A parked session waits on the smallest goroutine stack, where a goroutine
+// blocked in tls.Conn.Read after the APF handshake held 8 KiB.
+func TestParkedSessionStack(t *testing.T) {
+	if !canPark {
+		t.Skip("sessions park on Linux only")
+	}
+	const n = 300
+	tg := startGateway(t, func(c *Config) { c.Authenticator = fleetAuth{}; c.MaxPendingHandshakes = n + 1 })
+	// Goroutines of earlier tests may still be ending: read the stacks until two readings agree.
+	stacks := func() int64 {
+		var last int64 = -1
+		for range 50 {
+			runtime.GC()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			if int64(ms.StackInuse) == last {
+				break
+			}
+			last = int64(ms.StackInuse)
+			time.Sleep(20 * time.Millisecond)
+		}
+		return last
+	}
+	before := stacks()
+	for i := range n {
+		d := dialRaw(t, tg)
+		d.establish(fmt.Sprintf("00000000-0000-4000-8000-%012d", i))
+	}
+	per := float64(stacks()-before) / n
+	t.Logf("%.0f bytes of goroutine stack per parked session", per)
+	require.Less(t, per, 4096.0)
+}
