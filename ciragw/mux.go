@@ -52,6 +52,13 @@ func (x *mux) init(out link, cfg *muxConfig, guid string) {
 	x.out, x.cfg, x.guid, x.nextID = out, cfg, guid, 1
 }
 
+// busy reports whether a channel is open.
+func (x *mux) busy() bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return len(x.channels) > 0
+}
+
 // openChannel opens a forwarded-tcpip channel to port and waits for AMT's
 // answer.
 func (x *mux) openChannel(ctx context.Context, port uint16) (net.Conn, error) {

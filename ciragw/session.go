@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -176,8 +177,8 @@ func (s *session) serve(ctx context.Context) error {
 }
 
 // Read feeds the APF reader, arming the read deadline first: the handshake
-// deadline until established, then the idle timeout (§6). Once established
-// it does not wait between messages where the session can park: it takes
+// deadline until established, then the idle timeout (§6). Once established,
+// with no channel open, it does not wait where the session can park: it takes
 // what TLS already holds and otherwise answers errParked, the idle deadline
 // armed for the parked wait.
 func (s *session) Read(p []byte) (int, error) {
@@ -189,12 +190,11 @@ func (s *session) Read(p []byte) (int, error) {
 		return s.read(p)
 	}
 	idle := time.Now().Add(s.g.cfg.IdleTimeout)
-	if s.rc == nil || s.lingering() {
-		return s.readBefore(p, idle)
+	if s.rc == nil || s.lingering() || s.mux.busy() {
+		return s.readBefore(p, idle) // with a channel open more is coming soon: parking would only cost
 	}
 	n, err := s.readBefore(p, aLongTimeAgo) // nothing waits
-	var ne net.Error
-	if n > 0 || !errors.As(err, &ne) || !ne.Timeout() {
+	if n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
 		return n, err
 	}
 	if err := s.armRead(idle); err != nil {
