@@ -36,8 +36,9 @@ const (
 
 // session is one device's CIRA connection: the transport it reads and writes
 // messages on, the handshake state (handshake.go) and, once established, the
-// channel table (mux). A single goroutine (serve) reads and dispatches every
-// message, so the handshake fields need no lock.
+// channel table (mux). One goroutine at a time (serve, then after each park
+// a new one) reads and dispatches every message, so the handshake fields
+// need no lock.
 type session struct {
 	transport
 	g       *Gateway
@@ -45,7 +46,7 @@ type session struct {
 	remote  string
 	ip      string
 
-	// Owned by the reader goroutine.
+	// Owned by the reader goroutine of the moment.
 	hsDeadline time.Time
 	state      hsState
 	forwards   int
@@ -152,8 +153,8 @@ func (s *session) tlsHandshake(ctx context.Context) error {
 	return nil
 }
 
-// serve reads and dispatches messages until the connection ends; it is the
-// session's only goroutine.
+// serve reads and dispatches messages until the connection ends or the
+// session parks (errParked).
 func (s *session) serve(ctx context.Context) error {
 	if s.rd == nil {
 		s.rd = apf.NewReader(s, apf.Decoder{})
