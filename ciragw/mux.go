@@ -52,11 +52,19 @@ func (x *mux) init(out link, cfg *muxConfig, guid string) {
 	x.out, x.cfg, x.guid, x.nextID = out, cfg, guid, 1
 }
 
-// busy reports whether a channel is open.
-func (x *mux) busy() bool {
+// lastActive returns the last time a channel carried data either way (or
+// was opened), zero when none is open.
+func (x *mux) lastActive() time.Time {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	return len(x.channels) > 0
+	var last int64
+	for _, c := range x.channels {
+		last = max(last, c.lastActive.Load())
+	}
+	if last == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, last)
 }
 
 // openChannel opens a forwarded-tcpip channel to port and waits for AMT's

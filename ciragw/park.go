@@ -12,6 +12,11 @@ import (
 // park waits for the socket on a new one.
 var errParked = errors.New("ciragw: nothing to read yet; parking")
 
+// busyWindow is how long after the last channel data a session waits in Read
+// before it parks: a WS-Man exchange is several messages apart by a round
+// trip each, and a caller's next request often follows within a second.
+const busyWindow = 2 * time.Second
+
 // aLongTimeAgo is a read deadline that has passed: the read takes what is
 // buffered and never waits for the socket.
 var aLongTimeAgo = time.Unix(1, 0)

@@ -179,9 +179,9 @@ func (s *session) serve(ctx context.Context) error {
 
 // Read feeds the APF reader, arming the read deadline first: the handshake
 // deadline until established, then the idle timeout (§6). Once established,
-// with no channel open, it does not wait where the session can park: it takes
-// what TLS already holds and otherwise answers errParked, the idle deadline
-// armed for the parked wait.
+// where the session can park, it waits only while its channels are busy: it
+// takes what TLS already holds and otherwise answers errParked, the idle
+// deadline armed for the parked wait.
 func (s *session) Read(p []byte) (int, error) {
 	if s.state != stEstablished {
 		return s.readBefore(p, s.hsDeadline)
@@ -190,12 +190,22 @@ func (s *session) Read(p []byte) (int, error) {
 		s.woke = false // the socket is readable, and the idle deadline was armed when it parked
 		return s.read(p)
 	}
-	idle := time.Now().Add(s.g.cfg.IdleTimeout)
-	if s.rc == nil || s.lingering() || s.mux.busy() {
-		return s.readBefore(p, idle) // with a channel open more is coming soon: parking would only cost
+	now := time.Now()
+	idle := now.Add(s.g.cfg.IdleTimeout)
+	if s.rc == nil || s.lingering() {
+		return s.readBefore(p, idle)
 	}
-	n, err := s.readBefore(p, aLongTimeAgo) // nothing waits
-	if n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+	// While a channel carries data more comes soon: wait here for it (parking would cost a wake-up per message),
+	// and park once the channels have been quiet for busyWindow.
+	wait := aLongTimeAgo // nothing waits
+	if busy := s.mux.lastActive().Add(busyWindow); busy.After(now) {
+		wait = busy
+		if idle.Before(busy) {
+			wait = idle
+		}
+	}
+	n, err := s.readBefore(p, wait)
+	if n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) || !time.Now().Before(idle) {
 		return n, err
 	}
 	if err := s.armRead(idle); err != nil {
