@@ -39,6 +39,7 @@ func (c *Client) connect(ctx context.Context) (bool, error) {
 	d := net.Dialer{Deadline: deadline}
 	if c.cfg.LocalAddr != "" {
 		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(c.cfg.LocalAddr)}
+		d.Control = bindAddressOnly
 	}
 	raw, err := d.DialContext(ctx, "tcp", c.cfg.ServerAddr)
 	if err != nil {
