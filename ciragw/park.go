@@ -13,9 +13,11 @@ import (
 var errParked = errors.New("ciragw: nothing to read yet; parking")
 
 // busyWindow is how long after the last channel data a session waits in Read
-// before it parks: a WS-Man exchange is several messages apart by a round
-// trip each, and a caller's next request often follows within a second.
-const busyWindow = 2 * time.Second
+// before it parks: one keepalive period (AMT's default), so that a device in
+// use (a WS-Man exchange is several messages a round trip apart, and callers
+// come back) does not pay a wake-up per message, and a device that was not
+// used during its last keepalive period waits on the smallest stack.
+const busyWindow = 30 * time.Second
 
 // aLongTimeAgo is a read deadline that has passed: the read takes what is
 // buffered and never waits for the socket.
