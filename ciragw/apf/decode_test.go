@@ -200,3 +200,52 @@ func TestCodeNames(t *testing.T) {
 	require.Equal(t, "PERIODIC", TriggerPeriodic.String())
 	require.Equal(t, "UNKNOWN(99)", DisconnectReason(99).String())
 }
+
+// notYetReader hands out its chunks one per Read with errNotYet between them,
+// as a source that never waits does.
+type notYetReader struct {
+	chunks [][]byte
+	ready  bool
+}
+
+var errNotYet = errors.New("nothing yet")
+
+func (r *notYetReader) Read(p []byte) (int, error) {
+	if len(r.chunks) == 0 {
+		return 0, io.EOF
+	}
+	if !r.ready {
+		r.ready = true
+		return 0, errNotYet
+	}
+	r.ready = false
+	n := copy(p, r.chunks[0])
+	r.chunks = r.chunks[1:]
+	return n, nil
+}
+
+func TestReaderRetry(t *testing.T) {
+	ka := Marshal(KeepaliveRequest{Cookie: 7})
+	src := &notYetReader{chunks: [][]byte{ka[:3], ka[3:], Marshal(KeepaliveRequest{Cookie: 8})}}
+	r := NewReader(src, Decoder{})
+	_, err := r.Next()
+	require.ErrorIs(t, err, errNotYet)
+	r.Retry()
+	_, err = r.Next() // reads the first 3 bytes, then nothing yet: they are kept
+	require.ErrorIs(t, err, errNotYet)
+	r.Retry()
+	require.Equal(t, 3, r.end-r.start)
+	m, err := r.Next()
+	require.NoError(t, err)
+	require.Equal(t, KeepaliveRequest{Cookie: 7}, m)
+
+	_, err = r.Next() // nothing yet, nothing undecoded: the buffer goes
+	require.ErrorIs(t, err, errNotYet)
+	r.Retry()
+	require.Nil(t, r.buf)
+	m, err = r.Next()
+	require.NoError(t, err)
+	require.Equal(t, KeepaliveRequest{Cookie: 8}, m)
+	_, err = r.Next()
+	require.ErrorIs(t, err, io.EOF)
+}

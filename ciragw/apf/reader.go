@@ -62,8 +62,15 @@ func (r *Reader) Next() (Message, error) {
 }
 
 // Retry forgets the last read error, so that Next reads again: for a source
-// that reports it has nothing yet without waiting, never after io.EOF.
-func (r *Reader) Retry() { r.err = nil }
+// that reports it has nothing yet without waiting, never after io.EOF. A
+// Reader holding no undecoded bytes drops its buffer too: the source may have
+// nothing for a long while, and the next read allocates one again.
+func (r *Reader) Retry() {
+	r.err = nil
+	if r.start == r.end {
+		r.buf, r.start, r.end = nil, 0, 0
+	}
+}
 
 // fill reads once into the free part of the buffer. It moves undecoded bytes
 // to the front when the message would not fit behind them, and grows the
