@@ -248,7 +248,7 @@ func postgresCut(t *testing.T, s *stack, f *fleet, hs []*host, o options, sum *s
 func inventoryRestart(t *testing.T, s *stack, f *fleet, hs []*host, o options, sum *summary) {
 	sum.fault("inventory-restart")
 	f.set(t, hs, psOn, ordered)
-	s.inv.kill(syscall.SIGTERM)
+	s.inv.Kill(syscall.SIGTERM)
 	s.startInventory(t)
 	began := time.Now()
 	f.redial(t, s)
@@ -305,8 +305,7 @@ func (s *stack) ensureDM(tb testing.TB) {
 	tb.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if !s.dm.alive() {
-			s.dm.cmd = nil
+		if !s.dm.Alive() {
 			s.startDM(tb)
 			return
 		}

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -18,9 +17,6 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/dmrm/dm-manager/internal/secrets"
 	"github.com/dmrm/dm-manager/internal/secrets/vaulttest"
@@ -29,69 +25,11 @@ import (
 	"github.com/dmrm/dm-manager/test/procs"
 )
 
-// proc is a server run as a process, restartable with the same arguments.
-type proc struct {
-	name string
-	bin  string
-	args []string
-	env  []string
-	log  string // file the process writes to (appended across restarts)
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func (p *proc) start(tb testing.TB) {
-	tb.Helper()
-	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	require.NoError(tb, err)
-	cmd := exec.Command(p.bin, p.args...)
-	cmd.Env = append(os.Environ(), p.env...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the suite
-	require.NoError(tb, cmd.Start(), "start %s", p.name)
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		_ = f.Close()
-		close(done)
-	}()
-	p.cmd, p.done = cmd, done
-}
-
-// kill sends sig and waits for the process to end (SIGKILL after 15s).
-func (p *proc) kill(sig syscall.Signal) {
-	if p.cmd == nil {
-		return
-	}
-	_ = p.cmd.Process.Signal(sig)
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-	p.cmd = nil
-}
-
-func (p *proc) alive() bool {
-	if p.cmd == nil {
-		return false
-	}
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
 // freePort returns a loopback address nothing listens on now.
 func freePort(tb testing.TB) string {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := procs.FreePort()
 	require.NoError(tb, err)
-	addr := l.Addr().String()
-	require.NoError(tb, l.Close())
 	return addr
 }
 
@@ -122,8 +60,8 @@ func stageInventory(tb testing.TB, dir string) (migrations, bundle string) {
 // stack is Inventory, dm-manager (through the Postgres proxy) and the suite's own connections.
 type stack struct {
 	dir        string
-	inv        *proc
-	dm         *proc
+	inv        *procs.Proc
+	dm         *procs.Proc
 	invAddr    string
 	cira, oam  string
 	activation string            // the activation websocket's address
@@ -167,13 +105,13 @@ func startStack(tb testing.TB, timers []string, backend string) *stack {
 	require.NoError(tb, err)
 	pw, _ := u.User.Password()
 	s.invAddr = freePort(tb)
-	s.inv = &proc{name: "inventory", bin: invBin, log: filepath.Join(dir, "inventory.log"),
-		args: []string{"-serverAddress", s.invAddr, "-oamServerAddress", freePort(tb), "-migrationsDir", migrations,
+	s.inv = &procs.Proc{Name: "inventory", Bin: invBin, Log: filepath.Join(dir, "inventory.log"),
+		Args: []string{"-serverAddress", s.invAddr, "-oamServerAddress", freePort(tb), "-migrationsDir", migrations,
 			"-policyBundlePath", bundle, "-globalLogLevel", "warn"},
-		env: []string{"PGHOST=" + u.Hostname(), "PGPORT=" + u.Port(), "PGDATABASE=" + strings.TrimPrefix(u.Path, "/"),
+		Env: []string{"PGHOST=" + u.Hostname(), "PGPORT=" + u.Port(), "PGDATABASE=" + strings.TrimPrefix(u.Path, "/"),
 			"PGUSER=" + u.User.Username(), "PGPASSWORD=" + pw, "PGSSLMODE=disable"}}
 	s.startInventory(tb)
-	tb.Cleanup(func() { s.inv.kill(syscall.SIGTERM) })
+	tb.Cleanup(func() { s.inv.Kill(syscall.SIGTERM) })
 
 	s.proxy = startProxy(tb, u.Host)
 	proxied := *mustURL(tb, dmDSN)
@@ -207,15 +145,15 @@ func startStack(tb testing.TB, timers []string, backend string) *stack {
 	}
 
 	s.cira, s.oam, s.activation = freePort(tb), freePort(tb), freePort(tb)
-	s.dm = &proc{name: "dm-manager", bin: dmBin, log: filepath.Join(dir, "dm-manager.log"), env: secretEnv,
-		args: append(append([]string{"serve", "-inventoryAddress", s.invAddr, "-insecureGRPC=true", "-enableAuth=false",
+	s.dm = &procs.Proc{Name: "dm-manager", Bin: dmBin, Log: filepath.Join(dir, "dm-manager.log"), Env: secretEnv,
+		Args: append(append([]string{"serve", "-inventoryAddress", s.invAddr, "-insecureGRPC=true", "-enableAuth=false",
 			"-databaseURL", proxied.String(),
 			"-dmServerAddress", freePort(tb), "-ciraAddress", s.cira, "-activationAddress", s.activation,
 			"-apiAddress", freePort(tb), "-oamServerAddress", s.oam, "-ciraServerAddress", gatewayName + ":" + portOf(s.cira),
 			"-activationURL", "ws://127.0.0.1/activate", "-replicaID", "chaos"}, secretArgs...), timers...)}
 	s.startDM(tb)
 	tb.Cleanup(func() {
-		s.dm.kill(syscall.SIGTERM)
+		s.dm.Kill(syscall.SIGTERM)
 		if tb.Failed() {
 			tb.Logf("logs kept in %s (dm-manager.log, inventory.log)", dir)
 		}
@@ -246,56 +184,28 @@ func mustURL(tb testing.TB, s string) *url.URL {
 
 func (s *stack) startInventory(tb testing.TB) {
 	tb.Helper()
-	s.inv.start(tb)
-	waitTCP(tb, s.inv, s.invAddr, time.Minute)
+	require.NoError(tb, s.inv.Start())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(tb, procs.WaitTCP(ctx, s.inv, s.invAddr))
 }
 
 // startDM starts dm-manager and waits until its health says SERVING.
 func (s *stack) startDM(tb testing.TB) time.Duration {
 	tb.Helper()
 	t0 := time.Now()
-	s.dm.start(tb)
+	require.NoError(tb, s.dm.Start())
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	conn, err := grpc.NewClient(s.oam, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(tb, err)
-	defer conn.Close()
-	hc := healthpb.NewHealthClient(conn)
-	for {
-		require.True(tb, s.dm.alive(), "dm-manager exited while starting; see %s", s.dm.log)
-		cctx, c := context.WithTimeout(ctx, 2*time.Second)
-		resp, err := hc.Check(cctx, &healthpb.HealthCheckRequest{})
-		c()
-		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-			return time.Since(t0)
-		}
-		select {
-		case <-ctx.Done():
-			tb.Fatalf("dm-manager not serving within 90s; see %s", s.dm.log)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-func waitTCP(tb testing.TB, p *proc, addr string, wait time.Duration) {
-	tb.Helper()
-	deadline := time.Now().Add(wait)
-	for {
-		require.True(tb, p.alive(), "%s exited while starting; see %s", p.name, p.log)
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			_ = c.Close()
-			return
-		}
-		require.True(tb, time.Now().Before(deadline), "%s not listening on %s within %s; see %s", p.name, addr, wait, p.log)
-		time.Sleep(100 * time.Millisecond)
-	}
+	require.NoError(tb, procs.WaitServing(ctx, s.dm, s.oam), "see %s", s.dm.Log)
+	return time.Since(t0)
 }
 
 // killDM kills dm-manager with SIGKILL and ends the transactions its connections left open (a kill leaves the
 // server side of a connection until Postgres notices; the suite's held steps would keep their row locks).
 func (s *stack) killDM(tb testing.TB) {
 	tb.Helper()
-	s.dm.kill(syscall.SIGKILL)
+	s.dm.Kill(syscall.SIGKILL)
 	s.proxy.dropAll()
 	_, err := s.db.Exec(context.Background(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 		WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event = 'PgSleep'`)

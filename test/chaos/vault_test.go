@@ -45,13 +45,13 @@ func vaultDown(t *testing.T, s *stack, f *fleet, hs []*host, o options, sum *sum
 			Command: rpc.ActivateCommand(f.tenant+"_ccm", false), TenantID: f.tenant,
 			Password: tenantPW[secrets.KeyPassword], Log: zerolog.Nop()})
 	}
-	logFrom := logSize(t, s.dm.log)
+	logFrom := logSize(t, s.dm.Log)
 
 	s.vault.Down()
 	// A failed assertion below must not leave Vault down for the faults after this one (Up is a no-op when up).
 	t.Cleanup(func() { _ = s.vault.Up() })
 	downAt := time.Now()
-	pid := s.dm.cmd.Process.Pid
+	pid := s.dm.Pid()
 	reconnect := hs[:len(hs)/2]
 	for _, h := range reconnect {
 		h.dev.SetReachable(false)
@@ -71,11 +71,11 @@ func vaultDown(t *testing.T, s *stack, f *fleet, hs []*host, o options, sum *sum
 	require.NotContains(t, answer, strings.TrimPrefix(s.vault.URL, "http://"), "Vault's address reached rpc-go")
 	require.Equal(t, amtsim.PreProvisioning, dev.Mode(), "a refused activation leaves AMT untouched")
 	time.Sleep(time.Until(downAt.Add(o.outage)))
-	require.True(t, s.dm.alive(), "dm-manager exited during the Vault outage; see %s", s.dm.log)
+	require.True(t, s.dm.Alive(), "dm-manager exited during the Vault outage; see %s", s.dm.Log)
 	require.NoError(t, s.vault.Up())
 	upAt := time.Now()
 
-	vaultLines := linesMentioning(t, s.dm.log, logFrom, strings.TrimPrefix(s.vault.URL, "http://"))
+	vaultLines := linesMentioning(t, s.dm.Log, logFrom, strings.TrimPrefix(s.vault.URL, "http://"))
 	t.Logf("Vault down %s: %d dm-manager log lines name the Vault address", time.Since(downAt).Round(time.Second),
 		vaultLines)
 	require.Positive(t, vaultLines, "dm-manager's log says nothing about the unreachable Vault")
@@ -91,7 +91,7 @@ func vaultDown(t *testing.T, s *stack, f *fleet, hs []*host, o options, sum *sum
 	})
 	all := append(append([]*host(nil), hs...), nhost)
 	require.Empty(t, f.waitConverged(t, all, o.converge), "after the Vault outage")
-	require.True(t, s.dm.alive() && s.dm.cmd.Process.Pid == pid, "dm-manager restarted or exited after the Vault outage")
+	require.True(t, s.dm.Alive() && s.dm.Pid() == pid, "dm-manager restarted or exited after the Vault outage")
 	t.Logf("Vault back: %d hosts and the activated device converged %s later", len(hs),
 		time.Since(upAt).Round(time.Second))
 }
