@@ -23,6 +23,7 @@ import (
 	"github.com/dmrm/dm-manager/dmtclient/wsman"
 	"github.com/dmrm/dm-manager/test/amtsim"
 	"github.com/dmrm/dm-manager/test/load/creds"
+	"github.com/dmrm/dm-manager/test/load/openloop"
 )
 
 // Options configures the fleet.
@@ -184,14 +185,7 @@ func (f *Fleet) Ramp(ctx context.Context) {
 	for i, d := range f.devs {
 		if f.opts.RampRate > 0 {
 			at := start.Add(time.Duration(float64(i) / f.opts.RampRate * float64(time.Second)))
-			if wait := time.Until(at); wait > 0 {
-				t := time.NewTimer(wait)
-				select {
-				case <-ctx.Done():
-					t.Stop()
-				case <-t.C:
-				}
-			}
+			_ = openloop.Sleep(ctx, time.Until(at)) // an ended ctx is seen below
 		}
 		f.waitDialing(ctx, i)
 		if ctx.Err() != nil {

@@ -25,15 +25,7 @@ func Run(ctx context.Context, guids []string, rate float64, dur time.Duration, s
 	start := time.Now()
 	for i := range total {
 		at := start.Add(time.Duration(i) * interval)
-		if wait := time.Until(at); wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-			case <-t.C:
-			}
-		}
-		if ctx.Err() != nil {
+		if Sleep(ctx, time.Until(at)) != nil || ctx.Err() != nil {
 			break
 		}
 		guid := guids[rng.IntN(len(guids))]
