@@ -24,22 +24,8 @@ func TestJournalResumeWithRealStore(t *testing.T) {
 	ctx := context.Background()
 	st := testdb.Store(t, "dmm_reconcilers_test")
 
-	w := newWorld(provisionedHost(psOff, ordered))
-	tenant, guid := w.host.GetTenantId(), w.host.GetUuid()
-	_, err := st.UpsertTenant(ctx, store.Tenant{ID: tenant})
-	require.NoError(t, err)
-	_, err = st.UpsertDevice(ctx, store.Device{GUID: guid, TenantID: tenant, ActivationState: store.StateActivated})
-	require.NoError(t, err)
-	deps := w.deps()
-	deps.Devices, deps.Journal = st, st
-	clock := &fakeClock{t: time.Now()}
-	start := func() *Reconciler {
-		r, err := New(Config{Params: testParams, Log: zerolog.Nop(), Clock: clock.Now}, deps)
-		require.NoError(t, err)
-		t.Cleanup(r.Stop)
-		return r
-	}
-	id := NewID(tenant, guid)
+	w, clock, start, id := withStore(t, st, provisionedHost(psOff, ordered))
+	guid := w.host.GetUuid()
 
 	// Process 1: soft off sent; the OS ignores it; the process dies.
 	first := start()
@@ -116,22 +102,8 @@ func TestEdgeInFlightOnKilledReplicaWithRealStore(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			h := provisionedHost(psReset, c.policy)
 			h.Uuid = uuid.NewString() // one database for both cases
-			w := newWorld(h)
-			tenant, guid := w.host.GetTenantId(), w.host.GetUuid()
-			_, err := st.UpsertTenant(ctx, store.Tenant{ID: tenant})
-			require.NoError(t, err)
-			_, err = st.UpsertDevice(ctx, store.Device{GUID: guid, TenantID: tenant, ActivationState: store.StateActivated})
-			require.NoError(t, err)
-			deps := w.deps()
-			deps.Devices, deps.Journal = st, st
-			clock := &fakeClock{t: time.Now()}
-			start := func() *Reconciler {
-				r, err := New(Config{Params: testParams, Log: zerolog.Nop(), Clock: clock.Now}, deps)
-				require.NoError(t, err)
-				t.Cleanup(r.Stop)
-				return r
-			}
-			id := NewID(tenant, guid)
+			w, clock, start, id := withStore(t, st, h)
+			guid := w.host.GetUuid()
 
 			// The first replica journals the reset and dies as it sends: AMT never gets it.
 			w.onSend = func(amt.PowerState) { panic(errKilled) }
@@ -170,4 +142,27 @@ func TestEdgeInFlightOnKilledReplicaWithRealStore(t *testing.T) {
 			require.Equal(t, phaseDone, e.Step, "the request is over: never sent again")
 		})
 	}
+}
+
+// withStore registers h's tenant and activated device in st and returns h's world with st as its device store and
+// journal, the clock of its reconcilers, a start that makes one (stopped when the test ends), and h's id.
+func withStore(t *testing.T, st *store.Store, h *computev1.HostResource) (*world, *fakeClock, func() *Reconciler, ID) {
+	t.Helper()
+	ctx := context.Background()
+	w := newWorld(h)
+	tenant, guid := w.host.GetTenantId(), w.host.GetUuid()
+	_, err := st.UpsertTenant(ctx, store.Tenant{ID: tenant})
+	require.NoError(t, err)
+	_, err = st.UpsertDevice(ctx, store.Device{GUID: guid, TenantID: tenant, ActivationState: store.StateActivated})
+	require.NoError(t, err)
+	deps := w.deps()
+	deps.Devices, deps.Journal = st, st
+	clock := &fakeClock{t: time.Now()}
+	start := func() *Reconciler {
+		r, err := New(Config{Params: testParams, Log: zerolog.Nop(), Clock: clock.Now}, deps)
+		require.NoError(t, err)
+		t.Cleanup(r.Stop)
+		return r
+	}
+	return w, clock, start, NewID(tenant, guid)
 }
