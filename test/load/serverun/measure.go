@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -115,14 +116,43 @@ func (s *system) profile(ctx context.Context, name string, d time.Duration) func
 		if d == 0 {
 			url = "http://" + r.metrics + "/debug/pprof/heap"
 		}
-		path := filepath.Join(s.o.Dir, r.id+"-"+name+".pprof")
-		wg.Go(func() {
-			if err := fetchTo(ctx, url, path); err != nil {
-				s.say("profile %s: %v", path, err)
-			}
-		})
+		s.fetchProfile(ctx, &wg, url, filepath.Join(s.o.Dir, r.id+"-"+name+".pprof"))
+	}
+	if d > 0 {
+		for i, addr := range s.fleetDebug {
+			url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, max(1, int(d.Seconds())))
+			s.fetchProfile(ctx, &wg, url, filepath.Join(s.o.Dir, fmt.Sprintf("fleet-%d-%s.pprof", i, name)))
+		}
 	}
 	return wg.Wait
+}
+
+func (s *system) fetchProfile(ctx context.Context, wg *sync.WaitGroup, url, path string) {
+	wg.Go(func() {
+		if err := fetchTo(ctx, url, path); err != nil {
+			s.say("profile %s: %v", path, err)
+		}
+	})
+}
+
+// clientProfile profiles this process (the REST client) into Dir/name.pprof until the function returned is called.
+func (s *system) clientProfile(name string) func() {
+	if !s.o.Profile {
+		return func() {}
+	}
+	path := filepath.Join(s.o.Dir, name+".pprof")
+	f, err := os.Create(path) //nolint:gosec // G304: the run's own directory
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		s.say("profile %s: %v", path, err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}
 }
 
 func fetchTo(ctx context.Context, url, path string) error {

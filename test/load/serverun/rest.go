@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,7 +15,8 @@ import (
 
 // restStats is the outcome of the REST phase.
 type restStats struct {
-	latencies []time.Duration // successful requests, from their scheduled start, sorted
+	latencies []time.Duration   // successful requests, from their scheduled start, sorted
+	bySecond  [][]time.Duration // the same by the second of the phase they were scheduled in, sorted
 	errors    int
 	firstErrs []string
 	started   int
@@ -32,6 +34,7 @@ func restLoad(ctx context.Context, api, tenant, token string, guids []string, ra
 		mu  sync.Mutex
 		out restStats
 	)
+	start := time.Now()
 	out.started, out.achieved = openloop.Run(ctx, guids, rate, dur, func(guid string, at time.Time) {
 		err := get(ctx, client, fmt.Sprintf("http://%s/v1/projects/%s/dm/amt/generalSettings/%s", api, tenant, guid), token)
 		took := time.Since(at)
@@ -45,9 +48,30 @@ func restLoad(ctx context.Context, api, tenant, token string, guids []string, ra
 			return
 		}
 		out.latencies = append(out.latencies, took)
+		sec := max(0, int(at.Sub(start)/time.Second))
+		for len(out.bySecond) <= sec {
+			out.bySecond = append(out.bySecond, nil)
+		}
+		out.bySecond[sec] = append(out.bySecond[sec], took)
 	})
 	slices.Sort(out.latencies)
+	for _, l := range out.bySecond {
+		slices.Sort(l)
+	}
 	return out
+}
+
+// timeline is the phase second by second: requests scheduled in it, their p50, p99 and max latency in ms; it
+// tells a stall (a few bad seconds) from a saturated machine (every second bad).
+func (q restStats) timeline() string {
+	var b strings.Builder
+	b.WriteString("second\trequests\tp50_ms\tp99_ms\tmax_ms\n")
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	for i, l := range q.bySecond {
+		fmt.Fprintf(&b, "%d\t%d\t%.1f\t%.1f\t%.1f\n", i, len(l), ms(openloop.Percentile(l, 0.5)),
+			ms(openloop.Percentile(l, 0.99)), ms(openloop.Percentile(l, 1)))
+	}
+	return b.String()
 }
 
 func get(ctx context.Context, c *http.Client, url, token string) error {

@@ -52,8 +52,11 @@ type Options struct {
 	ServeEnv   []string // extra environment for every replica (e.g. GOGC=…)
 	FleetFlags []string // extra flags for every fleet process
 	// Profile runs the replicas with -enableProfiling and saves, per replica, CPU profiles of the ramp (its first 20 s),
-	// the idle window and the REST phase and a heap profile after the idle window in Dir (<replica>-cpu-idle.pprof, …);
-	// fetching them costs the replica a little CPU of its own.
+	// the idle window and the REST phase and heap profiles after the idle window and after the REST phase in Dir
+	// (<replica>-cpu-idle.pprof, <replica>-heap-rest.pprof, …; `go tool pprof -sample_index=alloc_space -diff_base
+	// <replica>-heap.pprof <replica>-heap-rest.pprof` is what the REST phase allocated); likewise the fleet
+	// processes' CPU profiles (fleet-<i>-cpu-rest.pprof, …) and the REST client's own (client-cpu-rest.pprof).
+	// Fetching them costs each process a little CPU of its own.
 	Profile bool
 	Out     io.Writer
 }
@@ -200,13 +203,21 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	s.collectFleets(ctx)
 	profiled := s.profile(ctx, "cpu-rest", o.Duration)
+	stopClientProfile := s.clientProfile("client-cpu-rest")
 	res.REST = restLoad(ctx, s.api, s.tenant, token, s.guids, o.Rate, o.Duration, o.QueryTimeout)
+	stopClientProfile()
 	profiled()
+	s.profile(ctx, "heap-rest", 0)()
 	q := res.REST
+	timeline := filepath.Join(o.Dir, "rest-timeline.tsv")
+	if err := os.WriteFile(timeline, []byte(q.timeline()), 0o600); err != nil {
+		s.say("REST timeline: %v", err)
+	}
 	ms := func(p float64) float64 { return float64(openloop.Percentile(q.latencies, p).Microseconds()) / 1000 }
-	s.say("REST: %d GET generalSettings (one WS-Man Get through the tunnel each) at %.0f/s over %s, open loop: p50 %.1fms p90 %.1fms p99 %.1fms max %.1fms; %d errors (load avg %s)",
-		q.started, q.achieved, o.Duration, ms(0.5), ms(0.9), ms(0.99), ms(1), q.errors, openloop.LoadAvg())
+	s.say("REST: %d GET generalSettings (one WS-Man Get through the tunnel each) at %.0f/s over %s, open loop: p50 %.1fms p90 %.1fms p99 %.1fms max %.1fms; %d errors (load avg %s); second by second in %s",
+		q.started, q.achieved, o.Duration, ms(0.5), ms(0.9), ms(0.99), ms(1), q.errors, openloop.LoadAvg(), timeline)
 	for _, e := range q.firstErrs {
 		s.say("REST error: %s", e)
 	}
