@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dmrm/dm-manager/test/amtsim/httpwire"
@@ -82,8 +83,10 @@ func (d *Device) serve(conn net.Conn, local bool) {
 		if _, overTLS := conn.(*tls.Conn); overTLS && d.dropTLSRequest(req.Body) {
 			return
 		}
-		out, keep, post := d.handle(req, local, peer, rng)
+		buf := getBuf()
+		out, keep, post := d.handle(*buf, req, local, peer, rng)
 		_, werr := conn.Write(out)
+		putBuf(buf, out)
 		if post != nil {
 			post()
 		}
@@ -106,13 +109,32 @@ func (d *Device) dropConnections() {
 	}
 }
 
-// handle answers one request; keep reports whether the connection stays open and post,
-// if set, runs after the response has been written.
-func (d *Device) handle(req *httpwire.Request, local bool, peer string, rng *rand.Rand) ([]byte, bool, func()) {
+// respBufs recycles response buffers: a fleet answers thousands of requests a second,
+// each rendered twice (envelope, then chunked framing), and a buffer kept per
+// connection would sit idle between them.
+var respBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledBuf keeps a rare large response (a long Pull) out of the pool.
+const maxPooledBuf = 64 << 10
+
+func getBuf() *[]byte { return respBufs.Get().(*[]byte) }
+
+// putBuf pools buf again with b, appended to it and no longer used, as its storage.
+func putBuf(buf *[]byte, b []byte) {
+	if cap(b) > maxPooledBuf {
+		return
+	}
+	*buf = b[:0]
+	respBufs.Put(buf)
+}
+
+// handle appends the answer to one request to dst; keep reports whether the connection
+// stays open and post, if set, runs after the response has been written.
+func (d *Device) handle(dst []byte, req *httpwire.Request, local bool, peer string, rng *rand.Rand) ([]byte, bool, func()) {
 	if req.Method != http.MethodPost || req.URI != "/wsman" {
 		return d.htmlError(http.StatusNotFound), false, nil
 	}
-	if ct, ok := req.Get("Content-Type"); ok && !strings.HasPrefix(strings.ToLower(ct), "application/soap+xml") {
+	if ct, ok := req.Get("Content-Type"); ok && !soapContentType(ct) {
 		return d.htmlError(http.StatusUnsupportedMediaType), false, nil
 	}
 	d.lock()
@@ -130,7 +152,7 @@ func (d *Device) handle(req *httpwire.Request, local bool, peer string, rng *ran
 			{Name: "Server", Value: d.serverName()},
 			{Name: "Connection", Value: "close"},
 		}
-		return httpwire.AppendFixed(nil, http.StatusUnauthorized, hdr, []byte(unauthorizedPage)), false, nil
+		return httpwire.AppendFixed(dst, http.StatusUnauthorized, hdr, []byte(unauthorizedPage)), false, nil
 	}
 	env, fault := soap.ParseRequest(req.Body)
 	d.lock()
@@ -145,19 +167,31 @@ func (d *Device) handle(req *httpwire.Request, local bool, peer string, rng *ran
 	}
 	d.unlock()
 	status := http.StatusOK
+	buf := getBuf()
 	var body []byte
 	if fault != nil {
 		status, post = http.StatusBadRequest, nil
-		body = soap.AppendFault(nil, env.MessageID, msgID, fault)
+		body = soap.AppendFault(*buf, env.MessageID, msgID, fault)
 	} else {
 		reply.RelatesTo, reply.MessageID, reply.ResourceURI = env.MessageID, msgID, env.ResourceURI
-		body = soap.AppendEnvelope(nil, reply)
+		body = soap.AppendEnvelope(*buf, reply)
 	}
-	return httpwire.AppendChunked(nil, status, d.soapHeaders(), body, rng), true, post
+	hdr := d.soapHeaders()
+	out := httpwire.AppendChunked(dst, status, hdr[:], body, rng)
+	putBuf(buf, body)
+	return out, true, post
 }
 
-func (d *Device) soapHeaders() []httpwire.Header {
-	return []httpwire.Header{
+// soapContentType reports whether a Content-Type is SOAP's, in any case. Clients send it
+// in lower case, which needs no lower-cased copy.
+func soapContentType(ct string) bool {
+	const soapType = "application/soap+xml"
+	return strings.HasPrefix(ct, soapType) || strings.HasPrefix(strings.ToLower(ct), soapType)
+}
+
+// soapHeaders returns an array, not a slice, so that the fields stay off the heap.
+func (d *Device) soapHeaders() [4]httpwire.Header {
+	return [4]httpwire.Header{
 		{Name: "Date", Value: time.Now().UTC().Format(http.TimeFormat)},
 		{Name: "Server", Value: d.serverName()},
 		{Name: "X-Frame-Options", Value: "DENY"},
@@ -181,10 +215,18 @@ func (d *Device) htmlError(status int) []byte {
 	return httpwire.AppendFixed(nil, status, hdr, []byte(body))
 }
 
-// nextMessageID numbers responses the way AMT does (§9.2).
+// nextMessageID numbers responses the way AMT does (§9.2): "%012X" of the sequence.
 func (d *Device) nextMessageID() string {
+	const prefix = "uuid:00000000-8086-8086-8086-"
 	d.msgSeq++
-	return fmt.Sprintf("uuid:00000000-8086-8086-8086-%012X", d.msgSeq)
+	var id [len(prefix) + 12]byte
+	copy(id[:], prefix)
+	v := d.msgSeq // a uint32: the 12 digits always hold it
+	for i := len(id) - 1; i >= len(prefix); i-- {
+		id[i] = "0123456789ABCDEF"[v&0xf]
+		v >>= 4
+	}
+	return string(id[:])
 }
 
 // Listen serves the device's WS-Man on a TCP listener until it is closed; local selects

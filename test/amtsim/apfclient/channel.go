@@ -36,6 +36,10 @@ type channel struct {
 	closed    bool
 	closeSent bool
 	rdl, wdl  time.Time
+	// rtimer and wtimer wake waiters at rdl and wdl. One each, re-armed: a
+	// connection sets a deadline per request, and a timer per call would
+	// linger for the whole idle timeout.
+	rtimer, wtimer *time.Timer
 }
 
 func newChannel(l *link, id, remote, sendWindow, recvWindow uint32) *channel {
@@ -51,6 +55,7 @@ func (ch *channel) credit(n uint32) {
 	ch.mu.Unlock()
 }
 
+// receive queues data for Read; the channel keeps data, which the caller must not reuse.
 func (ch *channel) receive(data []byte) error {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
@@ -61,7 +66,11 @@ func (ch *channel) receive(data []byte) error {
 		return fmt.Errorf("apfclient: server sent %d bytes with %d left in the window", len(data), ch.recvLeft)
 	}
 	ch.recvLeft -= uint32(len(data)) //nolint:gosec // G115: len(data) <= recvLeft, a uint32, checked above
-	ch.in = append(ch.in, data...)
+	if len(ch.in) == 0 {
+		ch.in = data
+	} else {
+		ch.in = append(ch.in, data...)
+	}
 	ch.cond.Broadcast()
 	return nil
 }
@@ -148,13 +157,21 @@ func (ch *channel) Write(p []byte) (int, error) {
 		n := uint32(min(len(p)-done, int(min(ch.credits, maxChunk))))
 		ch.credits -= n
 		ch.mu.Unlock()
-		if err := ch.l.send(channelData(ch.remote, p[done:done+int(n)])); err != nil {
+		f := frameBufs.Get().(*frame)
+		*f = channelData((*f)[:0], ch.remote, p[done:done+int(n)])
+		err := ch.l.send(*f)
+		frameBufs.Put(f)
+		if err != nil {
 			return done, err
 		}
 		done += int(n)
 	}
 	return done, nil
 }
+
+// frameBufs recycles CHANNEL_DATA frames, which link.send copies into a TLS record
+// before returning; a fleet sends thousands a second.
+var frameBufs = sync.Pool{New: func() any { return new(frame) }}
 
 // Close sends CHANNEL_CLOSE unless the server closed first.
 func (ch *channel) Close() error {
@@ -169,6 +186,12 @@ func (ch *channel) Close() error {
 	ch.in = nil
 	ch.rerr, ch.werr = net.ErrClosed, net.ErrClosed
 	ch.cond.Broadcast()
+	if ch.rtimer != nil {
+		ch.rtimer.Stop()
+	}
+	if ch.wtimer != nil {
+		ch.wtimer.Stop()
+	}
 	ch.mu.Unlock()
 	ch.l.forget(ch.id)
 	select {
@@ -191,25 +214,34 @@ func (ch *channel) SetDeadline(t time.Time) error {
 }
 
 func (ch *channel) SetReadDeadline(t time.Time) error {
-	ch.setDeadline(&ch.rdl, t)
+	ch.setDeadline(&ch.rdl, &ch.rtimer, t)
 	return nil
 }
 
 func (ch *channel) SetWriteDeadline(t time.Time) error {
-	ch.setDeadline(&ch.wdl, t)
+	ch.setDeadline(&ch.wdl, &ch.wtimer, t)
 	return nil
 }
 
-func (ch *channel) setDeadline(d *time.Time, t time.Time) {
+func (ch *channel) setDeadline(d *time.Time, timer **time.Timer, t time.Time) {
 	ch.mu.Lock()
+	defer ch.mu.Unlock()
 	*d = t
 	ch.cond.Broadcast()
-	ch.mu.Unlock()
-	if !t.IsZero() {
-		time.AfterFunc(time.Until(t), func() {
-			ch.mu.Lock()
-			ch.cond.Broadcast()
-			ch.mu.Unlock()
-		})
+	switch {
+	case t.IsZero():
+		if *timer != nil {
+			(*timer).Stop()
+		}
+	case *timer == nil:
+		*timer = time.AfterFunc(time.Until(t), ch.wake)
+	default:
+		(*timer).Reset(time.Until(t))
 	}
+}
+
+func (ch *channel) wake() {
+	ch.mu.Lock()
+	ch.cond.Broadcast()
+	ch.mu.Unlock()
 }

@@ -8,8 +8,10 @@ package apfclient
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -154,19 +156,15 @@ func New(cfg Config) (*Client, error) {
 // verifyServer checks the server's chain up to the trusted root, then matches name
 // against the leaf's subject common name (case-insensitively, a trailing dot ignored).
 // Subject alternative names play no part: MPS's own certificate has only URI SANs
-// (§1.2), and AMT connects to it.
-func verifyServer(roots *x509.CertPool, name string) func(tls.ConnectionState) error {
+// (§1.2), and AMT connects to it. The handshake's own signature check (the server holds
+// the leaf's key) is crypto/tls's, on every connection.
+func verifyServer(root *trustedRoot, name string) func(tls.ConnectionState) error {
 	return func(cs tls.ConnectionState) error {
 		if len(cs.PeerCertificates) == 0 {
 			return errors.New("apfclient: the CIRA server sent no certificate")
 		}
 		leaf := cs.PeerCertificates[0]
-		inter := x509.NewCertPool()
-		for _, c := range cs.PeerCertificates[1:] {
-			inter.AddCert(c)
-		}
-		if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter,
-			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+		if err := root.verify(cs.PeerCertificates); err != nil {
 			return fmt.Errorf("apfclient: CIRA server certificate %q does not chain to the trusted root "+
 				"(AddTrustedRootCertificate / -ciraCA): %w", leaf.Subject.CommonName, err)
 		}
@@ -179,7 +177,13 @@ func verifyServer(roots *x509.CertPool, name string) func(tls.ConnectionState) e
 	}
 }
 
-func rootPool(root []byte) (*x509.CertPool, error) {
+// trustedRoot is the root a device trusts for CIRA.
+type trustedRoot struct {
+	der  []byte
+	pool *x509.CertPool
+}
+
+func rootPool(root []byte) (*trustedRoot, error) {
 	der := root
 	if b, _ := pem.Decode(root); b != nil {
 		der = b.Bytes
@@ -190,8 +194,74 @@ func rootPool(root []byte) (*x509.CertPool, error) {
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
-	return pool, nil
+	return &trustedRoot{der: der, pool: pool}, nil
 }
+
+// verify checks that chain (leaf first) leads to the root. A chain this process has
+// verified against the same root recently is not verified again: the answer depends only
+// on the certificates and the time, and thousands of simulated devices in one process
+// would otherwise redo the same RSA verifications for every connection, on the CPU
+// shared with the server under test. A success is remembered for verifiedFor at most
+// and never past the chain's earliest expiry; a failure is never remembered.
+func (r *trustedRoot) verify(chain []*x509.Certificate) error {
+	h := sha256.New()
+	for _, der := range append([][]byte{r.der}, rawOf(chain)...) {
+		var n [4]byte
+		binary.BigEndian.PutUint32(n[:], uint32(len(der))) //nolint:gosec // G115: a certificate is far below 4 GiB
+		h.Write(n[:])
+		h.Write(der)
+	}
+	var key [sha256.Size]byte
+	h.Sum(key[:0])
+	now := time.Now()
+	verified.mu.Lock()
+	until, ok := verified.until[key]
+	verified.mu.Unlock()
+	if ok && now.Before(until) {
+		return nil
+	}
+	inter := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := chain[0].Verify(x509.VerifyOptions{Roots: r.pool, Intermediates: inter,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+		return err
+	}
+	until = now.Add(verifiedFor)
+	for _, c := range chain {
+		if c.NotAfter.Before(until) {
+			until = c.NotAfter
+		}
+	}
+	verified.mu.Lock()
+	defer verified.mu.Unlock()
+	if len(verified.until) >= maxVerified {
+		clear(verified.until)
+	}
+	verified.until[key] = until
+	return nil
+}
+
+func rawOf(chain []*x509.Certificate) [][]byte {
+	out := make([][]byte, len(chain))
+	for i, c := range chain {
+		out[i] = c.Raw
+	}
+	return out
+}
+
+// verifiedFor bounds how long a verified chain is trusted without a new check; maxVerified
+// bounds the chains remembered.
+const (
+	verifiedFor = time.Minute
+	maxVerified = 64
+)
+
+var verified = struct {
+	mu    sync.Mutex
+	until map[[sha256.Size]byte]time.Time
+}{until: map[[sha256.Size]byte]time.Time{}}
 
 // Run connects and keeps reconnecting, with exponential backoff and jitter,
 // until ctx is done; it then returns ctx.Err().

@@ -40,7 +40,8 @@ var errMalformed = errors.New("apfclient: malformed APF message from server")
 // inbound reads the server's messages from the TLS stream one field at a time, so a
 // message may arrive in any number of records and a record may hold several (§2.1).
 type inbound struct {
-	r *bufio.Reader
+	r   *bufio.Reader
+	u32 [4]byte // fields.u32 reads here: a buffer in fields would move each fields to the heap
 }
 
 func newInbound(r io.Reader) *inbound { return &inbound{r: bufio.NewReaderSize(r, 4096)} }
@@ -52,7 +53,7 @@ func (in *inbound) next() (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := fields{r: in.r}
+	f := fields{r: in.r, buf: &in.u32}
 	var m any
 	switch typ {
 	case msgServiceAccept:
@@ -107,7 +108,7 @@ func (in *inbound) next() (any, error) {
 type fields struct {
 	r   *bufio.Reader
 	err error
-	buf [4]byte
+	buf *[4]byte
 }
 
 func (f *fields) read(p []byte) {
@@ -139,7 +140,8 @@ func (f *fields) skip(n int) {
 	}
 }
 
-// lenPrefixed reads a u32 length and that many bytes, refusing lengths over limit.
+// lenPrefixed reads a u32 length and that many bytes, refusing lengths over limit. The
+// bytes are freshly allocated: a channel keeps them (channel.receive).
 func (f *fields) lenPrefixed(limit uint32, what string) []byte {
 	n := f.u32()
 	if f.err != nil {

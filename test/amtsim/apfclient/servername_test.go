@@ -147,3 +147,24 @@ func handshakeOnly(t *testing.T, cert tls.Certificate) string {
 	})
 	return ln.Addr().String()
 }
+
+// A chain verified once is remembered per trusted root only: a device trusting another
+// root still refuses it, however often the chain was accepted for the first root.
+func TestVerifiedChainIsRememberedPerRoot(t *testing.T) {
+	pki, other := newMPSPKI(t, "MPSRoot-a"), newMPSPKI(t, "MPSRoot-b")
+	cert := pki.serverCert(t, "cira.example.com")
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	require.NoError(t, err)
+	cs := tls.ConnectionState{PeerCertificates: []*x509.Certificate{leaf, pki.root}}
+
+	trusted, err := rootPool(pki.root.Raw)
+	require.NoError(t, err)
+	stranger, err := rootPool(other.root.Raw)
+	require.NoError(t, err)
+	for range 2 {
+		require.NoError(t, verifyServer(trusted, "cira.example.com")(cs))
+		require.ErrorContains(t, verifyServer(stranger, "cira.example.com")(cs), "does not chain to the trusted root")
+	}
+	// The name is checked on every connection, remembered chain or not.
+	require.ErrorContains(t, verifyServer(trusted, "other.example.com")(cs), "does not match")
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -77,7 +78,9 @@ func (r DisconnectReason) String() string {
 // frame builds one outgoing message; every field is appended big-endian (§2.1).
 type frame []byte
 
-func newFrame(typ byte) frame { return frame{typ} }
+// newFrame starts a frame with room for the fixed-size messages, so that building one
+// allocates once.
+func newFrame(typ byte) frame { return append(make(frame, 0, 32), typ) }
 
 func (f frame) u32(v uint32) frame { return binary.BigEndian.AppendUint32(f, v) }
 
@@ -128,8 +131,10 @@ func openFailure(recipient, reason uint32) frame {
 
 func windowAdjust(recipient, n uint32) frame { return newFrame(msgWindowAdjust).u32(recipient).u32(n) }
 
-func channelData(recipient uint32, data []byte) frame {
-	f := newFrame(msgChannelData).u32(recipient).u32(uint32(len(data))) //nolint:gosec // G115: ≤ maxChunk
+// channelData appends CHANNEL_DATA to dst, growing it once: 5e | recipient | length | data.
+func channelData(dst frame, recipient uint32, data []byte) frame {
+	f := append(slices.Grow(dst, 9+len(data)), msgChannelData)
+	f = f.u32(recipient).u32(uint32(len(data))) //nolint:gosec // G115: ≤ maxChunk
 	return append(f, data...)
 }
 

@@ -43,7 +43,7 @@ func TestEncodingMatchesDocVectors(t *testing.T) {
 		{"CHANNEL_OPEN_CONFIRMATION (§13)", openConfirmation(4, 0x10, 4096), "5b 00000004 00000010 00001000 ffffffff"},
 		{"CHANNEL_OPEN_FAILURE reason 2 (§13)", openFailure(4, openConnectFailed), "5c 00000004 00000002 00000000 00000000"},
 		{"CHANNEL_WINDOW_ADJUST (§13)", windowAdjust(0x10, 0xa001), "5d 00000010 0000a001"},
-		{"CHANNEL_DATA POST (§13)", channelData(0x10, []byte("POST")), "5e 00000010 00000004 504f5354"},
+		{"CHANNEL_DATA POST (§13)", channelData(nil, 0x10, []byte("POST")), "5e 00000010 00000004 504f5354"},
 		{"CHANNEL_CLOSE (§13)", channelClose(0x10), "61 00000010"},
 	}
 	for _, tc := range tests {
@@ -177,7 +177,7 @@ func FuzzInbound(f *testing.F) {
 			case windowAdjustMsg:
 				again = windowAdjust(m.recipient, m.n)
 			case channelDataMsg:
-				again = channelData(m.recipient, m.data)
+				again = channelData(nil, m.recipient, m.data)
 			case channelCloseMsg:
 				again = channelClose(m.recipient)
 			}

@@ -66,6 +66,10 @@ func ParseDigest(header string) (map[string]string, error) {
 
 // unquote reads a quoted-string at the start of s and returns its value and length.
 func unquote(s string) (string, int, bool) {
+	// Without a quoted-pair the value is a substring of s.
+	if end := strings.IndexAny(s[1:], `"\\`); end >= 0 && s[1+end] == '"' {
+		return s[1 : 1+end], end + 2, true
+	}
 	var b strings.Builder
 	for i := 1; i < len(s); i++ {
 		switch c := s[i]; c {
@@ -87,16 +91,29 @@ func unquote(s string) (string, int, bool) {
 // HA1 is MD5(user:realm:password) in lower-case hex (RFC 2617 §3.2.2.2). AMT stores
 // the admin password in exactly this form (protocol-rps-activation §2.2).
 func HA1(user, realm, password string) string {
-	return md5hex(user + ":" + realm + ":" + password)
+	var buf [128]byte
+	sum := md5Joined(buf[:0], user, realm, password)
+	return hex.EncodeToString(sum[:])
 }
 
 // DigestResponse is the qop=auth request-digest for the given HA1.
 func DigestResponse(ha1, nonce, nc, cnonce, qop, method, uri string) string {
-	ha2 := md5hex(method + ":" + uri)
-	return md5hex(ha1 + ":" + nonce + ":" + nc + ":" + cnonce + ":" + qop + ":" + ha2)
+	var buf [256]byte
+	ha2 := md5Joined(buf[:0], method, uri)
+	var ha2hex [2 * md5.Size]byte
+	hex.Encode(ha2hex[:], ha2[:])
+	sum := md5Joined(buf[:0], ha1, nonce, nc, cnonce, qop, string(ha2hex[:]))
+	return hex.EncodeToString(sum[:])
 }
 
-func md5hex(s string) string {
-	sum := md5.Sum([]byte(s)) //nolint:gosec // G401: RFC 2617 Digest mandates MD5; not used for integrity here
-	return hex.EncodeToString(sum[:])
+// md5Joined is MD5 of the parts joined by ':', built in buf (RFC 2617's A1, A2 and
+// request-digest), so that a request's three digests need no heap.
+func md5Joined(buf []byte, parts ...string) [md5.Size]byte {
+	for i, p := range parts {
+		if i > 0 {
+			buf = append(buf, ':')
+		}
+		buf = append(buf, p...)
+	}
+	return md5.Sum(buf) //nolint:gosec // G401: RFC 2617 Digest mandates MD5; not used for integrity here
 }

@@ -95,11 +95,11 @@ func ReadRequest(br *bufio.Reader) (*Request, error) {
 }
 
 func parseRequestLine(line string) (*Request, error) {
-	parts := strings.Split(line, " ")
-	if len(parts) != 3 {
+	method, rest, ok1 := strings.Cut(line, " ")
+	uri, proto, ok2 := strings.Cut(rest, " ")
+	if !ok1 || !ok2 || strings.Contains(proto, " ") {
 		return nil, badRequest("malformed request line")
 	}
-	method, uri, proto := parts[0], parts[1], parts[2]
 	if method == "" || !isToken(method) {
 		return nil, badRequest("malformed method")
 	}
@@ -109,7 +109,8 @@ func parseRequestLine(line string) (*Request, error) {
 	if proto != "HTTP/1.1" {
 		return nil, &Error{Status: 505, Reason: "only HTTP/1.1 is supported"}
 	}
-	return &Request{Method: method, URI: uri, Proto: proto}, nil
+	// Room for the header fields MPS and RPS send, so that readHeaders does not regrow.
+	return &Request{Method: method, URI: uri, Proto: proto, Headers: make([]Header, 0, 8)}, nil
 }
 
 func readHeaders(br *bufio.Reader, req *Request) error {
@@ -266,6 +267,11 @@ func readLine(br *bufio.Reader) (string, error) {
 		frag, err := br.ReadSlice('\n')
 		if len(buf)+len(frag) > MaxLineBytes {
 			return "", &Error{Status: 431, Reason: "line too long"}
+		}
+		if err == nil && buf == nil {
+			// The whole line is in the reader's buffer: copy it once, into the string.
+			buf = frag
+			break
 		}
 		buf = append(buf, frag...)
 		if err == nil {

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -110,6 +111,28 @@ func TestAppendChunkedReassembles(t *testing.T) {
 		}
 		require.Equal(t, "0\r\n\r\n", string(raw))
 	}
+}
+
+// TestAppendChunkedSplitPinned pins the chunk sizes one seed gives: a device's splits
+// must not change from build to build, so that a recorded run can be replayed.
+func TestAppendChunkedSplitPinned(t *testing.T) {
+	out := AppendChunked(nil, 200, nil, bytes.Repeat([]byte("x"), 3000), rand.New(rand.NewPCG(7, 1)))
+	require.True(t, bytes.HasPrefix(out, []byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")))
+	raw := out[bytes.Index(out, []byte("\r\n\r\n"))+4:]
+	var sizes []string
+	for {
+		line, rest, _ := bytes.Cut(raw, []byte("\r\n"))
+		sizes = append(sizes, string(line))
+		n, err := strconv.ParseUint(string(line), 16, 32)
+		require.NoError(t, err)
+		if n == 0 {
+			require.Equal(t, "\r\n", string(rest))
+			break
+		}
+		raw = rest[n+2:]
+	}
+	require.Equal(t, []string{"01DB", "0269", "0020", "00D5", "0172", "00BA", "00B1", "015C", "0076", "002F",
+		"004B", "0096", "006C", "0049", "0001", "0007", "0003", "0"}, sizes)
 }
 
 func TestParseDigest(t *testing.T) {

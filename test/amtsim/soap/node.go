@@ -123,6 +123,9 @@ func ParseTree(data []byte) (*Node, error) {
 		root  *Node
 		stack []*Node
 		nodes int
+		// Nodes are carved from slabs rather than allocated one by one; the first is
+		// sized by the start tags (and processing instructions) the document holds.
+		slab = make([]Node, 0, min(bytes.Count(data, []byte("<"))-bytes.Count(data, []byte("</")), 64))
 	)
 	for {
 		tok, err := dec.Token()
@@ -141,7 +144,11 @@ func ParseTree(data []byte) (*Node, error) {
 			if root != nil && len(stack) == 0 {
 				return nil, errors.New("more than one root element")
 			}
-			n := &Node{Space: t.Name.Space, Local: t.Name.Local, Attrs: t.Attr}
+			if len(slab) == cap(slab) {
+				slab = make([]Node, 0, min(2*cap(slab)+16, 256))
+			}
+			slab = append(slab, Node{Space: t.Name.Space, Local: t.Name.Local, Attrs: t.Attr})
+			n := &slab[len(slab)-1]
 			if len(stack) == 0 {
 				root = n
 			} else {
@@ -157,14 +164,14 @@ func ParseTree(data []byte) (*Node, error) {
 			stack = stack[:len(stack)-1]
 		case xml.CharData:
 			if len(stack) == 0 {
-				if strings.TrimSpace(string(t)) != "" {
+				if len(bytes.TrimSpace(t)) != 0 {
 					return nil, errors.New("text outside the root element")
 				}
 				continue
 			}
 			top := stack[len(stack)-1]
 			if len(top.Children) > 0 {
-				if strings.TrimSpace(string(t)) != "" {
+				if len(bytes.TrimSpace(t)) != 0 {
 					return nil, errors.New("mixed content")
 				}
 				continue

@@ -73,9 +73,10 @@ func ParseRequest(data []byte) (*Request, *Fault) {
 }
 
 func parseHeader(header *Node, req *Request) *Fault {
-	seen := map[string]bool{}
+	type name struct{ space, local string }
+	seen := map[name]bool{}
 	for _, h := range header.Children {
-		key := h.Space + " " + h.Local
+		key := name{h.Space, h.Local}
 		if seen[key] {
 			return InvalidHeader("duplicate " + h.Local)
 		}

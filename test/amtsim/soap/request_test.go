@@ -105,3 +105,23 @@ func FuzzParseRequest(f *testing.F) {
 		}
 	})
 }
+
+func TestEnvelopeMarkupBound(t *testing.T) {
+	for _, enum := range []bool{false, true} {
+		require.LessOrEqual(t, len(AppendEnvelope(nil, Reply{Enumeration: enum})), envelopeMarkup)
+	}
+}
+
+func TestElementLenExact(t *testing.T) {
+	ref := &EPR{ResourceURI: AMTPrefix + "AMT_PublicKeyCertificate", Selectors: []Selector{
+		{Name: "InstanceID", Value: "Intel(r) AMT Certificate: Handle: 0"},
+		{Name: "Nested", Value: "ignored", Ref: &EPR{Address: "http://x/wsman", ResourceURI: CIMPrefix + "CIM_Card"}},
+	}}
+	in := &Instance{Class: "AMT_TLSCredentialContext", Props: []Prop{
+		P("ElementName", "a", "bc"), DT("ReleaseDate", "2024-01-01T00:00:00Z"), R("ElementInContext", ref),
+		{Name: "Interval", Values: []string{"P1D"}, Wrap: "Interval"}, P("Empty"),
+	}}
+	for _, prefix := range []string{"g", "h"} {
+		require.Len(t, AppendInstance(nil, prefix, in), elementLen(prefix, in.Class, in.Props))
+	}
+}

@@ -1,6 +1,8 @@
 package soap
 
 import (
+	"cmp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -95,8 +97,14 @@ type Reply struct {
 	Body        []byte
 }
 
+// envelopeMarkup bounds the fixed text AppendEnvelope writes around a reply's fields,
+// so that dst grows once (TestEnvelopeMarkupBound keeps it up to date).
+const envelopeMarkup = 900
+
 // AppendEnvelope renders a response envelope in AMT's prefix layout (§9.2).
 func AppendEnvelope(dst []byte, r Reply) []byte {
+	dst = slices.Grow(dst, envelopeMarkup+len(r.RelatesTo)+len(r.MessageID)+len(r.Action)+len(r.ResourceURI)+
+		len(r.ClassNS)+len(r.Body))
 	dst = append(dst, `<?xml version="1.0" encoding="UTF-8"?><a:Envelope xmlns:a="`+NSEnvelope+
 		`" xmlns:b="`+NSAddressing+`" xmlns:c="`+NSWSMan+`" xmlns:d="`+NSTrust+`" xmlns:e="`+NSSecExt+
 		`" xmlns:f="`+NSCIMBinding+`"`...)
@@ -166,6 +174,7 @@ func AppendOutput(dst []byte, prefix, method string, outs []Prop, rv int) []byte
 }
 
 func appendElement(dst []byte, prefix, name string, props []Prop) []byte {
+	dst = slices.Grow(dst, elementLen(prefix, name, props))
 	dst = openTag(dst, prefix, name)
 	for _, p := range props {
 		if p.Ref != nil {
@@ -174,12 +183,9 @@ func appendElement(dst []byte, prefix, name string, props []Prop) []byte {
 			dst = closeTag(dst, prefix, p.Name)
 			continue
 		}
+		wrap := p.wrapper()
 		for _, v := range p.Values {
 			dst = openTag(dst, prefix, p.Name)
-			wrap := p.Wrap
-			if p.Datetime {
-				wrap = "Datetime"
-			}
 			if wrap != "" {
 				dst = openTag(dst, commonPrefix(prefix), wrap)
 				dst = AppendEscaped(dst, v)
@@ -191,6 +197,49 @@ func appendElement(dst []byte, prefix, name string, props []Prop) []byte {
 		}
 	}
 	return closeTag(dst, prefix, name)
+}
+
+// wrapper is the cim-common element each value of p is wrapped in, if any.
+func (p *Prop) wrapper() string {
+	if p.Datetime {
+		return "Datetime"
+	}
+	return p.Wrap
+}
+
+// elementLen is what appendElement writes when no value needs escaping.
+func elementLen(prefix, name string, props []Prop) int {
+	tags := func(prefix, name string) int { return len("<:></:>") + 2*(len(prefix)+len(name)) }
+	n := tags(prefix, name)
+	for _, p := range props {
+		if p.Ref != nil {
+			n += tags(prefix, p.Name) + eprLen(p.Ref)
+			continue
+		}
+		per := tags(prefix, p.Name)
+		if wrap := p.wrapper(); wrap != "" {
+			per += tags(commonPrefix(prefix), wrap)
+		}
+		for _, v := range p.Values {
+			n += per + len(v)
+		}
+	}
+	return n
+}
+
+// eprLen is what AppendEPR writes when no value needs escaping.
+func eprLen(r *EPR) int {
+	n := len(`<b:Address></b:Address><b:ReferenceParameters><c:ResourceURI></c:ResourceURI><c:SelectorSet>`+
+		`</c:SelectorSet></b:ReferenceParameters>`) + len(cmp.Or(r.Address, Anonymous)) + len(r.ResourceURI)
+	for _, s := range r.Selectors {
+		n += len(`<c:Selector Name=""></c:Selector>`) + len(s.Name)
+		if s.Ref != nil {
+			n += len(`<b:EndpointReference></b:EndpointReference>`) + eprLen(s.Ref)
+		} else {
+			n += len(s.Value)
+		}
+	}
+	return n
 }
 
 // AppendEPR renders the Address and ReferenceParameters of an endpoint reference with
