@@ -14,6 +14,15 @@ import (
 	"github.com/dmrm/dm-manager/ciragw/apf"
 )
 
+// recvBuffer is the size of the receive buffers channels share through
+// recvBuffers: a channel holds one only while it has unread data, so the
+// thousands of idle keep-alive channels of a busy gateway hold none, and a
+// WS-Man answer arriving in a few CHANNEL_DATA fills one buffer instead of
+// growing its own. More unread data than that grows past it.
+const recvBuffer = 8 << 10
+
+var recvBuffers = sync.Pool{New: func() any { return new([recvBuffer]byte) }}
+
 // maxSendPacket caps one CHANNEL_DATA we send. The console sends at most 4096
 // bytes per message and works with AMT (§5.2); MPS sends whole credits.
 const maxSendPacket = 4096
@@ -183,6 +192,9 @@ func (c *channel) deliver(data []byte) error {
 		return fmt.Errorf("AMT sent %d bytes with %d left in the window", len(data), c.recvAvail)
 	}
 	c.recvAvail -= uint32(len(data)) //nolint:gosec // G115: len(data) <= recvAvail, a uint32, checked above
+	if c.buf == nil && len(data) <= recvBuffer {
+		c.buf = recvBuffers.Get().(*[recvBuffer]byte)[:0]
+	}
 	if c.off > 0 && len(c.buf)+len(data) > cap(c.buf) {
 		c.buf = c.buf[:copy(c.buf, c.buf[c.off:])]
 		c.off = 0
@@ -191,6 +203,15 @@ func (c *channel) deliver(data []byte) error {
 	c.touch()
 	c.readable.Broadcast()
 	return nil
+}
+
+// releaseBuf drops the emptied receive buffer, back to recvBuffers when it
+// came from there. c.mu is held.
+func (c *channel) releaseBuf() {
+	if cap(c.buf) == recvBuffer {
+		recvBuffers.Put((*[recvBuffer]byte)(c.buf[:recvBuffer]))
+	}
+	c.buf, c.off = nil, 0
 }
 
 // shut ends the channel (see finish) and reports whether a CHANNEL_CLOSE is
@@ -253,7 +274,7 @@ func (c *channel) Read(p []byte) (int, error) {
 	n := copy(p, c.buf[c.off:])
 	c.off += n
 	if c.off == len(c.buf) {
-		c.buf, c.off = c.buf[:0], 0
+		c.releaseBuf()
 	}
 	c.consumed += uint32(n) //nolint:gosec // G115: consumed+buffered <= window (a uint32), deliver enforces it
 	var grant uint32
@@ -317,7 +338,7 @@ func (c *channel) Close() error {
 	}
 	c.userClosed = true
 	c.rerr, c.werr = net.ErrClosed, net.ErrClosed
-	c.buf, c.off = nil, 0
+	c.releaseBuf()
 	c.mu.Unlock()
 	owed, remote := c.shut(net.ErrClosed, net.ErrClosed)
 	c.x.forget(c.id)

@@ -249,3 +249,38 @@ func TestReaderRetry(t *testing.T) {
 	_, err = r.Next()
 	require.ErrorIs(t, err, io.EOF)
 }
+
+// Readers share their larger buffers: each message is whole and its own until the next Next, however the
+// readers' calls interleave, and a reader between messages holds at most smallBuffer.
+func TestReadersShareLargeBuffers(t *testing.T) {
+	msg := func(reader, i int) ChannelData {
+		return ChannelData{RecipientChannel: uint32(i), Data: bytes.Repeat([]byte{byte(reader*16 + i)}, 3000+i*500)}
+	}
+	var readers [3]*Reader
+	for k := range readers {
+		var wire []byte
+		for i := range 8 {
+			wire = append(wire, Marshal(msg(k, i))...)
+			wire = append(wire, Marshal(KeepaliveRequest{Cookie: uint32(i)})...)
+		}
+		src := &chunkReader{r: bytes.NewReader(wire), rnd: rand.New(rand.NewPCG(uint64(k), 9)), max: 1500}
+		readers[k] = NewReader(src, Decoder{})
+	}
+	for i := range 8 {
+		for k, r := range readers {
+			got, err := r.Next()
+			require.NoError(t, err)
+			require.Equal(t, msg(k, i), got, "reader %d message %d", k, i)
+		}
+		for k, r := range readers {
+			got, err := r.Next()
+			require.NoError(t, err)
+			require.Equal(t, KeepaliveRequest{Cookie: uint32(i)}, got, "reader %d keepalive %d", k, i)
+		}
+	}
+	for _, r := range readers {
+		_, err := r.Next()
+		require.ErrorIs(t, err, io.EOF)
+		require.LessOrEqual(t, cap(r.buf), smallBuffer)
+	}
+}

@@ -3,13 +3,40 @@ package apf
 import (
 	"errors"
 	"io"
+	"math/bits"
+	"sync"
 )
 
 // smallBuffer is the buffer a Reader keeps between messages. Handshake and
-// keepalive messages fit in it; a larger buffer is allocated only for a
-// larger message and dropped once that message has been consumed, so an idle
+// keepalive messages fit in it; a larger buffer is taken only for a larger
+// message and given back once that message has been consumed, so an idle
 // connection holds smallBuffer bytes.
 const smallBuffer = 256
+
+// Larger buffers, of 512 bytes to maxPooled in powers of two, are shared
+// through pools: a busy session receives WS-Man answers of a few KiB in
+// CHANNEL_DATA, and buffers grown afresh for each would be most of what the
+// gateway allocates. A message larger than maxPooled gets buffers of its own.
+const maxPooled = 16 << 10
+
+var pools [6]sync.Pool // pools[i] holds buffers of 2*smallBuffer<<i bytes, up to maxPooled
+
+// poolOf is the pool of buffers of size bytes, or nil.
+func poolOf(size int) *sync.Pool {
+	if size <= smallBuffer || size > maxPooled || size&(size-1) != 0 {
+		return nil
+	}
+	return &pools[bits.Len(uint(size))-bits.Len(2*smallBuffer)]
+}
+
+func getBuffer(size int) []byte {
+	if p := poolOf(size); p != nil {
+		if b, ok := p.Get().(*[]byte); ok {
+			return (*b)[:size]
+		}
+	}
+	return make([]byte, size)
+}
 
 // Reader decodes messages from a byte stream. A message may arrive split over
 // any number of reads and one read may carry several messages (§2.1).
@@ -35,7 +62,7 @@ func (r *Reader) Next() (Message, error) {
 	if r.start == r.end {
 		r.start, r.end = 0, 0
 		if cap(r.buf) > smallBuffer {
-			r.buf = nil
+			r.release()
 		}
 	}
 	for {
@@ -68,24 +95,43 @@ func (r *Reader) Next() (Message, error) {
 func (r *Reader) Retry() {
 	r.err = nil
 	if r.start == r.end {
-		r.buf, r.start, r.end = nil, 0, 0
+		r.release()
+		r.start, r.end = 0, 0
 	}
+}
+
+// release gives the buffer up, to its pool if it has one.
+func (r *Reader) release() {
+	if p := poolOf(cap(r.buf)); p != nil {
+		b := r.buf[:cap(r.buf)]
+		p.Put(&b)
+	}
+	r.buf = nil
 }
 
 // fill reads once into the free part of the buffer. It moves undecoded bytes
 // to the front when the message would not fit behind them, and grows the
-// buffer only when it is full: geometrically and never beyond need, so a peer
-// that announces a 1 MiB CHANNEL_DATA and sends nothing more costs memory in
-// proportion to what it really sent.
+// buffer only when it is full: geometrically (in pooled powers of two up to
+// maxPooled) and never beyond need (rounded up to a pooled size), so a peer that announces a 1 MiB CHANNEL_DATA and sends nothing more
+// costs memory in proportion to what it really sent.
 func (r *Reader) fill(need int) {
 	if r.start > 0 && len(r.buf)-r.start < need {
 		r.end = copy(r.buf, r.buf[r.start:r.end])
 		r.start = 0
 	}
 	if r.end == len(r.buf) {
-		buf := make([]byte, max(smallBuffer, min(need, 2*len(r.buf))))
+		size := smallBuffer
+		if need > smallBuffer {
+			want := need
+			if need <= maxPooled {
+				want = 1 << bits.Len(uint(need-1)) // a pooled size
+			}
+			size = min(want, max(2*len(r.buf), 2*smallBuffer))
+		}
+		buf := getBuffer(size)
 		r.end = copy(buf, r.buf[r.start:r.end])
 		r.start = 0
+		r.release()
 		r.buf = buf
 	}
 	n, err := r.r.Read(r.buf[r.end:])

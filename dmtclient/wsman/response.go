@@ -119,7 +119,7 @@ func readResponse(r io.Reader, maxBody int, raw *[]byte) (*httpResponse, error) 
 	}
 	// Chunk framing and trailers on top of the body are bounded too.
 	w.limit = w.n + 2*int64(maxBody) + maxHeaderBytes
-	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(maxBody)+1))
+	body, err := readBody(resp.Body, maxBody)
 	if err != nil {
 		return nil, readErr(w, err, "body")
 	}
@@ -136,6 +136,28 @@ func readResponse(r io.Reader, maxBody int, raw *[]byte) (*httpResponse, error) 
 		Body:       body,
 		Close:      resp.Close,
 	}, nil
+}
+
+// bodies are the buffers bodies are read into; a body is then copied out at its size. io.ReadAll would grow a
+// buffer of its own from 512 bytes for every answer, several times its size in garbage. A buffer grown past
+// maxPooledBody by a rare large answer (an audit log page) is left to the collector.
+var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledBody = 64 << 10
+
+// readBody reads r to its end, up to maxBody+1 bytes (one more tells a body too large).
+func readBody(r io.Reader, maxBody int) ([]byte, error) {
+	buf := bodies.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledBody {
+			buf.Reset()
+			bodies.Put(buf)
+		}
+	}()
+	if _, err := buf.ReadFrom(io.LimitReader(r, int64(maxBody)+1)); err != nil {
+		return nil, err
+	}
+	return bytes.Clone(buf.Bytes()), nil
 }
 
 // readErr tells the connection's failure (kept, so timeouts and resets stay recognisable) from a connection that

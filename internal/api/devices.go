@@ -123,16 +123,15 @@ func (s *server) live(w http.ResponseWriter, r *http.Request, c *call, what stri
 		return
 	}
 	v, err := read(r.Context(), guid)
-	log := c.log.With().Str("guid", guid).Str("request", what).Logger()
 	switch {
 	case errors.Is(err, ErrNotConnected):
 		writeMPSError(w, http.StatusNotFound, notConnectedText, "guid : "+guid)
 	case errors.Is(err, context.DeadlineExceeded):
-		log.Warn().Err(err).Msg("AMT did not answer in time")
+		c.log.Warn().Err(err).Str("guid", guid).Str("request", what).Msg("AMT did not answer in time")
 		writeMPSError(w, http.StatusGatewayTimeout, "Gateway Timeout",
 			fmt.Sprintf("%s request timed out after %s for guid : %s.", what, s.RequestTimeout, guid))
 	case err != nil:
-		log.Error().Err(err).Msg("AMT request failed")
+		c.log.Error().Err(err).Str("guid", guid).Str("request", what).Msg("AMT request failed")
 		writeMPSError(w, http.StatusInternalServerError, "Internal Server Error", "Exception during "+what+" request")
 	default:
 		writeJSON(w, http.StatusOK, v)

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/rs/zerolog"
 
 	"github.com/dmrm/dm-manager/internal/metrics"
 )
@@ -45,8 +46,10 @@ func clipIn(msg, input string) string {
 // line with the stack, and dm_manager_panics_recovered_total{component="rest"}.
 func (s *server) recoverRequest(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		log := s.Log.With().Str("method", r.Method).Str("path", clip(r.URL.Path)).Logger()
-		defer metrics.RecoverPanic("rest", log, func(any) {
+		defer metrics.RecoverPanicLazy("rest", func() *zerolog.Logger {
+			log := s.Log.With().Str("method", r.Method).Str("path", clip(r.URL.Path)).Logger()
+			return &log
+		}, func(any) {
 			writeError(w, http.StatusInternalServerError, "Internal error while serving the request; it was not "+
 				"completed. Retry it; if it fails again, report it with the time of the request.")
 		})

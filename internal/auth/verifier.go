@@ -9,11 +9,13 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -82,7 +84,24 @@ type Verifier struct {
 	maxLifetime time.Duration
 	now         func() time.Time
 	policy      *Policy
+
+	mu       sync.Mutex
+	verified map[[sha256.Size]byte]verifiedToken // by the token's hash; see Verify
 }
+
+// verifiedToken is a token that passed Verify: its claims, trusted without a new check until the earlier of the
+// token's expiry and verifiedFor after the check.
+type verifiedToken struct {
+	claims *Claims
+	until  time.Time
+}
+
+// verifiedFor bounds how long a verified token is trusted without a new check: a key withdrawn from the JWKS or a
+// shared secret changed with a restart stops being honoured within it. maxVerified bounds the tokens remembered.
+const (
+	verifiedFor = 30 * time.Second
+	maxVerified = 4096
+)
 
 // NewVerifier builds a Verifier. The JWKS is fetched lazily, on the first RS*/PS* token.
 func NewVerifier(cfg Config) (*Verifier, error) {
@@ -98,7 +117,7 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		}
 		policy = p
 	}
-	v := &Verifier{methods: map[string]bool{}, policy: policy}
+	v := &Verifier{methods: map[string]bool{}, policy: policy, verified: map[[sha256.Size]byte]verifiedToken{}}
 	var valid []string
 	if cfg.SharedSecret != "" {
 		v.secret = []byte(cfg.SharedSecret)
@@ -139,10 +158,41 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 
 // Verify validates a raw token (without the "Bearer " prefix) and returns its claims. Every failure wraps
 // ErrUnauthenticated and names the reason, never the token.
+//
+// A client sends the same token with every request until it expires, and parsing and checking it again is most
+// of what authenticating a request costs; so a token that passed is remembered, by its SHA-256 (the token itself
+// is not kept), until the earlier of its expiry and verifiedFor. The claims returned are shared: callers only read
+// them.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	if raw == "" {
 		return nil, fmt.Errorf("%w: %w", ErrUnauthenticated, errNoToken)
 	}
+	key := sha256.Sum256([]byte(raw))
+	now := v.now()
+	v.mu.Lock()
+	known, ok := v.verified[key]
+	v.mu.Unlock()
+	if ok && now.Before(known.until) {
+		return known.claims, nil
+	}
+	c, err := v.verify(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	until := now.Add(verifiedFor)
+	if c.ExpiresAt.Before(until) {
+		until = c.ExpiresAt
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if len(v.verified) >= maxVerified {
+		clear(v.verified)
+	}
+	v.verified[key] = verifiedToken{claims: c, until: until}
+	return c, nil
+}
+
+func (v *Verifier) verify(ctx context.Context, raw string) (*Claims, error) {
 	var tc tokenClaims
 	tok, err := v.parser.ParseWithClaims(raw, &tc, func(t *jwt.Token) (any, error) { return v.key(ctx, t) })
 	if err != nil {

@@ -134,3 +134,39 @@ func TestRolesFromRealmAndResourceAccess(t *testing.T) {
 	require.NoError(t, c.Authorize(context.Background(), tenantA, auth.AccessWrite))
 	require.ErrorIs(t, c.Authorize(context.Background(), tenantA, auth.AccessAgent), auth.ErrForbidden)
 }
+
+// A verified token is trusted again without a check only until the earlier of verifiedFor (30 s) and its expiry;
+// once it has expired (beyond the leeway) it is refused however recently it passed.
+func TestVerifiedTokenIsRememberedUntilItExpires(t *testing.T) {
+	now := time.Now()
+	v, err := auth.NewVerifier(auth.Config{SharedSecret: authtest.Secret, Leeway: -1, Now: func() time.Time { return now }})
+	require.NoError(t, err)
+	tok := authtest.HS256(t, withClaim(authtest.Claims(tenantA+"_im-rw"), "exp", now.Add(time.Minute).Unix()))
+
+	first, err := v.Verify(context.Background(), tok)
+	require.NoError(t, err)
+	again, err := v.Verify(context.Background(), tok)
+	require.NoError(t, err)
+	require.Same(t, first, again, "within 30 s the verified claims are reused")
+
+	now = now.Add(40 * time.Second)
+	checked, err := v.Verify(context.Background(), tok)
+	require.NoError(t, err)
+	require.NotSame(t, first, checked, "after 30 s the token is checked again")
+
+	now = now.Add(30 * time.Second)
+	_, err = v.Verify(context.Background(), tok)
+	require.ErrorIs(t, err, auth.ErrUnauthenticated)
+	require.ErrorContains(t, err, "token expired")
+
+	short := authtest.HS256(t, withClaim(authtest.Claims(tenantA+"_im-rw"), "exp", now.Add(10*time.Second).Unix()))
+	_, err = v.Verify(context.Background(), short)
+	require.NoError(t, err)
+	now = now.Add(15 * time.Second)
+	_, err = v.Verify(context.Background(), short)
+	require.ErrorContains(t, err, "token expired", "a token is never trusted past its expiry")
+
+	tampered := tok[:len(tok)-2] + "xx"
+	_, err = v.Verify(context.Background(), tampered)
+	require.ErrorIs(t, err, auth.ErrUnauthenticated)
+}

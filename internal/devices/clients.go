@@ -94,14 +94,11 @@ func (c *AMTClients) For(ctx context.Context, tenant, guid string) (*amt.Client,
 		}
 	}
 
-	d, err := c.st.GetDevice(ctx, guid)
-	switch {
-	case errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) || err == nil && d.TenantID != tenant:
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, guid)
-	case err != nil:
-		return nil, fmt.Errorf("devices: looking up device %s: %w", guid, err)
-	}
 	if !connected || sess.Tenant != tenant {
+		d, err := c.device(ctx, tenant, guid)
+		if err != nil {
+			return nil, err
+		}
 		nc := &NotConnectedError{GUID: guid}
 		if d.ConnectionState == store.ConnectionConnected && d.OwnerReplica != "" && d.OwnerReplica != c.opts.Replica {
 			nc.OwnerReplica, nc.OwnerAddress = d.OwnerReplica, d.OwnerAddress
@@ -111,7 +108,14 @@ func (c *AMTClients) For(ctx context.Context, tenant, guid string) (*amt.Client,
 		}
 		return nil, nc
 	}
+	// The session was authenticated as this tenant's device, so the device record is not read; its secret is,
+	// and a device deleted since (secret gone) is told apart from one without credentials by its record.
 	password, err := c.password(ctx, tenant, guid)
+	if errors.Is(err, ErrNoCredentials) {
+		if _, derr := c.device(ctx, tenant, guid); derr != nil {
+			return nil, derr
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -123,6 +127,18 @@ func (c *AMTClients) For(ctx context.Context, tenant, guid string) (*amt.Client,
 		return nil, fmt.Errorf("devices: WS-Man client for device %s: %w", guid, err)
 	}
 	return c.keep(guid, &clientEntry{tenant: tenant, session: sess.ConnectedAt, c: amt.New(ws)}), nil
+}
+
+// device reads the tenant's device record: ErrNotFound when it is not the tenant's.
+func (c *AMTClients) device(ctx context.Context, tenant, guid string) (store.Device, error) {
+	d, err := c.st.GetDevice(ctx, guid)
+	switch {
+	case errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) || err == nil && d.TenantID != tenant:
+		return store.Device{}, fmt.Errorf("%w: %s", ErrNotFound, guid)
+	case err != nil:
+		return store.Device{}, fmt.Errorf("devices: looking up device %s: %w", guid, err)
+	}
+	return d, nil
 }
 
 // keep caches e as the device's client, closing the one it replaces, and returns e's client.
