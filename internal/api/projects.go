@@ -8,10 +8,11 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/dmrm/dm-manager/internal/expiring"
 )
 
 // TenantManager resolves project names with EMF's Tenant Manager: GET {BaseURL}/v1/projects/{name} with the
@@ -24,14 +25,11 @@ type TenantManager struct {
 	TTL     time.Duration
 	Now     func() time.Time
 
-	mu    sync.Mutex
-	cache map[string]cached
+	known *expiring.Map[string, string] // project name → UUID
 }
 
-type cached struct {
-	id      string
-	expires time.Time
-}
+// maxProjects bounds the project names remembered at once.
+const maxProjects = 4096
 
 // NewTenantManager returns a resolver for baseURL (e.g. http://tenancy-manager.orch-iam:8080) with a 10 s HTTP
 // timeout and a 5 min cache.
@@ -41,18 +39,15 @@ func NewTenantManager(baseURL string) *TenantManager {
 		Client:  &http.Client{Timeout: 10 * time.Second},
 		TTL:     5 * time.Minute,
 		Now:     time.Now,
-		cache:   map[string]cached{},
+		known:   expiring.New[string, string](maxProjects),
 	}
 }
 
 // ResolveProject implements ProjectResolver.
 func (tm *TenantManager) ResolveProject(ctx context.Context, name, authorization string) (string, error) {
 	now := tm.Now()
-	tm.mu.Lock()
-	c, ok := tm.cache[name]
-	tm.mu.Unlock()
-	if ok && now.Before(c.expires) {
-		return c.id, nil
+	if id, ok := tm.known.Get(name, now); ok {
+		return id, nil
 	}
 	// G704 (SSRF) does not apply: the host is the operator's BaseURL; the project name fills one escaped segment.
 	target := tm.BaseURL + "/v1/projects/" + url.PathEscape(name)
@@ -90,8 +85,6 @@ func (tm *TenantManager) ResolveProject(ctx context.Context, name, authorization
 		return "", fmt.Errorf("tenant manager: project %q has no UUID yet (status.projectStatus.uID %q): %w",
 			name, body.Status.ProjectStatus.UID, ErrProjectNotFound)
 	}
-	tm.mu.Lock()
-	tm.cache[name] = cached{id: id.String(), expires: now.Add(tm.TTL)}
-	tm.mu.Unlock()
+	tm.known.Put(name, id.String(), now.Add(tm.TTL))
 	return id.String(), nil
 }

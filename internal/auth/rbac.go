@@ -7,10 +7,11 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/rego"
+
+	"github.com/dmrm/dm-manager/internal/expiring"
 )
 
 // Access is what a request wants to do in a project; the RBAC policy maps token roles to accesses.
@@ -36,13 +37,7 @@ type Policy struct {
 	name  string
 	query rego.PreparedEvalQuery
 
-	mu        sync.Mutex
-	decisions map[string]decision // by input; see Allows
-}
-
-type decision struct {
-	allowed bool
-	at      time.Time
+	decisions *expiring.Map[string, bool] // by input; see Allows
 }
 
 // Decisions are kept decisionTTL (a policy reading the time or calling out stays at most that stale) and at most
@@ -67,7 +62,7 @@ func ParsePolicy(ctx context.Context, name, src string) (*Policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compiling the RBAC policy %s: %w", name, err)
 	}
-	p := &Policy{name: name, query: q, decisions: map[string]decision{}}
+	p := &Policy{name: name, query: q, decisions: expiring.New[string, bool](maxDecisions)}
 	// A policy that does not define the rule would deny everything silently; say so at start instead.
 	rs, err := q.Eval(ctx, rego.EvalInput(map[string]any{"access": "read", "project": "", "roles": []string{}}))
 	if err != nil {
@@ -88,11 +83,8 @@ func (p *Policy) Allows(ctx context.Context, access Access, project string, role
 	}
 	key := string(k)
 	now := time.Now()
-	p.mu.Lock()
-	d, ok := p.decisions[key]
-	p.mu.Unlock()
-	if ok && now.Sub(d.at) < decisionTTL {
-		return d.allowed, nil
+	if allowed, ok := p.decisions.Get(key, now); ok {
+		return allowed, nil
 	}
 	in := map[string]any{"access": string(access), "project": project, "roles": roles}
 	rs, err := p.query.Eval(ctx, rego.EvalInput(in))
@@ -103,11 +95,6 @@ func (p *Policy) Allows(ctx context.Context, access Access, project string, role
 	if len(rs) > 0 && len(rs[0].Expressions) > 0 {
 		allowed, _ = rs[0].Expressions[0].Value.(bool)
 	}
-	p.mu.Lock()
-	if len(p.decisions) >= maxDecisions {
-		clear(p.decisions)
-	}
-	p.decisions[key] = decision{allowed: allowed, at: now}
-	p.mu.Unlock()
+	p.decisions.Put(key, allowed, now.Add(decisionTTL))
 	return allowed, nil
 }

@@ -15,10 +15,11 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/dmrm/dm-manager/internal/expiring"
 )
 
 // Environment variables read by ConfigFromEnv (the names EMF charts set).
@@ -85,15 +86,7 @@ type Verifier struct {
 	now         func() time.Time
 	policy      *Policy
 
-	mu       sync.Mutex
-	verified map[[sha256.Size]byte]verifiedToken // by the token's hash; see Verify
-}
-
-// verifiedToken is a token that passed Verify: its claims, trusted without a new check until the earlier of the
-// token's expiry and verifiedFor after the check.
-type verifiedToken struct {
-	claims *Claims
-	until  time.Time
+	verified *expiring.Map[[sha256.Size]byte, *Claims] // by the token's hash; see Verify
 }
 
 // verifiedFor bounds how long a verified token is trusted without a new check: a key withdrawn from the JWKS or a
@@ -117,7 +110,7 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		}
 		policy = p
 	}
-	v := &Verifier{methods: map[string]bool{}, policy: policy, verified: map[[sha256.Size]byte]verifiedToken{}}
+	v := &Verifier{methods: map[string]bool{}, policy: policy, verified: expiring.New[[sha256.Size]byte, *Claims](maxVerified)}
 	var valid []string
 	if cfg.SharedSecret != "" {
 		v.secret = []byte(cfg.SharedSecret)
@@ -169,11 +162,8 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	}
 	key := sha256.Sum256([]byte(raw))
 	now := v.now()
-	v.mu.Lock()
-	known, ok := v.verified[key]
-	v.mu.Unlock()
-	if ok && now.Before(known.until) {
-		return known.claims, nil
+	if c, ok := v.verified.Get(key, now); ok {
+		return c, nil
 	}
 	c, err := v.verify(ctx, raw)
 	if err != nil {
@@ -183,12 +173,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	if c.ExpiresAt.Before(until) {
 		until = c.ExpiresAt
 	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if len(v.verified) >= maxVerified {
-		clear(v.verified)
-	}
-	v.verified[key] = verifiedToken{claims: c, until: until}
+	v.verified.Put(key, c, until)
 	return c, nil
 }
 
