@@ -74,7 +74,17 @@ type route struct {
 // call is what every tenant handler gets: the resolved tenant and a logger carrying it.
 type call struct {
 	tenant string
-	log    zerolog.Logger
+	base   *zerolog.Logger
+	log    *zerolog.Logger // the request's logger, made on first use: most requests log nothing
+}
+
+// logger returns the request's logger, naming its tenant.
+func (c *call) logger() *zerolog.Logger {
+	if c.log == nil {
+		l := c.base.With().Str("tenant", c.tenant).Logger()
+		c.log = &l
+	}
+	return c.log
 }
 
 // NewHandler checks opts and returns the API's handler.
@@ -201,7 +211,7 @@ func (s *server) wrap(rt route) http.Handler {
 		if !s.authorize(r.Context(), w, claims, tenant, rt.perm) {
 			return
 		}
-		c := &call{tenant: tenant, log: s.Log.With().Str("tenant", tenant).Logger()}
+		c := &call{tenant: tenant, base: &s.Log}
 		rt.handle(w, r, c)
 	})
 }

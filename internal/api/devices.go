@@ -96,7 +96,7 @@ func (s *server) device(w http.ResponseWriter, r *http.Request, c *call, notFoun
 		notFound(guid)
 		return store.Device{}, false
 	case err != nil:
-		c.log.Error().Err(err).Str("guid", guid).Msg("reading device record failed")
+		c.logger().Error().Err(err).Str("guid", guid).Msg("reading device record failed")
 		writeMPSError(w, http.StatusInternalServerError, "Internal Server Error", "Exception during device request")
 		return store.Device{}, false
 	}
@@ -127,11 +127,11 @@ func (s *server) live(w http.ResponseWriter, r *http.Request, c *call, what stri
 	case errors.Is(err, ErrNotConnected):
 		writeMPSError(w, http.StatusNotFound, notConnectedText, "guid : "+guid)
 	case errors.Is(err, context.DeadlineExceeded):
-		c.log.Warn().Err(err).Str("guid", guid).Str("request", what).Msg("AMT did not answer in time")
+		c.logger().Warn().Err(err).Str("guid", guid).Str("request", what).Msg("AMT did not answer in time")
 		writeMPSError(w, http.StatusGatewayTimeout, "Gateway Timeout",
 			fmt.Sprintf("%s request timed out after %s for guid : %s.", what, s.RequestTimeout, guid))
 	case err != nil:
-		c.log.Error().Err(err).Str("guid", guid).Str("request", what).Msg("AMT request failed")
+		c.logger().Error().Err(err).Str("guid", guid).Str("request", what).Msg("AMT request failed")
 		writeMPSError(w, http.StatusInternalServerError, "Internal Server Error", "Exception during "+what+" request")
 	default:
 		writeJSON(w, http.StatusOK, v)

@@ -150,7 +150,7 @@ func (s *server) createDomain(w http.ResponseWriter, r *http.Request, c *call) {
 		s.writeStoreError(w, c, err, d, "POST "+b.ProfileName)
 		return
 	}
-	c.log.Info().Str("domain", created.ProfileName).Str("domain_suffix", created.DomainSuffix).
+	c.logger().Info().Str("domain", created.ProfileName).Str("domain_suffix", created.DomainSuffix).
 		Time("expires_at", created.ExpiresAt).Str("root_sha256", created.RootSHA256).Msg("domain created")
 	writeJSON(w, http.StatusCreated, renderDomain(created))
 }
@@ -171,7 +171,7 @@ func (s *server) deleteDomain(w http.ResponseWriter, r *http.Request, c *call) {
 	case err != nil:
 		s.fail500(w, c, err, "DELETE "+name)
 	default:
-		c.log.Info().Str("domain", name).Msg("domain deleted")
+		c.logger().Info().Str("domain", name).Msg("domain deleted")
 		w.WriteHeader(http.StatusNoContent)
 	}
 }
@@ -310,6 +310,6 @@ func (s *server) writeStoreError(w http.ResponseWriter, c *call, err error, d st
 
 // fail500 logs the cause and answers 500 with RPS's text.
 func (s *server) fail500(w http.ResponseWriter, c *call, err error, op string) {
-	c.log.Error().Err(err).Str("operation", op).Msg("domain operation failed")
+	c.logger().Error().Err(err).Str("operation", op).Msg("domain operation failed")
 	writeError(w, http.StatusInternalServerError, "Operation failed: "+op)
 }

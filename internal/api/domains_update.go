@@ -71,7 +71,7 @@ func (s *server) updateDomain(w http.ResponseWriter, r *http.Request, c *call) {
 	if pfxB64 == "" || password == "" {
 		old, err := s.Secrets.Get(r.Context(), path)
 		if err != nil {
-			c.log.Error().Err(err).Str("domain", cur.ProfileName).Msg("reading the stored provisioning certificate failed")
+			c.logger().Error().Err(err).Str("domain", cur.ProfileName).Msg("reading the stored provisioning certificate failed")
 			writeValidation(w, bodyField("provisioningCert", "The stored certificate of this domain cannot be read; "+
 				"send provisioningCert and provisioningCertPassword together."))
 			return
@@ -98,7 +98,7 @@ func (s *server) updateDomain(w http.ResponseWriter, r *http.Request, c *call) {
 		s.writeStoreError(w, c, err, next, "PATCH "+b.ProfileName)
 		return
 	}
-	c.log.Info().Str("domain", updated.ProfileName).Str("domain_suffix", updated.DomainSuffix).
+	c.logger().Info().Str("domain", updated.ProfileName).Str("domain_suffix", updated.DomainSuffix).
 		Time("expires_at", updated.ExpiresAt).Bool("certificate_replaced", newSecret).Msg("domain updated")
 	writeJSON(w, http.StatusOK, renderDomain(updated))
 }

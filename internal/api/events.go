@@ -73,7 +73,7 @@ func (s *server) listEvents(w http.ResponseWriter, r *http.Request, c *call) {
 		if errors.Is(err, context.DeadlineExceeded) {
 			status = http.StatusGatewayTimeout
 		}
-		c.log.Error().Err(err).Msg("listing events failed")
+		c.logger().Error().Err(err).Msg("listing events failed")
 		writeError(w, status, "the audit trail could not be read; try again")
 		return
 	}

@@ -126,7 +126,7 @@ func (s *server) updateProfile(w http.ResponseWriter, r *http.Request, c *call) 
 	case err != nil:
 		s.profileFail(w, c, err, "PATCH "+b.ProfileName)
 	default:
-		c.log.Info().Str("profile", p.Name).Bool("kvm", f.KVM).Bool("sol", f.SOL).Bool("ider", f.IDER).
+		c.logger().Info().Str("profile", p.Name).Bool("kvm", f.KVM).Bool("sol", f.SOL).Bool("ider", f.IDER).
 			Int("tls_mode", int(f.TLSMode)).Msg("profile features set")
 		writeJSON(w, http.StatusOK, renderProfile(p))
 	}
@@ -137,6 +137,6 @@ func profileNotFound(w http.ResponseWriter, name string) {
 }
 
 func (s *server) profileFail(w http.ResponseWriter, c *call, err error, op string) {
-	c.log.Error().Err(err).Str("operation", op).Msg("profile operation failed")
+	c.logger().Error().Err(err).Str("operation", op).Msg("profile operation failed")
 	writeError(w, http.StatusInternalServerError, "Operation failed: "+op)
 }

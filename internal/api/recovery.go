@@ -157,7 +157,7 @@ func (s *server) edgeBlocked(w http.ResponseWriter, r *http.Request, c *call, gu
 		case errors.Is(err, store.ErrNotFound):
 			continue
 		case err != nil:
-			c.log.Error().Err(err).Str("guid", guid).Msg("reading the recovery journal failed")
+			c.logger().Error().Err(err).Str("guid", guid).Msg("reading the recovery journal failed")
 			writeMPSError(w, http.StatusInternalServerError, "Internal Server Error", "Exception during journal read")
 			return true
 		}
@@ -203,7 +203,7 @@ func (s *server) sendEdge(ctx context.Context, c *call, guid string, kind store.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if _, jerr := s.Journal.PutJournal(wctx, e); jerr != nil {
-		c.log.Error().Err(jerr).Str("guid", guid).Str("step", e.Step).Msg("journaling the power action's outcome failed")
+		c.logger().Error().Err(jerr).Str("guid", guid).Str("step", e.Step).Msg("journaling the power action's outcome failed")
 	}
 	return out, err
 }
@@ -225,13 +225,13 @@ func (s *server) answerEdgeError(w http.ResponseWriter, c *call, guid, what stri
 	case out == outcomeRefused && errors.As(err, &rv):
 		writeJSON(w, http.StatusOK, powerBody(int(rv.Value), rv.Name))
 	case out == outcomeRefused:
-		c.log.Warn().Err(err).Str("guid", guid).Msg(what + " refused by AMT")
+		c.logger().Warn().Err(err).Str("guid", guid).Msg(what + " refused by AMT")
 		writeMPSError(w, http.StatusBadGateway, "Bad Gateway", fmt.Sprintf("AMT refused the %s: %v", what, err))
 	case out == outcomeNotSent:
-		c.log.Error().Err(err).Str("guid", guid).Msg(what + " not sent")
+		c.logger().Error().Err(err).Str("guid", guid).Msg(what + " not sent")
 		writeMPSError(w, http.StatusInternalServerError, "Internal Server Error", "Exception during "+what+" request")
 	default:
-		c.log.Warn().Err(err).Str("guid", guid).Msg(what + ": outcome unknown")
+		c.logger().Warn().Err(err).Str("guid", guid).Msg(what + ": outcome unknown")
 		writeMPSError(w, http.StatusBadGateway, "Bad Gateway", fmt.Sprintf(
 			"the %s may or may not have reached AMT for guid : %s (%v); it is not repeated: check the device, "+
 				"a new request is accepted after %s", what, guid, err, recoverySettle))

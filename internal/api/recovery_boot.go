@@ -251,7 +251,7 @@ func (s *server) bootOptions(w http.ResponseWriter, r *http.Request, c *call) {
 		s.answerEdgeError(w, c, d.GUID, "Boot Setting", out, err)
 		return
 	}
-	c.log.Info().Str("guid", d.GUID).Int("action", plan.code).Msg("one-time boot armed and power action sent")
+	c.logger().Info().Str("guid", d.GUID).Int("action", plan.code).Msg("one-time boot armed and power action sent")
 	writeJSON(w, http.StatusOK, powerBody(0, "SUCCESS"))
 }
 
@@ -328,7 +328,7 @@ func (s *server) answerWriteError(w http.ResponseWriter, c *call, guid, what str
 		writeMPSError(w, http.StatusGatewayTimeout, "Gateway Timeout",
 			fmt.Sprintf("%s request timed out after %s for guid : %s.", what, s.RequestTimeout, guid))
 	default:
-		c.log.Error().Err(err).Str("guid", guid).Str("request", what).Msg("AMT request failed")
+		c.logger().Error().Err(err).Str("guid", guid).Str("request", what).Msg("AMT request failed")
 		writeMPSError(w, http.StatusInternalServerError, "Internal Server Error",
 			fmt.Sprintf("Exception during %s request: %v", what, err))
 	}

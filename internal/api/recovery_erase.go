@@ -150,7 +150,7 @@ func (s *server) startErase(w http.ResponseWriter, r *http.Request, c *call) {
 		s.answerEdgeError(w, c, d.GUID, "Remote Platform Erase", out, err)
 		return
 	}
-	c.log.Warn().Str("guid", d.GUID).Strs("devices", names).Msg("Remote Platform Erase started")
+	c.logger().Warn().Str("guid", d.GUID).Strs("devices", names).Msg("Remote Platform Erase started")
 	writeJSON(w, http.StatusAccepted, map[string]any{"status": "success", "state": amt.EraseArmed, "devices": names})
 }
 
@@ -243,6 +243,6 @@ func readErase(s *server, w http.ResponseWriter, r *http.Request, c *call, guid 
 }
 
 func (s *server) journalFailed(w http.ResponseWriter, c *call, err error) {
-	c.log.Error().Err(err).Msg("recovery journal read or write failed")
+	c.logger().Error().Err(err).Msg("recovery journal read or write failed")
 	writeMPSError(w, http.StatusInternalServerError, "Internal Server Error", "Exception during erase status request")
 }
