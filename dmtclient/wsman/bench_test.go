@@ -40,3 +40,29 @@ func BenchmarkResponseParse(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkParseEnvelope: the header walk of an AMT_GeneralSettings Get response, and its body decoded.
+func BenchmarkParseEnvelope(b *testing.B) {
+	raw := []byte(generalSettingsResponse("1"))
+	b.Run("header", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := parseEnvelope(raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("body", func(b *testing.B) {
+		r, err := parseEnvelope(raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			var gs generalSettings
+			if err := r.Decode(&gs); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
