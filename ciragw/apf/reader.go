@@ -112,8 +112,9 @@ func (r *Reader) release() {
 // fill reads once into the free part of the buffer. It moves undecoded bytes
 // to the front when the message would not fit behind them, and grows the
 // buffer only when it is full: geometrically (in pooled powers of two up to
-// maxPooled) and never beyond need (rounded up to a pooled size), so a peer that announces a 1 MiB CHANNEL_DATA and sends nothing more
-// costs memory in proportion to what it really sent.
+// maxPooled) and never beyond need (rounded up to a pooled size), so a peer
+// that announces a 1 MiB CHANNEL_DATA and sends nothing more costs memory in
+// proportion to what it really sent.
 func (r *Reader) fill(need int) {
 	if r.start > 0 && len(r.buf)-r.start < need {
 		r.end = copy(r.buf, r.buf[r.start:r.end])

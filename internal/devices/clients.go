@@ -85,15 +85,6 @@ func NewAMTClients(st *store.Store, sec secrets.Store, gw Gateway, opts ClientOp
 func (c *AMTClients) For(ctx context.Context, tenant, guid string) (*amt.Client, error) {
 	guid, tenant = strings.ToLower(guid), strings.ToLower(tenant)
 	sess, connected := c.gw.Session(guid)
-	if connected && sess.Tenant == tenant {
-		c.mu.Lock()
-		e, ok := c.clients[guid]
-		c.mu.Unlock()
-		if ok && e.owner == "" && e.tenant == tenant && e.session.Equal(sess.ConnectedAt) {
-			return e.c, nil
-		}
-	}
-
 	if !connected || sess.Tenant != tenant {
 		d, err := c.device(ctx, tenant, guid)
 		if err != nil {
@@ -107,6 +98,12 @@ func (c *AMTClients) For(ctx context.Context, tenant, guid string) (*amt.Client,
 			}
 		}
 		return nil, nc
+	}
+	c.mu.Lock()
+	e, ok := c.clients[guid]
+	c.mu.Unlock()
+	if ok && e.owner == "" && e.tenant == tenant && e.session.Equal(sess.ConnectedAt) {
+		return e.c, nil
 	}
 	// The session was authenticated as this tenant's device, so the device record is not read; its secret is,
 	// and a device deleted since (secret gone) is told apart from one without credentials by its record.
