@@ -104,27 +104,35 @@ func sumMetrics(r io.Reader, names ...string) (map[string]float64, error) {
 	return out, sc.Err()
 }
 
-// profile fetches, from every replica at once, a CPU profile over d (or the heap profile when d is 0) into
-// Dir/<replica>-<name>.pprof when Options.Profile is set; the function returned waits for them.
+// profile fetches, from every replica and fleet process at once, a CPU profile over d (whole seconds, at least
+// one) into Dir/<process>-<name>.pprof when Options.Profile is set; the function returned waits for them.
 func (s *system) profile(ctx context.Context, name string, d time.Duration) func() {
 	if !s.o.Profile {
 		return func() {}
 	}
+	secs := max(1, int(d.Seconds()))
 	var wg sync.WaitGroup
 	for _, r := range s.replicas {
-		url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", r.metrics, max(1, int(d.Seconds())))
-		if d == 0 {
-			url = "http://" + r.metrics + "/debug/pprof/heap"
-		}
+		url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", r.metrics, secs)
 		s.fetchProfile(ctx, &wg, url, filepath.Join(s.o.Dir, r.id+"-"+name+".pprof"))
 	}
-	if d > 0 {
-		for i, addr := range s.fleetDebug {
-			url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, max(1, int(d.Seconds())))
-			s.fetchProfile(ctx, &wg, url, filepath.Join(s.o.Dir, fmt.Sprintf("fleet-%d-%s.pprof", i, name)))
-		}
+	for i, addr := range s.fleetDebug {
+		url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs)
+		s.fetchProfile(ctx, &wg, url, filepath.Join(s.o.Dir, fmt.Sprintf("fleet-%d-%s.pprof", i, name)))
 	}
 	return wg.Wait
+}
+
+// heapProfile saves every replica's heap profile into Dir/<replica>-<name>.pprof when Options.Profile is set.
+func (s *system) heapProfile(ctx context.Context, name string) {
+	if !s.o.Profile {
+		return
+	}
+	var wg sync.WaitGroup
+	for _, r := range s.replicas {
+		s.fetchProfile(ctx, &wg, "http://"+r.metrics+"/debug/pprof/heap", filepath.Join(s.o.Dir, r.id+"-"+name+".pprof"))
+	}
+	wg.Wait()
 }
 
 func (s *system) fetchProfile(ctx context.Context, wg *sync.WaitGroup, url, path string) {

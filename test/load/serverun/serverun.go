@@ -209,7 +209,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	res.REST = restLoad(ctx, s.api, s.tenant, token, s.guids, o.Rate, o.Duration, o.QueryTimeout)
 	stopClientProfile()
 	profiled()
-	s.profile(ctx, "heap-rest", 0)()
+	s.heapProfile(ctx, "heap-rest")
 	q := res.REST
 	timeline := filepath.Join(o.Dir, "rest-timeline.tsv")
 	if err := os.WriteFile(timeline, []byte(q.timeline()), 0o600); err != nil {
@@ -351,7 +351,7 @@ func (s *system) idleWindow(ctx context.Context, hc *http.Client, res *Result) e
 			mb("go_memstats_next_gc_bytes"), mb("go_memstats_heap_idle_bytes"), mb("go_memstats_heap_released_bytes"))
 	}
 	res.Lost = max(0, res.Connected-sessions)
-	s.profile(ctx, "heap", 0)()
+	s.heapProfile(ctx, "heap")
 	s.say("idle window %.1fs: %.2f%% of a core in all, %.1f kB RSS per session, %d sessions lost (load avg %s)",
 		res.Window.Seconds(), res.KeepaliveCPUPct(), res.RSSKBPerSession(), res.Lost, openloop.LoadAvg())
 	return nil

@@ -21,15 +21,31 @@ func TestServeSmallFleet(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
+	dir := t.TempDir()
 	res, err := Run(ctx, Options{N: 12, Replicas: 1, RampRate: 100, MaxDialing: 4, Sources: 2,
 		Settle: 100 * time.Millisecond, IdleWindow: time.Second, Rate: 20, Duration: time.Second,
-		Dir: t.TempDir(), BinDir: binDir(t), Out: &out})
+		Dir: dir, BinDir: binDir(t), Profile: true, Out: &out})
 	t.Log("\n" + out.String() + res.Line())
 	require.NoError(t, err, out.String())
 	require.Equal(t, 12, res.Connected, out.String())
 	require.Zero(t, res.Errors(), out.String())
 	require.Len(t, res.REST.latencies, 20)
 	require.Regexp(t, regexp.MustCompile(`^load: devices=12 connected=12 up_s=[0-9.]+ rss_kb_per_session=-?[0-9.]+ keepalive_cpu_pct=[0-9.]+ wsman_p50_ms=[0-9.]+ wsman_p99_ms=[0-9.]+ errors=0 binary=dm-manager-serve$`), res.Line())
+
+	// The fleets were collected before the REST phase, and the phase's second-by-second latency was written.
+	require.NotContains(t, out.String(), "collecting its garbage", out.String())
+	timeline, err := os.ReadFile(filepath.Join(dir, "rest-timeline.tsv"))
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(timeline)), "\n")
+	require.Equal(t, "second\trequests\tp50_ms\tp99_ms\tmax_ms", lines[0])
+	require.GreaterOrEqual(t, len(lines), 2, string(timeline))
+	// LOAD_PROFILE=1: the replica's, the fleet's and the client's profiles.
+	for _, name := range []string{"replica-0-cpu-ramp", "replica-0-cpu-idle", "replica-0-cpu-rest", "replica-0-heap",
+		"replica-0-heap-rest", "fleet-0-cpu-ramp", "fleet-0-cpu-idle", "fleet-0-cpu-rest", "client-cpu-rest"} {
+		fi, err := os.Stat(filepath.Join(dir, name+".pprof"))
+		require.NoError(t, err, out.String())
+		require.Positive(t, fi.Size(), name)
+	}
 }
 
 func TestSumMetrics(t *testing.T) {
