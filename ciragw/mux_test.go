@@ -246,3 +246,55 @@ func BenchmarkChannelOpenClose(b *testing.B) {
 		}
 	}
 }
+
+// A channel holds a receive buffer only while it has unread data: a shared one of recvBuffer bytes, grown past
+// that only by more unread data than it holds.
+func TestChannelHoldsReceiveBufferOnlyWithUnreadData(t *testing.T) {
+	p := startPipeMux(t, 1<<20)
+	c, _ := p.open(t, apf.PortWSMan, 8)
+	go func() { // AMT takes the WINDOW_ADJUSTs and the CHANNEL_CLOSE
+		for {
+			if _, err := p.rd.Next(); err != nil {
+				return
+			}
+		}
+	}()
+	ch, ok := c.(*channel)
+	require.True(t, ok, "%T", c)
+	held := func() (bool, int) {
+		ch.mu.Lock()
+		defer ch.mu.Unlock()
+		return ch.buf != nil, cap(ch.buf)
+	}
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+
+	p.send(t, apf.ChannelData{RecipientChannel: 1, Data: make([]byte, 100)})
+	_, err := io.ReadFull(c, make([]byte, 50))
+	require.NoError(t, err)
+	has, size := held()
+	require.True(t, has, "50 bytes unread")
+	require.Equal(t, recvBuffer, size)
+	_, err = io.ReadFull(c, make([]byte, 50))
+	require.NoError(t, err)
+	has, _ = held()
+	require.False(t, has, "all read")
+
+	for range 3 {
+		p.send(t, apf.ChannelData{RecipientChannel: 1, Data: make([]byte, 4000)})
+	}
+	_, err = io.ReadFull(c, make([]byte, 11999))
+	require.NoError(t, err)
+	has, size = held()
+	require.True(t, has)
+	require.Greater(t, size, recvBuffer, "12,000 bytes arrived before the first read")
+	_, err = io.ReadFull(c, make([]byte, 1))
+	require.NoError(t, err)
+	has, _ = held()
+	require.False(t, has)
+
+	p.send(t, apf.ChannelData{RecipientChannel: 1, Data: []byte("unread")})
+	require.Eventually(t, func() bool { has, _ := held(); return has }, 5*time.Second, time.Millisecond)
+	require.NoError(t, c.Close())
+	has, _ = held()
+	require.False(t, has, "closed")
+}
