@@ -14,6 +14,7 @@ import (
 	"github.com/dmrm/dm-manager/ciragw"
 	"github.com/dmrm/dm-manager/internal/secrets"
 	"github.com/dmrm/dm-manager/internal/store"
+	"github.com/dmrm/dm-manager/internal/testdb"
 	"github.com/dmrm/dm-manager/test/amtsim"
 )
 
@@ -150,4 +151,33 @@ func TestAMTClientsFor(t *testing.T) {
 	_, err = clients.For(ctx, tenant, dev.guid)
 	require.ErrorIs(t, err, ErrNoCredentials)
 	require.NotContains(t, err.Error(), dev.amtPassword)
+}
+
+// A session here under the request's tenant was authenticated as that tenant's device, so a new client needs only
+// the device's secret, not its record: For works with the device store closed, and only a device not connected
+// here (whose record says who holds it) needs the store.
+func TestAMTClientsForLocalSessionSkipsTheDeviceRecord(t *testing.T) {
+	st, sec := backends(t)
+	ctx := context.Background()
+	tenant := newTenant(t, st)
+	dev := recordDevice(t, st, sec, tenant)
+	sim, err := amtsim.New(amtsim.Config{GUID: dev.guid})
+	require.NoError(t, err)
+	activate(t, sim, dev.amtPassword)
+
+	records := testdb.Open(t, testDSN)
+	records.Close()
+	gw := newPipeGateway()
+	clients := NewAMTClients(records, sec, gw, ClientOptions{Replica: "replica-a"}, zerolog.Nop())
+	defer clients.Close()
+
+	gw.connect(dev.guid, tenant, sim)
+	c, err := clients.For(ctx, tenant, dev.guid)
+	require.NoError(t, err)
+	_, err = c.PowerState(ctx)
+	require.NoError(t, err)
+
+	gw.disconnect(dev.guid)
+	_, err = clients.For(ctx, tenant, dev.guid)
+	require.ErrorContains(t, err, "looking up device")
 }
