@@ -59,7 +59,6 @@ type Client struct {
 	nextID   uint64
 	user     string
 	password string
-	wbuf     []byte
 	cnonce   func() string
 }
 
@@ -109,6 +108,9 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 	c.nextID++
 	id := c.nextID
 	envelope := req.Encode(id)
+	// The request buffer is pooled, not kept per client: a fleet holds one idle Client per device.
+	wbuf := requestBufs.Get().(*[]byte)
+	defer putRequestBuf(wbuf)
 	authTries := 0
 	for {
 		auth := ""
@@ -117,8 +119,8 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 			auth = c.chal.authorization(c.user, c.password, c.nc, c.cnonce())
 			authTries++
 		}
-		c.wbuf = appendRequest(c.wbuf[:0], c.cfg.Host, auth, envelope, c.cfg.DisableKeepAlive)
-		resp, err := c.exchange(ctx, c.wbuf, idempotent(req.Action))
+		*wbuf = appendRequest((*wbuf)[:0], c.cfg.Host, auth, envelope, c.cfg.DisableKeepAlive)
+		resp, err := c.exchange(ctx, *wbuf, idempotent(req.Action))
 		if err != nil {
 			return nil, opErr(req, err)
 		}
@@ -142,6 +144,19 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 		if c.user == "" || authTries >= maxAuthTries {
 			return nil, &AuthError{Username: c.user, Realm: ch.Realm, Attempts: authTries}
 		}
+	}
+}
+
+// requestBufs holds request buffers between exchanges. Every Dialer's connection is done with the bytes when its
+// Write returns (TCP, APF channel, relay), so a buffer goes back once Do is done.
+var requestBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2<<10); return &b }}
+
+// maxPooledRequest keeps a rare large request (a certificate upload) from staying in the pool.
+const maxPooledRequest = 64 << 10
+
+func putRequestBuf(b *[]byte) {
+	if cap(*b) <= maxPooledRequest {
+		requestBufs.Put(b)
 	}
 }
 
