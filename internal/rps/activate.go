@@ -54,9 +54,9 @@ func (o *op) activate(ctx context.Context) error {
 	if err != nil {
 		return refuse("Device %s activation failed. %s; run the activation again.", p.UUID, err.Error())
 	}
-	authPassword := p.Password
+	auth := adminPasswords{p.Password}
 	if p.CurrentMode != 0 {
-		if authPassword, err = o.knownPassword(ctx, stored, found, false); err != nil {
+		if auth, err = o.activationPasswords(ctx, stored, found); err != nil {
 			return err
 		}
 	}
@@ -79,9 +79,9 @@ func (o *op) activate(ctx context.Context) error {
 	case p.CurrentMode == 0:
 		return o.provision(ctx, t, cert, target)
 	case acm && p.CurrentMode == 1:
-		return o.upgrade(ctx, t, cert, authPassword, target)
+		return o.upgrade(ctx, t, cert, auth, target)
 	default:
-		return o.reconfigure(ctx, t, acm, authPassword, target)
+		return o.reconfigure(ctx, t, acm, auth, target)
 	}
 }
 
@@ -186,11 +186,8 @@ func (o *op) provision(ctx context.Context, t store.Tenant, cert *domaincert.Cer
 }
 
 // upgrade moves a CCM device to ACM with UpgradeClientToAdmin (§2.5 step 4), then reconfigures it.
-func (o *op) upgrade(ctx context.Context, t store.Tenant, cert *domaincert.Cert, auth string, target deviceSecrets) error {
-	if err := o.connect("admin", auth); err != nil {
-		return fail("Failed to upgrade to admin control mode.", err)
-	}
-	realm, err := o.digestRealm(ctx)
+func (o *op) upgrade(ctx context.Context, t store.Tenant, cert *domaincert.Cert, auth adminPasswords, target deviceSecrets) error {
+	realm, current, err := o.connectAdmin(ctx, auth, "Failed to upgrade to admin control mode.")
 	if err != nil {
 		return err
 	}
@@ -210,31 +207,34 @@ func (o *op) upgrade(ctx context.Context, t store.Tenant, cert *domaincert.Cert,
 	}
 	o.res.mode, o.res.status.Status = modeName(store.ControlModeACM), statusUpgraded
 	o.log.Info().Msg("AMT upgraded to admin control mode")
-	return o.adopt(ctx, t, realm, auth, target, store.ControlModeACM)
+	return o.adopt(ctx, t, realm, current, target, store.ControlModeACM)
 }
 
 // reconfigure re-applies passwords and CIRA to a device already in the profile's mode (§2.5 step 5).
-func (o *op) reconfigure(ctx context.Context, t store.Tenant, acm bool, auth string, target deviceSecrets) error {
+func (o *op) reconfigure(ctx context.Context, t store.Tenant, acm bool, auth adminPasswords, target deviceSecrets) error {
 	mode, status := store.ControlModeCCM, statusCCMAlready
 	if acm {
 		mode, status = store.ControlModeACM, statusACMAlready
 	}
 	o.res.mode, o.res.status.Status = modeName(mode), status
-	if err := o.connect("admin", auth); err != nil {
-		return fail("Failed to reconfigure.", err)
-	}
-	realm, err := o.digestRealm(ctx)
+	realm, current, err := o.connectAdmin(ctx, auth, "Failed to reconfigure.")
 	if err != nil {
 		return err
 	}
-	return o.adopt(ctx, t, realm, auth, target, mode)
+	return o.adopt(ctx, t, realm, current, target, mode)
 }
 
 // adopt sets the policy password on an activated device (CHANGE_AMT_PASSWORD, §2.5), then records the device and
-// its secrets and configures it. The password is changed first and recorded right after: the next run accepts
-// either the stored or the tenant password, so a websocket lost in between does not lock us out.
+// its secrets and configures it. Before the change the new password is recorded with the one AMT has now, and
+// after it alone: a session or replica lost in between leaves both stored, and the next activation opens the
+// device with whichever AMT has (activationPasswords).
 func (o *op) adopt(ctx context.Context, t store.Tenant, realm, current string, target deviceSecrets, mode store.ControlMode) error {
 	if !equal(current, target.AMTPassword) {
+		changing := target
+		changing.PreviousAMTPassword = current
+		if err := o.writeDeviceSecrets(ctx, changing); err != nil {
+			return err
+		}
 		err := o.step(ctx, "change_password", func(ctx context.Context) error {
 			return o.amt.SetAdminAclEntryEx(ctx, "admin", amt.AdminDigestPassword(realm, target.AMTPassword))
 		})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/dmrm/dm-manager/dmtclient/wsman"
 	"github.com/dmrm/dm-manager/internal/store"
 )
 
@@ -124,7 +125,7 @@ func (o *op) knownPassword(ctx context.Context, stored deviceSecrets, found, req
 		}
 		return o.p.Password, nil
 	}
-	if equal(o.p.Password, stored.AMTPassword) {
+	if equal(o.p.Password, stored.AMTPassword) || stored.PreviousAMTPassword != "" && equal(o.p.Password, stored.PreviousAMTPassword) {
 		return stored.AMTPassword, nil
 	}
 	if tp, err := o.tenantPassword(ctx); err == nil && equal(o.p.Password, tp) {
@@ -134,3 +135,38 @@ func (o *op) knownPassword(ctx context.Context, stored deviceSecrets, found, req
 }
 
 func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
+
+// adminPasswords are the passwords that may open an activated device, tried in order.
+type adminPasswords []string
+
+// activationPasswords are the passwords an activation of an activated device tries: the one knownPassword
+// returns, then the one AMT had before a change whose session was lost (recorded with the new one before the
+// change, adopt), because AMT may not have made it.
+func (o *op) activationPasswords(ctx context.Context, stored deviceSecrets, found bool) (adminPasswords, error) {
+	known, err := o.knownPassword(ctx, stored, found, false)
+	if err != nil {
+		return nil, err
+	}
+	if found && stored.PreviousAMTPassword != "" && !equal(stored.PreviousAMTPassword, known) {
+		return adminPasswords{known, stored.PreviousAMTPassword}, nil
+	}
+	return adminPasswords{known}, nil
+}
+
+// connectAdmin opens the device as admin with the first of passwords AMT accepts and reads its digest realm; it
+// returns the realm and the password that worked. failText names the operation in a failure to connect.
+func (o *op) connectAdmin(ctx context.Context, passwords adminPasswords, failText string) (realm, current string, err error) {
+	if err := o.connect("admin", passwords[0]); err != nil {
+		return "", "", fail(failText, err)
+	}
+	for i, pw := range passwords {
+		if i > 0 {
+			o.log.Info().Msg("AMT refused the stored admin password; trying the one it had before the last change")
+			o.ws.SetCredentials("admin", pw)
+		}
+		if realm, err = o.digestRealm(ctx); !errors.Is(err, wsman.ErrAuthFailed) {
+			return realm, pw, err
+		}
+	}
+	return "", "", err
+}

@@ -19,6 +19,8 @@ type deviceSecrets struct {
 	MEBxPassword string
 	CIRAUsername string
 	CIRAPassword string
+	// PreviousAMTPassword is set only while a change of the admin password is under way (adopt, changePassword).
+	PreviousAMTPassword string
 }
 
 // keyAMTTLSCert holds the SHA-256 of the TLS certificate a TLS-enforced device presented at activation, the pin
@@ -46,6 +48,7 @@ func (o *op) readDeviceSecrets(ctx context.Context) (deviceSecrets, bool, error)
 	return deviceSecrets{
 		AMTPassword: m[secrets.KeyAMTPassword], MEBxPassword: m[secrets.KeyMEBxPassword],
 		CIRAUsername: m[secrets.KeyCIRAUsername], CIRAPassword: m[secrets.KeyCIRAPassword],
+		PreviousAMTPassword: m[secrets.KeyPreviousAMTPassword],
 	}, true, nil
 }
 
@@ -55,6 +58,7 @@ func (o *op) secretsMap(ds deviceSecrets) map[string]string {
 	for k, v := range map[string]string{
 		secrets.KeyMEBxPassword: ds.MEBxPassword, secrets.KeyCIRAUsername: ds.CIRAUsername,
 		secrets.KeyCIRAPassword: ds.CIRAPassword, keyAMTTLSCert: o.tlsPin,
+		secrets.KeyPreviousAMTPassword: ds.PreviousAMTPassword,
 	} {
 		if v != "" {
 			m[k] = v
@@ -136,6 +140,7 @@ func (o *op) tenantPassword(ctx context.Context) (string, error) {
 // repeated run converges on the same values.
 func (o *op) targetSecrets(ctx context.Context, t store.Tenant, stored deviceSecrets) (deviceSecrets, error) {
 	ds := stored
+	ds.PreviousAMTPassword = "" // a password change under way ends with this run's
 	if t.PasswordPolicy == "dynamic" {
 		for _, pw := range []*string{&ds.AMTPassword, &ds.MEBxPassword} {
 			if *pw == "" {

@@ -2,6 +2,8 @@ package rps_test
 
 import (
 	"context"
+	"maps"
+	"sync"
 	"testing"
 	"time"
 
@@ -169,4 +171,83 @@ func TestChangePassword(t *testing.T) {
 	require.True(t, res.OK(), res.Message)
 	require.True(t, d.AdminPasswordIs(tenantPassword))
 	require.Equal(t, tenantPassword, deviceSecrets(t, tenant, guid)[secrets.KeyAMTPassword])
+}
+
+// A session lost right after AMT took a new admin password that only dm-manager knows (dynamic policy, device
+// secrets missing) leaves that password stored, with the one AMT had before it; the agent's next run, with the
+// old password, opens the device with the new one and clears the old.
+func TestPasswordChangeInterrupted(t *testing.T) {
+	e := newEnv(t, nil)
+	tenant := newTenant(t, "dynamic")
+	var (
+		mu    sync.Mutex
+		old   string
+		drop  = func() {}
+		moved bool
+	)
+	d := e.newDevice(t, tenant, amtsim.Config{OnChange: func(d *amtsim.Device, _ amtsim.State) {
+		mu.Lock()
+		defer mu.Unlock()
+		if old != "" && !moved && !d.AdminPasswordIs(old) {
+			moved = true
+			drop()
+		}
+	}})
+	guid := d.GUID().String()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.True(t, e.run(t, d, activate(tenant+"_ccm")).OK())
+	e.outcome(t)
+	first := deviceSecrets(t, tenant, guid)[secrets.KeyAMTPassword]
+	path, err := secrets.Device(tenant, guid)
+	require.NoError(t, err)
+	require.NoError(t, testSecrets.Delete(ctx, path), "the secrets are lost: the next run sets a new random password")
+
+	runCtx, stop := context.WithCancel(ctx)
+	mu.Lock()
+	old, drop = first, stop
+	mu.Unlock()
+	_, err = rpc.Run(runCtx, d, rpc.Config{URL: e.url, Command: rpc.ActivateCommand(tenant+"_ccm", false), Password: first})
+	require.Error(t, err)
+	e.outcome(t)
+	mu.Lock()
+	require.True(t, moved, "AMT took a new password")
+	mu.Unlock()
+	stored := deviceSecrets(t, tenant, guid)
+	require.True(t, d.AdminPasswordIs(stored[secrets.KeyAMTPassword]), "the password AMT has is stored")
+	require.Equal(t, first, stored[secrets.KeyPreviousAMTPassword])
+
+	res := e.run(t, d, rpc.Config{Command: rpc.ActivateCommand(tenant+"_ccm", false), Password: first})
+	require.True(t, res.OK(), res.Message)
+	require.True(t, e.outcome(t).OK)
+	after := deviceSecrets(t, tenant, guid)
+	require.Equal(t, stored[secrets.KeyAMTPassword], after[secrets.KeyAMTPassword])
+	require.NotContains(t, after, secrets.KeyPreviousAMTPassword)
+	require.True(t, d.AdminPasswordIs(after[secrets.KeyAMTPassword]))
+}
+
+// The new password was recorded but the session was lost before AMT took it: the next activation finds AMT still
+// on the old one, opens the device with it and completes the change.
+func TestPasswordChangeRecordedButNotMade(t *testing.T) {
+	e := newEnv(t, nil)
+	tenant := newTenant(t, "dynamic")
+	d := e.newDevice(t, tenant, amtsim.Config{})
+	guid := d.GUID().String()
+	require.True(t, e.run(t, d, activate(tenant+"_ccm")).OK())
+	e.outcome(t)
+	current := deviceSecrets(t, tenant, guid)
+	path, err := secrets.Device(tenant, guid)
+	require.NoError(t, err)
+	next := "N3xt-Passw0rd!"
+	recorded := maps.Clone(current)
+	recorded[secrets.KeyAMTPassword], recorded[secrets.KeyPreviousAMTPassword] = next, current[secrets.KeyAMTPassword]
+	require.NoError(t, testSecrets.Put(context.Background(), path, recorded))
+
+	res := e.run(t, d, rpc.Config{Command: rpc.ActivateCommand(tenant+"_ccm", false), Password: tenantPassword})
+	require.True(t, res.OK(), res.Message)
+	require.True(t, e.outcome(t).OK)
+	require.True(t, d.AdminPasswordIs(next), "the recorded change is made")
+	after := deviceSecrets(t, tenant, guid)
+	require.Equal(t, next, after[secrets.KeyAMTPassword])
+	require.NotContains(t, after, secrets.KeyPreviousAMTPassword)
 }

@@ -172,6 +172,13 @@ func (o *op) changePassword(ctx context.Context, auth string, stored deviceSecre
 	if err != nil {
 		return &failure{text: failed + " (" + err.Error() + ")", cause: err}
 	}
+	// As in adopt: the new password is recorded with the current one before the change, and alone after it.
+	stored.AMTPassword, stored.PreviousAMTPassword = newPassword, auth
+	if o.tenant != "" {
+		if err := o.writeDeviceSecrets(ctx, stored); err != nil {
+			return fmt.Errorf("%s: the new password could not be stored, so AMT's was not changed: %w", failed, err)
+		}
+	}
 	err = o.step(ctx, "change_password", func(ctx context.Context) error {
 		return o.amt.SetAdminAclEntryEx(ctx, "admin", amt.AdminDigestPassword(realm, newPassword))
 	})
@@ -182,7 +189,7 @@ func (o *op) changePassword(ctx context.Context, auth string, stored deviceSecre
 	if o.tenant == "" {
 		return nil
 	}
-	stored.AMTPassword = newPassword
+	stored.PreviousAMTPassword = ""
 	if err := o.writeDeviceSecrets(ctx, stored); err != nil {
 		return fmt.Errorf("%s: the new password is set on AMT but was not stored: %w", failed, err)
 	}
