@@ -75,34 +75,31 @@ type countedStatus struct {
 	sink events.Sink
 }
 
-func (c countedStatus) UpdatePowerStatusOf(ctx context.Context, tenant string, cur *computev1.HostResource,
-	r inventory.PowerReport,
+func (c countedStatus) UpdateStatusOf(ctx context.Context, tenant string, cur *computev1.HostResource,
+	r inventory.StatusReport,
 ) (*computev1.HostResource, error) {
-	out, err := c.StatusWriter.UpdatePowerStatusOf(ctx, tenant, cur, r)
-	res := writeResult(cur, out, err)
-	metrics.CountInventoryWrite("power_status", res)
-	if res == "written" && r.Indicator == statusv1.StatusIndication_STATUS_INDICATION_ERROR {
-		c.sink.Emit(events.Event{Kind: events.PowerFailed, Tenant: tenant, GUID: cur.GetUuid(),
-			Desired: cur.GetDesiredPowerState().String(), Outcome: events.OutcomeError, Message: r.Status,
-			Source: "reconciler"})
+	out, err := c.StatusWriter.UpdateStatusOf(ctx, tenant, cur, r)
+	if r.AMT != nil {
+		metrics.CountInventoryWrite("amt_status", writeResult(err, r.AMT.Differs(cur)))
+	}
+	if r.Power != nil {
+		res := writeResult(err, r.Power.Differs(cur))
+		metrics.CountInventoryWrite("power_status", res)
+		if res == "written" && r.Power.Indicator == statusv1.StatusIndication_STATUS_INDICATION_ERROR {
+			c.sink.Emit(events.Event{Kind: events.PowerFailed, Tenant: tenant, GUID: cur.GetUuid(),
+				Desired: cur.GetDesiredPowerState().String(), Outcome: events.OutcomeError, Message: r.Power.Status,
+				Source: "reconciler"})
+		}
 	}
 	return out, err
 }
 
-func (c countedStatus) UpdateAMTStatusOf(ctx context.Context, tenant string, cur *computev1.HostResource,
-	r inventory.AMTReport,
-) (*computev1.HostResource, error) {
-	out, err := c.StatusWriter.UpdateAMTStatusOf(ctx, tenant, cur, r)
-	metrics.CountInventoryWrite("amt_status", writeResult(cur, out, err))
-	return out, err
-}
-
-// writeResult: the writer hands back cur itself when Inventory already held the values (nothing written).
-func writeResult(cur, out *computev1.HostResource, err error) string {
+// writeResult: the writer leaves out a report Inventory already holds.
+func writeResult(err error, differs bool) string {
 	switch {
 	case err != nil:
 		return "error"
-	case out == cur:
+	case !differs:
 		return "unchanged"
 	}
 	return "written"

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	computev1 "github.com/open-edge-platform/infra-core/inventory/v2/pkg/api/compute/v1"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dmrm/dm-manager/ciragw"
@@ -51,10 +50,9 @@ func TestOutcomesAndWriteResults(t *testing.T) {
 	} {
 		require.Equal(t, tc.want, powerOutcome(tc.err), "%v", tc.err)
 	}
-	cur, other := &computev1.HostResource{}, &computev1.HostResource{}
-	require.Equal(t, "unchanged", writeResult(cur, cur, nil))
-	require.Equal(t, "written", writeResult(cur, other, nil))
-	require.Equal(t, "error", writeResult(cur, nil, errors.New("x")))
+	require.Equal(t, "unchanged", writeResult(nil, false))
+	require.Equal(t, "written", writeResult(nil, true))
+	require.Equal(t, "error", writeResult(errors.New("x"), true))
 }
 
 // The activation adapter measures from the start it heard of and publishes by op and result.

@@ -27,11 +27,22 @@ type PowerReport struct {
 	OnTime    *uint64
 }
 
+// Differs reports whether h holds something else than r: a write is due.
+func (r PowerReport) Differs(h *computev1.HostResource) bool {
+	return h.GetCurrentPowerState() != r.Current || h.GetPowerStatus() != r.Status ||
+		h.GetPowerStatusIndicator() != r.Indicator || r.OnTime != nil && h.GetPowerOnTime() != *r.OnTime
+}
+
 // AMTReport is the current AMT state plus the AMT status triplet (timestamp set here).
 type AMTReport struct {
 	Current   computev1.AmtState
 	Status    string
 	Indicator statusv1.StatusIndication
+}
+
+// Differs reports whether h holds something else than r: a write is due.
+func (r AMTReport) Differs(h *computev1.HostResource) bool {
+	return h.GetCurrentAmtState() != r.Current || h.GetAmtStatus() != r.Status || h.GetAmtStatusIndicator() != r.Indicator
 }
 
 // UpdatePowerStatusOf writes current_power_state and the power status triplet in one Update, unless cur (the host
@@ -40,20 +51,60 @@ type AMTReport struct {
 // nothing was), the cur of the caller's next write.
 func (c *Client) UpdatePowerStatusOf(ctx context.Context, tenant string, cur *computev1.HostResource, r PowerReport,
 ) (*computev1.HostResource, error) {
-	return c.updateHost(ctx, tenant, cur.GetResourceId(), cur, powerChange(r))
+	return c.UpdateStatusOf(ctx, tenant, cur, StatusReport{Power: &r})
 }
 
 // UpdateAMTStatusOf writes current_amt_state and the AMT status triplet in one Update, unless cur already holds the
 // same state, text and indicator; it compares and returns as UpdatePowerStatusOf.
 func (c *Client) UpdateAMTStatusOf(ctx context.Context, tenant string, cur *computev1.HostResource, r AMTReport,
 ) (*computev1.HostResource, error) {
-	return c.updateHost(ctx, tenant, cur.GetResourceId(), cur, amtChange(r))
+	return c.UpdateStatusOf(ctx, tenant, cur, StatusReport{AMT: &r})
+}
+
+// StatusReport is what the host reconciler writes to a host in one step: its AMT and its power report, either
+// one absent.
+type StatusReport struct {
+	AMT   *AMTReport
+	Power *PowerReport
+}
+
+// UpdateStatusOf writes the reports that differ from cur in a single Update (one write and one event for
+// Inventory's watchers where a connect changes both), and returns as UpdatePowerStatusOf.
+func (c *Client) UpdateStatusOf(ctx context.Context, tenant string, cur *computev1.HostResource, r StatusReport,
+) (*computev1.HostResource, error) {
+	var parts []change
+	if r.AMT != nil {
+		parts = append(parts, amtChange(*r.AMT))
+	}
+	if r.Power != nil {
+		parts = append(parts, powerChange(*r.Power))
+	}
+	return c.updateHost(ctx, tenant, cur.GetResourceId(), cur, all(parts...))
+}
+
+// all is one change made of several, each over its own fields.
+func all(parts ...change) change {
+	return func(cur *computev1.HostResource) (*computev1.HostResource, []string) {
+		var out *computev1.HostResource
+		var paths []string
+		for _, part := range parts {
+			h, p := part(cur)
+			if h == nil {
+				continue
+			}
+			if out == nil {
+				out = &computev1.HostResource{}
+			}
+			out = withFields(out, h, p)
+			paths = append(paths, p...)
+		}
+		return out, paths
+	}
 }
 
 func powerChange(r PowerReport) change {
 	return func(cur *computev1.HostResource) (*computev1.HostResource, []string) {
-		if cur.GetCurrentPowerState() == r.Current && cur.GetPowerStatus() == r.Status &&
-			cur.GetPowerStatusIndicator() == r.Indicator && (r.OnTime == nil || cur.GetPowerOnTime() == *r.OnTime) {
+		if !r.Differs(cur) {
 			return nil, nil
 		}
 		h := &computev1.HostResource{
@@ -78,7 +129,7 @@ func powerChange(r PowerReport) change {
 
 func amtChange(r AMTReport) change {
 	return func(cur *computev1.HostResource) (*computev1.HostResource, []string) {
-		if cur.GetCurrentAmtState() == r.Current && cur.GetAmtStatus() == r.Status && cur.GetAmtStatusIndicator() == r.Indicator {
+		if !r.Differs(cur) {
 			return nil, nil
 		}
 		return &computev1.HostResource{

@@ -206,6 +206,9 @@ func TestStatusWriterOf(t *testing.T) {
 	amt := inventory.AMTReport{Current: computev1.AmtState_AMT_STATE_PROVISIONED, Status: "AMT connected", Indicator: idle}
 	// An empty status with an unspecified indicator is written too: zero values are part of the triplet.
 	blank := inventory.PowerReport{Current: computev1.PowerState_POWER_STATE_OFF}
+	disconnected := inventory.AMTReport{Current: computev1.AmtState_AMT_STATE_DISCONNECTED, Status: "AMT disconnected",
+		Indicator: errorInd}
+	unknown := inventory.PowerReport{Current: computev1.PowerState_POWER_STATE_UNSPECIFIED, Status: "Power state unknown"}
 
 	created := proto.Clone(host)
 	cur := host
@@ -231,6 +234,16 @@ func TestStatusWriterOf(t *testing.T) {
 		}, true},
 		{"same blank power", func(h *computev1.HostResource) (*computev1.HostResource, error) {
 			return c.UpdatePowerStatusOf(ctx, tenant, h, blank)
+		}, false},
+		// A connect changes both: one Update carries them.
+		{"amt and power", func(h *computev1.HostResource) (*computev1.HostResource, error) {
+			return c.UpdateStatusOf(ctx, tenant, h, inventory.StatusReport{AMT: &disconnected, Power: &unknown})
+		}, true},
+		{"same amt, new power", func(h *computev1.HostResource) (*computev1.HostResource, error) {
+			return c.UpdateStatusOf(ctx, tenant, h, inventory.StatusReport{AMT: &disconnected, Power: &on})
+		}, true},
+		{"same amt and power", func(h *computev1.HostResource) (*computev1.HostResource, error) {
+			return c.UpdateStatusOf(ctx, tenant, h, inventory.StatusReport{AMT: &disconnected, Power: &on})
 		}, false},
 	} {
 		before, getsBefore := c.Stats(), gets.Load()

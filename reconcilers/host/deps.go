@@ -47,12 +47,11 @@ type HostSource interface {
 	GetHostByUUID(ctx context.Context, tenant, uuid string) (*computev1.HostResource, error)
 }
 
-// StatusWriter writes a status triplet and its current state in one Inventory update, unless cur (the host as the
-// reconciler read it) already holds them. It returns the host with the write applied, the cur of the next write.
+// StatusWriter writes the AMT and power reports (status triplets and current states) of one step in one Inventory
+// update, leaving out what cur (the host as the reconciler read it) already holds. It returns the host with the
+// write applied, the cur of the next write.
 type StatusWriter interface {
-	UpdatePowerStatusOf(ctx context.Context, tenant string, cur *computev1.HostResource, r inventory.PowerReport,
-	) (*computev1.HostResource, error)
-	UpdateAMTStatusOf(ctx context.Context, tenant string, cur *computev1.HostResource, r inventory.AMTReport,
+	UpdateStatusOf(ctx context.Context, tenant string, cur *computev1.HostResource, r inventory.StatusReport,
 	) (*computev1.HostResource, error)
 }
 

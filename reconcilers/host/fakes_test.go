@@ -93,30 +93,24 @@ func (w *world) GetHostByUUID(_ context.Context, _, _ string) (*computev1.HostRe
 	return proto.Clone(w.host).(*computev1.HostResource), nil
 }
 
-func (w *world) UpdatePowerStatusOf(_ context.Context, _ string, cur *computev1.HostResource, r inventory.PowerReport,
+func (w *world) UpdateStatusOf(_ context.Context, _ string, cur *computev1.HostResource, r inventory.StatusReport,
 ) (*computev1.HostResource, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.checkCurrent(cur)
-	w.host.CurrentPowerState, w.host.PowerStatus, w.host.PowerStatusIndicator = r.Current, r.Status, r.Indicator
-	if r.OnTime != nil {
-		w.host.PowerOnTime = *r.OnTime
+	if a := r.AMT; a != nil {
+		w.host.CurrentAmtState, w.host.AmtStatus, w.host.AmtStatusIndicator = a.Current, a.Status, a.Indicator
+		w.record("amt %s %q", a.Current, a.Status)
+	}
+	if p := r.Power; p != nil {
+		w.host.CurrentPowerState, w.host.PowerStatus, w.host.PowerStatusIndicator = p.Current, p.Status, p.Indicator
+		if p.OnTime != nil {
+			w.host.PowerOnTime = *p.OnTime
+		}
+		w.record("power %s %q", p.Current, p.Status)
 	}
 	w.touch()
 	w.writes++
-	w.record("power %s %q", r.Current, r.Status)
-	return proto.Clone(w.host).(*computev1.HostResource), nil
-}
-
-func (w *world) UpdateAMTStatusOf(_ context.Context, _ string, cur *computev1.HostResource, r inventory.AMTReport,
-) (*computev1.HostResource, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.checkCurrent(cur)
-	w.host.CurrentAmtState, w.host.AmtStatus, w.host.AmtStatusIndicator = r.Current, r.Status, r.Indicator
-	w.touch()
-	w.writes++
-	w.record("amt %s %q", r.Current, r.Status)
 	return proto.Clone(w.host).(*computev1.HostResource), nil
 }
 

@@ -260,19 +260,17 @@ func (r *Reconciler) markSynced(guid string, session time.Time) {
 func (r *Reconciler) apply(ctx context.Context, log zerolog.Logger, in Input, written *computev1.HostResource,
 	tenant, guid string, st Step) queue.Result {
 	var err error
-	if st.AMT != nil {
-		if written, err = r.deps.Status.UpdateAMTStatusOf(ctx, tenant, written, *st.AMT); err != nil {
-			problem(ctx, &log).Err(err).Msg("writing AMT status failed; retrying")
+	if st.AMT != nil || st.Power != nil {
+		if written, err = r.deps.Status.UpdateStatusOf(ctx, tenant, written, inventory.StatusReport{AMT: st.AMT, Power: st.Power}); err != nil {
+			problem(ctx, &log).Err(err).Msg("writing the host's status failed; retrying")
 			return queue.Result{Err: err}
 		}
-		log.Info().Str("amt_state", st.AMT.Current.String()).Str("amt_status", st.AMT.Status).Msg("AMT status")
-	}
-	if st.Power != nil {
-		if written, err = r.deps.Status.UpdatePowerStatusOf(ctx, tenant, written, *st.Power); err != nil {
-			problem(ctx, &log).Err(err).Msg("writing power status failed; retrying")
-			return queue.Result{Err: err}
+		if st.AMT != nil {
+			log.Info().Str("amt_state", st.AMT.Current.String()).Str("amt_status", st.AMT.Status).Msg("AMT status")
 		}
-		log.Info().Str("power_state", st.Power.Current.String()).Str("power_status", st.Power.Status).Msg("power status")
+		if st.Power != nil {
+			log.Info().Str("power_state", st.Power.Current.String()).Str("power_status", st.Power.Status).Msg("power status")
+		}
 	}
 	for _, op := range st.Journal {
 		if err := r.journalOp(ctx, tenant, guid, op); err != nil {
