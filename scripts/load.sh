@@ -16,6 +16,8 @@
 #   LOAD_IDLE_WINDOW=60s  keepalive CPU window             LOAD_SETTLE=5s        pause before it
 #   LOAD_RAMP_RATE=2000   devices starting to dial per s   LOAD_MAX_DIALING=500  dialling but not up, at once
 #   LOAD_SOURCES=4        source addresses per fleet process (fleet i uses 127.0.<i+1>.1..N)
+#   LOAD_HOSTS=1          register a host per device in Inventory first, as EMF's onboarding does: every connect
+#                         then reads the power state and writes the host's status, and the idle window waits for all
 #   LOAD_FLEET_SIZE=10000 most devices per fleet process   LOAD_LB_CONNS=9000    most connections per HAProxy
 #   LOAD_TIMEOUT=15m      bound of the whole run           LOAD_DIR=.cache/load  logs, import file, binaries
 #   LOAD_RAMP_TIMEOUT=5m  from the first session, how long the ramp may take before the run goes on without the rest
@@ -56,7 +58,7 @@ start=$SECONDS
 rc=0
 "$dir/bin/loadserve" -n "$devices" -replicas "$replicas" -rate "${LOAD_RATE:-1000}" -duration "${LOAD_DURATION:-20s}" \
 	-idleWindow "${LOAD_IDLE_WINDOW:-60s}" -settle "${LOAD_SETTLE:-5s}" -rampRate "${LOAD_RAMP_RATE:-2000}" \
-	-maxDialing "${LOAD_MAX_DIALING:-500}" -sources "${LOAD_SOURCES:-4}" -fleetSize "$fleet" \
+	-maxDialing "${LOAD_MAX_DIALING:-500}" -sources "${LOAD_SOURCES:-4}" -hosts="$([[ ${LOAD_HOSTS:-0} == 1 ]] && echo true || echo false)" -fleetSize "$fleet" \
 	-lbConns "${LOAD_LB_CONNS:-9000}" -timeout "${LOAD_TIMEOUT:-15m}" -rampTimeout "${LOAD_RAMP_TIMEOUT:-5m}" -dir "$dir" \
 	-profile="$([[ ${LOAD_PROFILE:-0} == 1 ]] && echo true || echo false)" -serveFlags "${LOAD_SERVE_FLAGS:-}" -serveEnv "${LOAD_SERVE_ENV-GOGC=50}" -fleetFlags "${LOAD_FLEET_FLAGS:-}" \
 	>"$dir/result.txt" || rc=$?

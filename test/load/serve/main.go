@@ -29,6 +29,7 @@ func main() {
 	flag.Float64Var(&o.RampRate, "rampRate", 2000, "devices starting to dial per second (all fleet processes)")
 	flag.IntVar(&o.MaxDialing, "maxDialing", 500, "devices dialling but not up yet at once (all fleet processes)")
 	flag.IntVar(&o.Sources, "sources", 4, "source addresses per fleet process")
+	flag.BoolVar(&o.Hosts, "hosts", false, "register a host per device in Inventory (vPro enabled, desired power ON) before the fleet dials")
 	flag.DurationVar(&o.RampTimeout, "rampTimeout", 5*time.Minute, "give up waiting for the fleet this long after the first session")
 	flag.DurationVar(&o.Settle, "settle", 5*time.Second, "pause between the ramp and the idle window")
 	flag.DurationVar(&o.IdleWindow, "idleWindow", 60*time.Second, "idle window the keepalive CPU is measured over")

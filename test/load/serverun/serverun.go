@@ -37,6 +37,10 @@ type Options struct {
 	RampRate   float64
 	MaxDialing int
 	Sources    int
+	// Hosts registers a host per device in Inventory before the fleet dials, as EMF's onboarding does: each
+	// connect then gets the host reconciler's first look (a power state read through the tunnel and the host's
+	// status written to Inventory), and the idle window waits until every host has had it.
+	Hosts bool
 
 	RampTimeout time.Duration // from the first session; the run goes on with whoever is up
 	Settle      time.Duration // between the ramp and the idle window

@@ -16,13 +16,13 @@ import (
 )
 
 // TestServeSmallFleet runs `make load` end to end at a small size, so the harness does not rot: the real binaries,
-// import, one fleet process, ramp, idle window, REST → WS-Man.
+// import, hosts in Inventory (LOAD_HOSTS=1), one fleet process, ramp, idle window, REST → WS-Man.
 func TestServeSmallFleet(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
 	dir := t.TempDir()
-	res, err := Run(ctx, Options{N: 12, Replicas: 1, RampRate: 100, MaxDialing: 4, Sources: 2,
+	res, err := Run(ctx, Options{N: 12, Replicas: 1, RampRate: 100, MaxDialing: 4, Sources: 2, Hosts: true,
 		Settle: 100 * time.Millisecond, IdleWindow: time.Second, Rate: 20, Duration: time.Second,
 		Dir: dir, BinDir: binDir(t), Profile: true, Out: &out})
 	t.Log("\n" + out.String() + res.Line())
@@ -30,6 +30,7 @@ func TestServeSmallFleet(t *testing.T) {
 	require.Equal(t, 12, res.Connected, out.String())
 	require.Zero(t, res.Errors(), out.String())
 	require.Len(t, res.REST.latencies, 20)
+	require.Contains(t, out.String(), "load: 12 hosts created in Inventory")
 	require.Regexp(t, regexp.MustCompile(`^load: devices=12 connected=12 up_s=[0-9.]+ rss_kb_per_session=-?[0-9.]+ keepalive_cpu_pct=[0-9.]+ wsman_p50_ms=[0-9.]+ wsman_p99_ms=[0-9.]+ errors=0 binary=dm-manager-serve$`), res.Line())
 
 	// The fleets were collected before the REST phase, and the phase's second-by-second latency was written.
