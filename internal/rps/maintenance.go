@@ -191,7 +191,8 @@ func (o *op) changePassword(ctx context.Context, auth string, stored deviceSecre
 	}
 	stored.PreviousAMTPassword = ""
 	if err := o.writeDeviceSecrets(ctx, stored); err != nil {
-		return fmt.Errorf("%s: the new password is set on AMT but was not stored: %w", failed, err)
+		return fmt.Errorf("%s: the new password is set on AMT and stored, but the old one is still stored next to it "+
+			"(the next activation removes it): %w", failed, err)
 	}
 	return nil
 }

@@ -14,12 +14,13 @@ const (
 	KeyMEBxPassword = "mebx_password" // Device
 	KeyCIRAUsername = "cira_username" // Device
 	KeyCIRAPassword = "cira_password" // Device
-	// KeyPreviousAMTPassword is, while an admin password change is under way, the password AMT had before it.
-	KeyPreviousAMTPassword = "previous_amt_password" // Device
-	KeyPFX                 = "pfx"                   // Domain: base64 of the PKCS#12 bytes
-	KeyCertPEM             = "cert_pem"              // GatewayCA
-	KeyKeyPEM              = "key_pem"               // GatewayCA
+	KeyPFX          = "pfx"           // Domain: base64 of the PKCS#12 bytes
+	KeyCertPEM      = "cert_pem"      // GatewayCA
+	KeyKeyPEM       = "key_pem"       // GatewayCA
 )
+
+// KeyPreviousAMTPassword (Device) is, while an admin password change is under way, the password AMT had before it.
+const KeyPreviousAMTPassword = "previous_amt_password" //nolint:gosec // G101: a key name, not a credential
 
 const (
 	tenantsDir = "tenants"
