@@ -143,27 +143,12 @@ func (s *system) createHosts(ctx context.Context) error {
 	}
 	s.closers = append(s.closers, api.Close) // see tenantUp
 	t0 := time.Now()
-	guids := make(chan string)
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		defer close(guids)
-		for _, id := range s.guids {
-			select {
-			case guids <- id:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
-		}
-		return nil
-	})
-	for range hostWriters {
+	g.SetLimit(hostWriters)
+	for _, id := range s.guids {
 		g.Go(func() error {
-			for id := range guids {
-				if _, err := api.CreateHost(gctx, rig.NewHost(id, "load-"+id[:8])); err != nil {
-					return err
-				}
-			}
-			return nil
+			_, err := api.CreateHost(gctx, rig.NewHost(id, "load-"+id[:8]))
+			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
