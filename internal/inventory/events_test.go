@@ -100,9 +100,16 @@ func TestRunResyncsAtStart(t *testing.T) {
 }
 
 func TestRunReturnsNilAfterClose(t *testing.T) {
+	tenant := uuid.NewString()
+	createTenant(t, tenant)
 	c := newClient(t)
+	rec := newRecorder()
 	done := make(chan error, 1)
-	go func() { done <- c.Run(context.Background(), inventory.Handlers{}) }()
+	go func() { done <- c.Run(context.Background(), rec.handlers()) }()
+	// Close once the first resync has listed: the client library reads its registration unlocked in List while
+	// its stream handler clears it, a data race of the library's own (as in cmd/dm-manager
+	// TestEventStreamClosedExitsNonZero).
+	rec.waitTenant(t, tenant, inventory.Resync)
 	c.Close()
 	select {
 	case err := <-done:
