@@ -86,6 +86,8 @@ type CIRAClientConfig struct {
 	GUID        string
 	Username    string // "admin" for an activated device (MPS hard-codes it, §4.1)
 	Password    string // the device's AMT admin password
+	// FallbackPassword is wsman.Config.FallbackPassword: the one AMT had before a change whose outcome was lost.
+	FallbackPassword string
 	OpenTimeout time.Duration
 	// Timeout bounds one WS-Man exchange (wsman.Config.Timeout; default there 60 s).
 	Timeout time.Duration
@@ -103,7 +105,7 @@ func NewCIRAClient(cfg CIRAClientConfig) (*wsman.Client, error) {
 		return nil, errors.New("dmtclient: CIRAClientConfig.GUID is required")
 	}
 	return wsman.New(wsman.Config{
-		Dialer: d, Host: d.Host(), Username: cfg.Username, Password: cfg.Password, Timeout: cfg.Timeout,
-		Observe: cfg.Observe,
+		Dialer: d, Host: d.Host(), Username: cfg.Username, Password: cfg.Password,
+		FallbackPassword: cfg.FallbackPassword, Timeout: cfg.Timeout, Observe: cfg.Observe,
 	})
 }

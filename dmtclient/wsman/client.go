@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -30,6 +31,9 @@ type Config struct {
 	Host     string // Host header, "<lower-case-guid>:16992" over CIRA (§8.1), "127.0.0.1:16992" locally
 	Username string // digest user: "admin" once activated, the LSA user during pre-provisioning
 	Password string
+	// FallbackPassword, when set, is tried when AMT refuses Password: the password AMT had before a change of it
+	// whose outcome was lost. Whichever AMT accepts is used from then on (CurrentPassword).
+	FallbackPassword string
 	// DisableKeepAlive sends `Connection: close` and uses each connection for one exchange (rpc-go relay, §1.6).
 	DisableKeepAlive bool
 	// Timeout bounds one HTTP exchange when the context has no earlier deadline; default 60 s.
@@ -59,6 +63,7 @@ type Client struct {
 	nextID   uint64
 	user     string
 	password string
+	fallback string // the other password to try when AMT refuses password
 	cnonce   func() string
 }
 
@@ -77,7 +82,7 @@ func New(cfg Config) (*Client, error) {
 		cfg.MaxResponseBytes = DefaultMaxResponseBytes
 	}
 	return &Client{
-		cfg: cfg, user: cfg.Username, password: cfg.Password, cnonce: randomCnonce,
+		cfg: cfg, user: cfg.Username, password: cfg.Password, fallback: cfg.FallbackPassword, cnonce: randomCnonce,
 	}, nil
 }
 
@@ -86,7 +91,14 @@ func New(cfg Config) (*Client, error) {
 func (c *Client) SetCredentials(username, password string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.user, c.password = username, password
+	c.user, c.password, c.fallback = username, password, ""
+}
+
+// CurrentPassword is the digest password in use: Password, or FallbackPassword once AMT refused Password.
+func (c *Client) CurrentPassword() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.password
 }
 
 // Close closes the idle connection, if any.
@@ -139,6 +151,13 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 		}
 		if c.chal == nil || c.chal.Nonce != ch.Nonce {
 			c.nc = 0 // nc counts requests per nonce (RFC 2617 §3.2.2)
+		}
+		// A 401 to an authenticated request, unless it says the nonce went stale, refuses the password: the next
+		// try uses the other one. They alternate rather than the first being dropped, so that a firmware calling
+		// an expired nonce not stale costs a try, not the right password. A 401 never carries out the request,
+		// so a try cannot repeat an action.
+		if auth != "" && !strings.EqualFold(ch.Stale, "true") && c.fallback != "" {
+			c.password, c.fallback = c.fallback, c.password
 		}
 		c.chal = &ch
 		if c.user == "" || authTries >= maxAuthTries {

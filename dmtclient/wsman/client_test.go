@@ -383,3 +383,31 @@ func TestRelayConnLaterExchange(t *testing.T) {
 	require.NoError(t, conn.SetDeadline(time.Unix(1, 0)))
 	require.ErrorIs(t, <-done, context.Canceled)
 }
+
+// After a password change whose outcome was lost, AMT has one of two passwords: the refused one costs one try, and
+// the accepted one is kept for later requests.
+func TestFallbackPassword(t *testing.T) {
+	s := newTestAMT(t)
+	c := s.client(t, func(cfg *Config) { cfg.Password, cfg.FallbackPassword = "N3w-pass!", s.password })
+	getSettings(t, c)
+	getSettings(t, c)
+	require.Equal(t, s.password, c.CurrentPassword())
+	seen := s.requests()
+	require.Len(t, seen, 4, "unauthenticated, refused, accepted, then the accepted one again")
+	require.Equal(t, []bool{false, false, true, true}, []bool{seen[0].authorized, seen[1].authorized, seen[2].authorized, seen[3].authorized})
+
+	// The stored password is the right one: the fallback is never tried.
+	s2 := newTestAMT(t)
+	c2 := s2.client(t, func(cfg *Config) { cfg.FallbackPassword = "0ld-pass!" })
+	getSettings(t, c2)
+	require.Len(t, s2.requests(), 2)
+	require.Equal(t, s2.password, c2.CurrentPassword())
+
+	// Neither: the usual give-up, with both tried, and neither in the error.
+	s3 := newTestAMT(t)
+	c3 := s3.client(t, func(cfg *Config) { cfg.Password, cfg.FallbackPassword = "N3w-pass!", "0ld-pass!" })
+	_, err := c3.Get(context.Background(), AMT("AMT_GeneralSettings"))
+	require.ErrorIs(t, err, ErrAuthFailed)
+	require.NotContains(t, err.Error(), "pass!")
+	require.Len(t, s3.requests(), 1+maxAuthTries)
+}

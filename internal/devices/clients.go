@@ -107,7 +107,7 @@ func (c *AMTClients) For(ctx context.Context, tenant, guid string) (*amt.Client,
 	}
 	// The session was authenticated as this tenant's device, so the device record is not read; its secret is,
 	// and a device deleted since (secret gone) is told apart from one without credentials by its record.
-	password, err := c.password(ctx, tenant, guid)
+	password, previous, err := c.passwords(ctx, tenant, guid)
 	if errors.Is(err, ErrNoCredentials) {
 		if _, derr := c.device(ctx, tenant, guid); derr != nil {
 			return nil, derr
@@ -118,6 +118,7 @@ func (c *AMTClients) For(ctx context.Context, tenant, guid string) (*amt.Client,
 	}
 	ws, err := dmtclient.NewCIRAClient(dmtclient.CIRAClientConfig{
 		Gateway: notConnectedMapper{c.gw}, GUID: guid, Username: amtAdminUser, Password: password,
+		FallbackPassword: previous,
 		OpenTimeout: c.opts.OpenTimeout, Timeout: c.opts.RequestTimeout, Observe: c.opts.ObserveWSMan,
 	})
 	if err != nil {
@@ -150,23 +151,24 @@ func (c *AMTClients) keep(guid string, e *clientEntry) *amt.Client {
 	return e.c
 }
 
-// password reads the device's AMT admin password.
-func (c *AMTClients) password(ctx context.Context, tenant, guid string) (string, error) {
+// passwords reads the device's AMT admin password and, while a change of it is under way (internal/rps records
+// the new one with the old one before asking AMT), the one AMT had before: AMT has one of the two.
+func (c *AMTClients) passwords(ctx context.Context, tenant, guid string) (password, previous string, err error) {
 	path, err := secrets.Device(tenant, guid)
 	if err != nil {
-		return "", fmt.Errorf("devices: secret path of device %s: %w", guid, err)
+		return "", "", fmt.Errorf("devices: secret path of device %s: %w", guid, err)
 	}
 	m, err := c.sec.Get(ctx, path)
 	switch {
 	case errors.Is(err, secrets.ErrNotFound):
-		return "", fmt.Errorf("%w: device %s (tenant %s)", ErrNoCredentials, guid, tenant)
+		return "", "", fmt.Errorf("%w: device %s (tenant %s)", ErrNoCredentials, guid, tenant)
 	case err != nil:
-		return "", fmt.Errorf("devices: reading AMT credentials of device %s: %w", guid, err)
+		return "", "", fmt.Errorf("devices: reading AMT credentials of device %s: %w", guid, err)
 	}
 	if m[secrets.KeyAMTPassword] == "" {
-		return "", fmt.Errorf("%w: device %s (tenant %s)", ErrNoCredentials, guid, tenant)
+		return "", "", fmt.Errorf("%w: device %s (tenant %s)", ErrNoCredentials, guid, tenant)
 	}
-	return m[secrets.KeyAMTPassword], nil
+	return m[secrets.KeyAMTPassword], m[secrets.KeyPreviousAMTPassword], nil
 }
 
 // Forget drops the device's client (its idle channel is closed); call it when the device is deleted or its AMT

@@ -181,3 +181,39 @@ func TestAMTClientsForLocalSessionSkipsTheDeviceRecord(t *testing.T) {
 	_, err = clients.For(ctx, tenant, dev.guid)
 	require.ErrorContains(t, err, "looking up device")
 }
+
+// A change of the admin password whose outcome was lost leaves the new password stored with the old one
+// (internal/rps): whichever AMT has, power and REST calls reach the device.
+func TestAMTClientsPasswordChangeUnderWay(t *testing.T) {
+	st, sec := backends(t)
+	ctx := context.Background()
+	tenant := newTenant(t, st)
+	gw := newPipeGateway()
+	clients := NewAMTClients(st, sec, gw, ClientOptions{Replica: "replica-a"}, zerolog.Nop())
+	defer clients.Close()
+	for _, amtHas := range []string{"old", "new"} {
+		t.Run("AMT has the "+amtHas+" one", func(t *testing.T) {
+			dev := recordDevice(t, st, sec, tenant)
+			sim, err := amtsim.New(amtsim.Config{GUID: dev.guid})
+			require.NoError(t, err)
+			const newPassword = "N3w-P4ss-word!"
+			if amtHas == "old" {
+				activate(t, sim, dev.amtPassword)
+			} else {
+				activate(t, sim, newPassword)
+			}
+			path, err := secrets.Device(tenant, dev.guid)
+			require.NoError(t, err)
+			require.NoError(t, sec.Put(ctx, path, map[string]string{secrets.KeyCIRAUsername: dev.username,
+				secrets.KeyCIRAPassword: dev.ciraPassword, secrets.KeyAMTPassword: newPassword,
+				secrets.KeyPreviousAMTPassword: dev.amtPassword}))
+			gw.connect(dev.guid, tenant, sim)
+			c, err := clients.For(ctx, tenant, dev.guid)
+			require.NoError(t, err)
+			for range 2 {
+				_, err = c.PowerState(ctx)
+				require.NoError(t, err)
+			}
+		})
+	}
+}

@@ -22,14 +22,15 @@ func (c *AMTClients) forwarded(ctx context.Context, tenant, guid string, d store
 	if ok && e.owner == owner && e.tenant == tenant && e.session.Equal(d.ConnectedAt) {
 		return e.c, nil
 	}
-	password, err := c.password(ctx, tenant, guid)
+	password, previous, err := c.passwords(ctx, tenant, guid)
 	if err != nil {
 		return nil, err
 	}
 	x := &routedExchanger{c: c, guid: guid, replica: d.OwnerReplica, address: d.OwnerAddress}
 	ws, err := wsman.New(wsman.Config{
 		Dialer: wsman.RelayDialer(x), Host: dmtclient.CIRADialer{GUID: guid}.Host(), Username: amtAdminUser,
-		Password: password, Timeout: c.opts.RequestTimeout, // keep-alive: the owner keeps AMT's channel open
+		Password: password, FallbackPassword: previous,
+		Timeout: c.opts.RequestTimeout, // keep-alive: the owner keeps AMT's channel open
 	})
 	if err != nil {
 		return nil, fmt.Errorf("devices: WS-Man client for device %s: %w", guid, err)

@@ -54,9 +54,9 @@ func (o *op) activate(ctx context.Context) error {
 	if err != nil {
 		return refuse("Device %s activation failed. %s; run the activation again.", p.UUID, err.Error())
 	}
-	auth := adminPasswords{p.Password}
+	auth := adminPasswords{stored: p.Password}
 	if p.CurrentMode != 0 {
-		if auth, err = o.activationPasswords(ctx, stored, found); err != nil {
+		if auth, err = o.knownPasswords(ctx, stored, found, false); err != nil {
 			return err
 		}
 	}
@@ -125,7 +125,7 @@ func (o *op) activationTarget(ctx context.Context) (store.Tenant, store.Profile,
 // created if absent (createDeviceSecrets), so target may come back with another session's generated values.
 // connectText is the failure text rpc-go shows when the first exchange fails.
 func (o *op) prepareSetup(ctx context.Context, t store.Tenant, target *deviceSecrets, connectText string) (string, error) {
-	if err := o.connect(o.p.Username, o.p.Password); err != nil {
+	if err := o.connect(o.p.Username, adminPasswords{stored: o.p.Password}); err != nil {
 		return "", fail(connectText, err)
 	}
 	realm, err := o.digestRealm(ctx)
@@ -227,7 +227,7 @@ func (o *op) reconfigure(ctx context.Context, t store.Tenant, acm bool, auth adm
 // adopt sets the policy password on an activated device (CHANGE_AMT_PASSWORD, §2.5), then records the device and
 // its secrets and configures it. Before the change the new password is recorded with the one AMT has now, and
 // after it alone: a session or replica lost in between leaves both stored, and the next activation opens the
-// device with whichever AMT has (activationPasswords).
+// device with whichever AMT has (knownPasswords).
 func (o *op) adopt(ctx context.Context, t store.Tenant, realm, current string, target deviceSecrets, mode store.ControlMode) error {
 	if !equal(current, target.AMTPassword) {
 		changing := target

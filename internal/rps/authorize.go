@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/dmrm/dm-manager/dmtclient/wsman"
 	"github.com/dmrm/dm-manager/internal/store"
 )
 
@@ -111,62 +110,53 @@ func (o *op) checkOwner(ctx context.Context) error {
 	return nil
 }
 
-// knownPassword checks the password rpc-go sent for an activated device against the ones we know: the device's
-// stored password and the tenant's AMT password, which the node agent is handed (§3.7) whatever the policy.
-// It returns the password to authenticate to AMT with: the stored one when there is one, because the caller has
+// adminPasswords are the passwords that may open an activated device: the stored one, and while a change of it is
+// under way (recorded with the new one before AMT is asked: adopt, changePassword) the one AMT had before, because
+// AMT may not have made the change. The WS-Man client tries the second when AMT refuses the first
+// (wsman.Config.FallbackPassword).
+type adminPasswords struct{ stored, previous string }
+
+// knownPasswords checks the password rpc-go sent for an activated device against the ones we know: the device's
+// stored passwords and the tenant's AMT password, which the node agent is handed (§3.7) whatever the policy.
+// It returns the passwords to authenticate to AMT with: the stored ones when there are, because the caller has
 // proved to hold a password of this device's tenant and the stored one is what AMT has (after a dropped session,
 // a rotation, or changepassword). Nothing stored: the supplied password is trusted, unless required (deactivation
 // and maintenance without -f, as RPS).
-func (o *op) knownPassword(ctx context.Context, stored deviceSecrets, found, required bool) (string, error) {
+func (o *op) knownPasswords(ctx context.Context, stored deviceSecrets, found, required bool) (adminPasswords, error) {
 	mismatch := refuse("AMT password DOES NOT match stored version for Device %s", o.p.UUID)
 	if !found || stored.AMTPassword == "" {
 		if required {
-			return "", mismatch
+			return adminPasswords{}, mismatch
 		}
-		return o.p.Password, nil
+		return adminPasswords{stored: o.p.Password}, nil
 	}
-	if equal(o.p.Password, stored.AMTPassword) || stored.PreviousAMTPassword != "" && equal(o.p.Password, stored.PreviousAMTPassword) {
-		return stored.AMTPassword, nil
+	known := adminPasswords{stored: stored.AMTPassword}
+	if stored.PreviousAMTPassword != "" && !equal(stored.PreviousAMTPassword, stored.AMTPassword) {
+		known.previous = stored.PreviousAMTPassword
+	}
+	if equal(o.p.Password, stored.AMTPassword) || known.previous != "" && equal(o.p.Password, known.previous) {
+		return known, nil
 	}
 	if tp, err := o.tenantPassword(ctx); err == nil && equal(o.p.Password, tp) {
-		return stored.AMTPassword, nil
+		return known, nil
 	}
-	return "", mismatch
+	return adminPasswords{}, mismatch
 }
 
 func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
 
-// adminPasswords are the passwords that may open an activated device, tried in order.
-type adminPasswords []string
-
-// activationPasswords are the passwords an activation of an activated device tries: the one knownPassword
-// returns, then the one AMT had before a change whose session was lost (recorded with the new one before the
-// change, adopt), because AMT may not have made it.
-func (o *op) activationPasswords(ctx context.Context, stored deviceSecrets, found bool) (adminPasswords, error) {
-	known, err := o.knownPassword(ctx, stored, found, false)
-	if err != nil {
-		return nil, err
-	}
-	if found && stored.PreviousAMTPassword != "" && !equal(stored.PreviousAMTPassword, known) {
-		return adminPasswords{known, stored.PreviousAMTPassword}, nil
-	}
-	return adminPasswords{known}, nil
-}
-
-// connectAdmin opens the device as admin with the first of passwords AMT accepts and reads its digest realm; it
-// returns the realm and the password that worked. failText names the operation in a failure to connect.
+// connectAdmin opens the device as admin with the passwords and reads its digest realm; it returns the realm and
+// the password AMT accepted. failText names the operation in a failure to connect.
 func (o *op) connectAdmin(ctx context.Context, passwords adminPasswords, failText string) (realm, current string, err error) {
-	if err := o.connect("admin", passwords[0]); err != nil {
+	if err := o.connect("admin", passwords); err != nil {
 		return "", "", fail(failText, err)
 	}
-	for i, pw := range passwords {
-		if i > 0 {
-			o.log.Info().Msg("AMT refused the stored admin password; trying the one it had before the last change")
-			o.ws.SetCredentials("admin", pw)
-		}
-		if realm, err = o.digestRealm(ctx); !errors.Is(err, wsman.ErrAuthFailed) {
-			return realm, pw, err
-		}
+	if realm, err = o.digestRealm(ctx); err != nil {
+		return "", "", err
 	}
-	return "", "", err
+	current = o.ws.CurrentPassword()
+	if !equal(current, passwords.stored) {
+		o.log.Info().Msg("AMT has the admin password from before the last change, which did not finish; using it")
+	}
+	return realm, current, nil
 }

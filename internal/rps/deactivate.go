@@ -40,23 +40,23 @@ func (o *op) deviceTenant(ctx context.Context) (bool, error) {
 // authorizeActivated runs the checks shared by deactivation and maintenance: a tenant that may touch the device
 // and a password we know for it (§2.12, §2.13). Without -f a stored password is required, as RPS; with -f a device
 // we hold nothing for may still be reached with the password AMT itself checks, but a stored one must match.
-func (o *op) authorizeActivated(ctx context.Context) (auth string, stored deviceSecrets, err error) {
+func (o *op) authorizeActivated(ctx context.Context) (auth adminPasswords, stored deviceSecrets, err error) {
 	if o.p.Password == "" {
-		return "", stored, refuse("AMT password DOES NOT match stored version for Device %s", o.p.UUID)
+		return auth, stored, refuse("AMT password DOES NOT match stored version for Device %s", o.p.UUID)
 	}
 	recorded, err := o.deviceTenant(ctx)
 	if err != nil {
-		return "", stored, err
+		return auth, stored, err
 	}
 	found := false
 	if o.tenant != "" {
 		if stored, found, err = o.readDeviceSecrets(ctx); errors.Is(err, secrets.ErrUnavailable) {
-			return "", stored, err // answered in general words; the address and path go to the log
+			return auth, stored, err // answered in general words; the address and path go to the log
 		} else if err != nil {
-			return "", stored, refuse("Device %s: %s; run the operation again.", o.p.UUID, err.Error())
+			return auth, stored, refuse("Device %s: %s; run the operation again.", o.p.UUID, err.Error())
 		}
 	}
-	auth, err = o.knownPassword(ctx, stored, found, !o.cmd.Force)
+	auth, err = o.knownPasswords(ctx, stored, found, !o.cmd.Force)
 	if err == nil && !found && recorded {
 		o.log.Warn().Msg("device recorded without stored secrets; using the supplied password")
 	}

@@ -127,13 +127,13 @@ func sessionOver(ctx context.Context) error {
 
 // connect builds the WS-Man client over the relay (one exchange per request, `Connection: close`, §1.6), or over
 // the TLS tunnel when the device enforces TLS on its local ports or rpc-go asks for it (§1.9).
-func (o *op) connect(user, password string) error {
+func (o *op) connect(user string, pw adminPasswords) error {
 	if o.p.tunnel() {
-		return o.connectTLS(user, password)
+		return o.connectTLS(user, pw)
 	}
 	c, err := wsman.New(wsman.Config{
-		Dialer: wsman.RelayDialer(o.s), Host: o.p.UUID + ":16992", Username: user, Password: password,
-		DisableKeepAlive: true, Timeout: o.e.cfg.StepTimeout,
+		Dialer: wsman.RelayDialer(o.s), Host: o.p.UUID + ":16992", Username: user, Password: pw.stored,
+		FallbackPassword: pw.previous, DisableKeepAlive: true, Timeout: o.e.cfg.StepTimeout,
 	})
 	if err != nil {
 		return err

@@ -251,3 +251,44 @@ func TestPasswordChangeRecordedButNotMade(t *testing.T) {
 	require.Equal(t, next, after[secrets.KeyAMTPassword])
 	require.NotContains(t, after, secrets.KeyPreviousAMTPassword)
 }
+
+// Maintenance and deactivation also open a device whose recorded password change AMT never made: with the old
+// password, which a changepassword then records as the one AMT had.
+func TestMaintenanceAndDeactivateAfterUnmadeChange(t *testing.T) {
+	e := newEnv(t, nil)
+	tenant := newTenant(t, "dynamic")
+	d := e.newDevice(t, tenant, amtsim.Config{})
+	guid := d.GUID().String()
+	require.True(t, e.run(t, d, activate(tenant+"_ccm")).OK())
+	e.outcome(t)
+	path, err := secrets.Device(tenant, guid)
+	require.NoError(t, err)
+	recordUnmade := func(next string) string {
+		current := deviceSecrets(t, tenant, guid)
+		recorded := maps.Clone(current)
+		recorded[secrets.KeyAMTPassword], recorded[secrets.KeyPreviousAMTPassword] = next, current[secrets.KeyAMTPassword]
+		require.NoError(t, testSecrets.Put(context.Background(), path, recorded))
+		return current[secrets.KeyAMTPassword]
+	}
+
+	amtHas := recordUnmade("N3xt-Passw0rd!")
+	res := e.run(t, d, rpc.Config{Command: rpc.MaintenanceCommand(tenantPassword, "synctime", "", false), Password: tenantPassword})
+	require.True(t, res.OK(), res.Message)
+	e.outcome(t)
+
+	res = e.run(t, d, rpc.Config{Command: rpc.MaintenanceCommand(tenantPassword, "changepassword", "Chang3d-Passw0rd!", false),
+		Password: tenantPassword})
+	require.True(t, res.OK(), res.Message)
+	e.outcome(t)
+	require.True(t, d.AdminPasswordIs("Chang3d-Passw0rd!"))
+	after := deviceSecrets(t, tenant, guid)
+	require.Equal(t, "Chang3d-Passw0rd!", after[secrets.KeyAMTPassword])
+	require.NotContains(t, after, secrets.KeyPreviousAMTPassword)
+	require.False(t, d.AdminPasswordIs(amtHas))
+
+	recordUnmade("Th1rd-Passw0rd!")
+	res = e.run(t, d, rpc.Config{Command: rpc.DeactivateCommand(tenantPassword, false), Password: tenantPassword})
+	require.True(t, res.OK(), res.Message)
+	e.outcome(t)
+	require.Equal(t, amtsim.PreProvisioning, d.State().Mode)
+}

@@ -153,7 +153,7 @@ func (o *op) syncDeviceInfo(ctx context.Context) error {
 
 // changePassword sets the new admin password (taskArg, or a random one) with SetAdminAclEntryEx, whose ReturnValue
 // must be 0, and stores it (§2.13).
-func (o *op) changePassword(ctx context.Context, auth string, stored deviceSecrets) error {
+func (o *op) changePassword(ctx context.Context, auth adminPasswords, stored deviceSecrets) error {
 	const failed = "changepassword failed"
 	newPassword := o.cmd.TaskArg
 	if newPassword == "" {
@@ -172,8 +172,9 @@ func (o *op) changePassword(ctx context.Context, auth string, stored deviceSecre
 	if err != nil {
 		return &failure{text: failed + " (" + err.Error() + ")", cause: err}
 	}
+	current := o.ws.CurrentPassword() // the one AMT accepted: the stored one, or the one before a lost change
 	// As in adopt: the new password is recorded with the current one before the change, and alone after it.
-	stored.AMTPassword, stored.PreviousAMTPassword = newPassword, auth
+	stored.AMTPassword, stored.PreviousAMTPassword = newPassword, current
 	if o.tenant != "" {
 		if err := o.writeDeviceSecrets(ctx, stored); err != nil {
 			return fmt.Errorf("%s: the new password could not be stored, so AMT's was not changed: %w", failed, err)

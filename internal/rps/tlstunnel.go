@@ -27,10 +27,10 @@ var errPinMismatch = errors.New("AMT presented a TLS certificate other than the 
 
 // connectTLS builds the WS-Man client over the TLS tunnel: every exchange is its own TLS session on a fresh
 // tunnelled socket to port 16993, because AMT closes the socket after each `Connection: close` exchange (§1.9).
-func (o *op) connectTLS(user, password string) error {
+func (o *op) connectTLS(user string, pw adminPasswords) error {
 	c, err := wsman.New(wsman.Config{
-		Dialer: wsman.DialerFunc(o.dialTLS), Host: o.p.UUID + ":16993", Username: user, Password: password,
-		DisableKeepAlive: true, Timeout: o.e.cfg.StepTimeout,
+		Dialer: wsman.DialerFunc(o.dialTLS), Host: o.p.UUID + ":16993", Username: user, Password: pw.stored,
+		FallbackPassword: pw.previous, DisableKeepAlive: true, Timeout: o.e.cfg.StepTimeout,
 		// A socket reset in the middle of an exchange is retried over a new TLS session where that is safe:
 		// the request was not written, or it is a Get/Enumerate (wsman.Client.exchange). Anything else ends
 		// the step with the reset as its cause.
