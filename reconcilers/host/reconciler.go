@@ -47,7 +47,7 @@ func New(cfg Config, deps Deps) (*Reconciler, error) {
 		started: cfg.Clock(), lastDisc: map[string]time.Time{}, synced: map[string]time.Time{},
 	}
 	r.q = queue.New(r.reconcile, queue.Options{Parallelism: cfg.Parallelism, Timeout: cfg.RequestTimeout,
-		Name: "host", Log: r.log, Registerer: cfg.Registerer})
+		Name: "host", Log: r.log, Registerer: cfg.Registerer, Spread: cfg.ResyncPeriod * 3 / 4})
 	return r, nil
 }
 
@@ -59,8 +59,15 @@ func (r *Reconciler) Enqueue(tenant, uuid string) {
 	r.q.Enqueue(NewID(tenant, uuid))
 }
 
-// OnHost is the inventory.Handlers.Host callback.
-func (r *Reconciler) OnHost(id inventory.HostID, _ inventory.Cause) { r.Enqueue(id.Tenant, id.UUID) }
+// OnHost is the inventory.Handlers.Host callback. A resync's requests go to the queue's background lane: spread
+// over most of the period, and never ahead of an event's.
+func (r *Reconciler) OnHost(id inventory.HostID, cause inventory.Cause) {
+	if cause != inventory.Resync {
+		r.Enqueue(id.Tenant, id.UUID)
+	} else if id.Tenant != "" && id.UUID != "" {
+		r.q.EnqueueBackground(NewID(id.Tenant, id.UUID))
+	}
+}
 
 // PresenceChanged is called for each gateway session event (ciragw Subscribe: Connected/Disconnected).
 func (r *Reconciler) PresenceChanged(tenant, guid string, connected bool, at time.Time) {
@@ -119,7 +126,9 @@ func (r *Reconciler) sweepDevices(ctx context.Context) {
 			continue
 		}
 		for _, d := range devs {
-			r.Enqueue(d.TenantID, d.GUID)
+			if d.TenantID != "" && d.GUID != "" {
+				r.q.EnqueueBackground(NewID(d.TenantID, d.GUID))
+			}
 		}
 	}
 }

@@ -8,6 +8,9 @@
 //     periodic resync enqueues every ID again; the depth and the drops are metrics;
 //   - one pending timer per ID (the earliest wins), so repeated "look again at T" answers do not pile up;
 //   - per-ID exponential backoff for errors, reset by the next success;
+//   - a background lane (EnqueueBackground) for the periodic resync: its IDs reach the workers only while few
+//     requests are waiting, so an event's request never queues behind a whole resync, and no faster than spreads
+//     a resync over Options.Spread, so its cost is a steady load rather than a burst every period;
 //   - a Stop that is safe while timers are pending. v2's Retry(...).After re-enqueues from a time.AfterFunc into a
 //     partition channel that its Stop closes, which panics when a timer fires after Stop; here timers and enqueues
 //     go through a gate that Stop shuts, and the controller is stopped only once every enqueued request has been
@@ -69,6 +72,10 @@ type Options struct {
 	Cap int
 	// Registerer receives the queue's own dropped counter; nil registers nothing.
 	Registerer prometheus.Registerer
+	// Spread is the time over which a burst of background requests is handed to the workers: a resync of 10,000
+	// hosts with Spread 45 s starts one every 4.5 ms at most; a small burst goes faster (maxBackgroundGap).
+	// 0: as fast as the workers take them.
+	Spread time.Duration
 }
 
 // DefaultCap bounds the waiting IDs: far more hosts than one replica serves, small enough to bound memory.
@@ -92,6 +99,17 @@ type Queue[I controller.ID] struct {
 	waiting  map[I]struct{} // queued, not yet taken by a worker (dirty)
 	running  map[I]struct{} // being reconciled; a request meanwhile waits until it ends (processing)
 	dropped  prometheus.Counter
+	bg       background[I]
+}
+
+// background is the lane of EnqueueBackground: IDs in arrival order, each at most once (an ID is in order at least
+// once while it is in set; an entry not in set is skipped), and the pace of the burst being handed out.
+type background[I comparable] struct {
+	order    []I
+	set      map[I]struct{}
+	deadline time.Time   // the burst should be handed out by then (Options.Spread after it began)
+	next     time.Time   // the next ID may go at this time
+	timer    *time.Timer // armed while the pace holds the next ID back
 }
 
 type pendingTimer struct {
@@ -120,7 +138,7 @@ func New[I controller.ID](fn Func[I], opts Options) *Queue[I] {
 		opts.Cap = DefaultCap
 	}
 	q := &Queue[I]{fn: fn, opts: opts, timers: map[I]pendingTimer{}, attempts: map[I]int{},
-		waiting: map[I]struct{}{}, running: map[I]struct{}{}}
+		waiting: map[I]struct{}{}, running: map[I]struct{}{}, bg: background[I]{set: map[I]struct{}{}}}
 	q.register()
 	q.stopCtx, q.stopAll = context.WithCancel(context.Background()) //nolint:gosec // G118: Stop calls q.stopAll
 	q.newCtx, q.stopNew = context.WithCancel(q.stopCtx)             //nolint:gosec // G118: Stop calls q.stopNew
@@ -149,6 +167,7 @@ func (q *Queue[I]) enqueueLocked(id I) {
 		return
 	}
 	q.waiting[id] = struct{}{}
+	q.bgDrop(id) // this request covers the background one
 	if _, ok := q.running[id]; ok {
 		return // pushed when the reconcile in progress ends (finish)
 	}
@@ -163,6 +182,81 @@ func (q *Queue[I]) push(id I) {
 		delete(q.waiting, id)
 		q.inflight.Done()
 		metrics.AddQueueDepth(q.opts.Name, -1)
+	}
+}
+
+// EnqueueBackground asks for a reconcile of id at low priority (a periodic resync): it waits in the background
+// lane until fewer requests wait or run than twice the workers, and the lane's pace lets it go. An id already
+// waiting or in the lane is not queued again. It never blocks; after Stop it does nothing.
+func (q *Queue[I]) EnqueueBackground(id I) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.stopped {
+		return
+	}
+	if _, ok := q.waiting[id]; ok {
+		return
+	}
+	if _, ok := q.bg.set[id]; ok {
+		return
+	}
+	if len(q.bg.set)+len(q.waiting) >= q.opts.Cap {
+		q.dropped.Inc()
+		return
+	}
+	if len(q.bg.set) == 0 {
+		now := time.Now()
+		q.bg.deadline, q.bg.next = now.Add(q.opts.Spread), now
+	}
+	q.bg.set[id] = struct{}{}
+	q.bg.order = append(q.bg.order, id)
+	metrics.AddQueueDepth(q.opts.Name, 1)
+	q.feedLocked()
+}
+
+// bgDrop takes id out of the background lane, if it is there.
+func (q *Queue[I]) bgDrop(id I) {
+	if _, ok := q.bg.set[id]; ok {
+		delete(q.bg.set, id)
+		metrics.AddQueueDepth(q.opts.Name, -1)
+	}
+}
+
+// maxBackgroundGap is the slowest pace of the background lane: a burst small enough to go at this pace is not
+// stretched over the whole Spread (a few hosts are looked at within a second, not one every few seconds).
+const maxBackgroundGap = 20 * time.Millisecond
+
+// feedLocked hands background IDs to the workers while they have room for them (at most twice the workers'
+// number waiting or running) and the pace allows; otherwise a finishing reconcile or the pace timer calls it again.
+func (q *Queue[I]) feedLocked() {
+	for len(q.bg.set) > 0 && !q.stopped && len(q.waiting)+len(q.running) < 2*q.opts.Parallelism {
+		now := time.Now()
+		if wait := q.bg.next.Sub(now); wait > 0 {
+			if q.bg.timer == nil {
+				q.bg.timer = time.AfterFunc(wait, func() {
+					q.mu.Lock()
+					defer q.mu.Unlock()
+					q.bg.timer = nil
+					q.feedLocked()
+				})
+			}
+			return
+		}
+		id := q.bg.order[0]
+		var zero I
+		q.bg.order[0] = zero
+		q.bg.order = q.bg.order[1:]
+		if _, ok := q.bg.set[id]; !ok {
+			continue // an Enqueue covered it
+		}
+		q.bgDrop(id)
+		q.enqueueLocked(id)
+		if left := len(q.bg.set); left > 0 {
+			q.bg.next = now.Add(min(max(q.bg.deadline.Sub(now), 0)/time.Duration(left), maxBackgroundGap))
+		}
+	}
+	if len(q.bg.set) == 0 {
+		q.bg.order = nil // let the burst's backing array go
 	}
 }
 
@@ -182,6 +276,7 @@ func (q *Queue[I]) finish(id I) {
 	if _, ok := q.waiting[id]; ok && !q.stopped {
 		q.push(id)
 	}
+	q.feedLocked()
 }
 
 // EnqueueAfter reconciles id after d, unless an earlier reconcile of id is already scheduled.
@@ -231,6 +326,11 @@ func (q *Queue[I]) Stop() {
 		p.timer.Stop()
 		delete(q.timers, id)
 	}
+	if q.bg.timer != nil {
+		q.bg.timer.Stop()
+	}
+	metrics.AddQueueDepth(q.opts.Name, -float64(len(q.bg.set)))
+	q.bg = background[I]{set: map[I]struct{}{}}
 	q.mu.Unlock()
 	q.stopNew()
 	done := make(chan struct{})
@@ -313,9 +413,9 @@ func (q *Queue[I]) register() {
 	}
 }
 
-// Depth is the number of IDs waiting to be reconciled.
+// Depth is the number of IDs waiting to be reconciled, in the background lane too.
 func (q *Queue[I]) Depth() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.waiting)
+	return len(q.waiting) + len(q.bg.set)
 }
