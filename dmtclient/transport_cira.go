@@ -82,13 +82,13 @@ func (d CIRADialer) port() uint16 {
 
 // CIRAClientConfig configures NewCIRAClient.
 type CIRAClientConfig struct {
-	Gateway     ChannelOpener
-	GUID        string
-	Username    string // "admin" for an activated device (MPS hard-codes it, §4.1)
-	Password    string // the device's AMT admin password
+	Gateway  ChannelOpener
+	GUID     string
+	Username string // "admin" for an activated device (MPS hard-codes it, §4.1)
+	Password string // the device's AMT admin password
 	// FallbackPassword is wsman.Config.FallbackPassword: the one AMT had before a change whose outcome was lost.
 	FallbackPassword string
-	OpenTimeout time.Duration
+	OpenTimeout      time.Duration
 	// Timeout bounds one WS-Man exchange (wsman.Config.Timeout; default there 60 s).
 	Timeout time.Duration
 	// Observe is wsman.Config.Observe, e.g. (*ciragw.Gateway).ObserveWSManLatency.

@@ -118,8 +118,8 @@ func (c *AMTClients) For(ctx context.Context, tenant, guid string) (*amt.Client,
 	}
 	ws, err := dmtclient.NewCIRAClient(dmtclient.CIRAClientConfig{
 		Gateway: notConnectedMapper{c.gw}, GUID: guid, Username: amtAdminUser, Password: password,
-		FallbackPassword: previous,
-		OpenTimeout: c.opts.OpenTimeout, Timeout: c.opts.RequestTimeout, Observe: c.opts.ObserveWSMan,
+		FallbackPassword: previous, OpenTimeout: c.opts.OpenTimeout, Timeout: c.opts.RequestTimeout,
+		Observe: c.opts.ObserveWSMan,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("devices: WS-Man client for device %s: %w", guid, err)
