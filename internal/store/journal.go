@@ -106,6 +106,17 @@ func (s *Store) GetJournal(ctx context.Context, guid string, kind OpKind) (Journ
 	return e, mapErr(err, "get journal "+string(kind)+" of "+guid)
 }
 
+// ListJournal returns the device's entries, one per kind at most, in kind order: one query where a reconcile
+// needs several kinds.
+func (s *Store) ListJournal(ctx context.Context, guid string) ([]JournalEntry, error) {
+	if err := checkUUID("guid", guid); err != nil {
+		return nil, err
+	}
+	rows, _ := s.db.Query(ctx, `SELECT `+journalColumns+` FROM journal WHERE guid = $1::uuid ORDER BY kind`, guid)
+	es, err := pgx.CollectRows(rows, scanJournal)
+	return es, mapErr(err, "list journal of "+guid)
+}
+
 // DeleteJournal ends an operation; deleting an absent entry is not an error (the operation is over either way).
 func (s *Store) DeleteJournal(ctx context.Context, guid string, kind OpKind) error {
 	if err := checkUUID("guid", guid); err != nil {

@@ -289,6 +289,16 @@ func TestJournal(t *testing.T) {
 		DeadlineAt: now.Add(-time.Minute)})
 	require.NoError(t, err)
 
+	all, err := s.ListJournal(ctx, guid2)
+	require.NoError(t, err)
+	require.Len(t, all, 2)
+	require.Equal(t, []OpKind{OpDeactivation, OpPower}, []OpKind{all[0].Kind, all[1].Kind})
+	all, err = s.ListJournal(ctx, "aaaaaaaa-0000-0000-0000-0000000000ff")
+	require.NoError(t, err)
+	require.Empty(t, all)
+	_, err = s.ListJournal(ctx, "not-a-guid")
+	require.ErrorIs(t, err, ErrInvalid)
+
 	due, err := s.ListDueJournal(ctx, now)
 	require.NoError(t, err)
 	require.Len(t, due, 1)

@@ -66,7 +66,7 @@ type Devices interface {
 
 // Journal is the operation journal (architecture "State"): operations in flight survive restarts.
 type Journal interface {
-	GetJournal(ctx context.Context, guid string, kind store.OpKind) (store.JournalEntry, error)
+	ListJournal(ctx context.Context, guid string) ([]store.JournalEntry, error)
 	PutJournal(ctx context.Context, e store.JournalEntry) (store.JournalEntry, error)
 	DeleteJournal(ctx context.Context, guid string, kind store.OpKind) error
 	ListDueJournal(ctx context.Context, now time.Time) ([]store.JournalEntry, error)

@@ -170,14 +170,14 @@ func (w *world) ListDevicesByTenant(context.Context, string) ([]store.Device, er
 	return []store.Device{*w.dev}, nil
 }
 
-func (w *world) GetJournal(_ context.Context, _ string, kind store.OpKind) (store.JournalEntry, error) {
+func (w *world) ListJournal(context.Context, string) ([]store.JournalEntry, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	e, ok := w.journal[kind]
-	if !ok {
-		return e, store.ErrNotFound
+	var es []store.JournalEntry
+	for _, e := range w.journal {
+		es = append(es, e)
 	}
-	return e, nil
+	return es, nil
 }
 
 func (w *world) PutJournal(_ context.Context, e store.JournalEntry) (store.JournalEntry, error) {

@@ -126,9 +126,7 @@ func (r *Reconciler) sweepDevices(ctx context.Context) {
 			continue
 		}
 		for _, d := range devs {
-			if d.TenantID != "" && d.GUID != "" {
-				r.q.EnqueueBackground(NewID(d.TenantID, d.GUID))
-			}
+			r.Enqueue(d.TenantID, d.GUID)
 		}
 	}
 }
@@ -183,10 +181,7 @@ func (r *Reconciler) gather(ctx context.Context, log zerolog.Logger, tenant, gui
 	if dev, err = r.link(ctx, log, in.Host, dev, tenant); err != nil {
 		return in, err
 	}
-	if in.Power, err = r.journalEntry(ctx, guid, store.OpPower); err != nil {
-		return in, err
-	}
-	if in.Deactivation, err = r.journalEntry(ctx, guid, store.OpDeactivation); err != nil {
+	if in.Power, in.Deactivation, err = r.journalEntries(ctx, guid); err != nil {
 		return in, err
 	}
 	var pv presenceView
@@ -246,15 +241,21 @@ func (r *Reconciler) link(ctx context.Context, log zerolog.Logger, h *computev1.
 	return &linked, nil
 }
 
-func (r *Reconciler) journalEntry(ctx context.Context, guid string, kind store.OpKind) (*store.JournalEntry, error) {
-	e, err := r.deps.Journal.GetJournal(ctx, guid, kind)
-	switch {
-	case err == nil:
-		return &e, nil
-	case errors.Is(err, store.ErrNotFound):
-		return nil, nil
+// journalEntries reads the device's power and deactivation entries (nil where there is none) in one query.
+func (r *Reconciler) journalEntries(ctx context.Context, guid string) (power, deactivation *store.JournalEntry, err error) {
+	es, err := r.deps.Journal.ListJournal(ctx, guid)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the journal: %w", err)
 	}
-	return nil, fmt.Errorf("read %s journal: %w", kind, err)
+	for i := range es {
+		switch es[i].Kind {
+		case store.OpPower:
+			power = &es[i]
+		case store.OpDeactivation:
+			deactivation = &es[i]
+		}
+	}
+	return power, deactivation, nil
 }
 
 func (r *Reconciler) markSynced(guid string, session time.Time) {
