@@ -17,7 +17,9 @@
 #   LOAD_RAMP_RATE=2000   devices starting to dial per s   LOAD_MAX_DIALING=500  dialling but not up, at once
 #   LOAD_SOURCES=4        source addresses per fleet process (fleet i uses 127.0.<i+1>.1..N)
 #   LOAD_HOSTS=1          register a host per device in Inventory first, as EMF's onboarding does: every connect
-#                         then reads the power state and writes the host's status, and the idle window waits for all
+#                         then reads the power state and writes the host's status, and the idle window waits for all;
+#                         after it 20 hosts are turned off as a user does, during a resync, and the time until
+#                         Inventory shows them OFF is reported (`load: user changes: …`)
 #   LOAD_FLEET_SIZE=10000 most devices per fleet process   LOAD_LB_CONNS=9000    most connections per HAProxy
 #   LOAD_TIMEOUT=15m      bound of the whole run           LOAD_DIR=.cache/load  logs, import file, binaries
 #   LOAD_RAMP_TIMEOUT=5m  from the first session, how long the ramp may take before the run goes on without the rest

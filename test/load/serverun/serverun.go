@@ -39,8 +39,11 @@ type Options struct {
 	Sources    int
 	// Hosts registers a host per device in Inventory before the fleet dials, as EMF's onboarding does: each
 	// connect then gets the host reconciler's first look (a power state read through the tunnel and the host's
-	// status written to Inventory), and the idle window waits until every host has had it.
-	Hosts bool
+	// status written to Inventory), and the idle window waits until every host has had it. After the idle window
+	// a few hosts are turned off as a user does (userChange), once the resync has many hosts queued or
+	// ResyncWait has passed (default 70 s, more than the default -reconcilePeriod).
+	Hosts      bool
+	ResyncWait time.Duration
 
 	RampTimeout time.Duration // from the first session; the run goes on with whoever is up
 	Settle      time.Duration // between the ramp and the idle window
@@ -148,6 +151,9 @@ func (o *Options) defaults() error {
 	if o.QueryTimeout <= 0 {
 		o.QueryTimeout = 10 * time.Second
 	}
+	if o.ResyncWait <= 0 {
+		o.ResyncWait = 70 * time.Second
+	}
 	if o.RampTimeout <= 0 {
 		o.RampTimeout = 5 * time.Minute
 	}
@@ -202,6 +208,11 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	if err := s.idleWindow(ctx, hc, &res); err != nil {
 		return res, err
+	}
+	if o.Hosts {
+		if err := s.userChange(ctx, hc); err != nil {
+			return res, err
+		}
 	}
 	token, err := userToken(s.tenant)
 	if err != nil {

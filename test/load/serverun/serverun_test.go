@@ -23,7 +23,7 @@ func TestServeSmallFleet(t *testing.T) {
 	var out bytes.Buffer
 	dir := t.TempDir()
 	res, err := Run(ctx, Options{N: 12, Replicas: 1, RampRate: 100, MaxDialing: 4, Sources: 2, Hosts: true,
-		Settle: 100 * time.Millisecond, IdleWindow: time.Second, Rate: 20, Duration: time.Second,
+		ResyncWait: time.Second, Settle: 100 * time.Millisecond, IdleWindow: time.Second, Rate: 20, Duration: time.Second,
 		Dir: dir, BinDir: binDir(t), Profile: true, Out: &out})
 	t.Log("\n" + out.String() + res.Line())
 	require.NoError(t, err, out.String())
@@ -31,6 +31,7 @@ func TestServeSmallFleet(t *testing.T) {
 	require.Zero(t, res.Errors(), out.String())
 	require.Len(t, res.REST.latencies, 20)
 	require.Contains(t, out.String(), "load: 12 hosts created in Inventory")
+	require.Regexp(t, `load: user changes: 12 hosts set to power OFF with [0-9]+ host reconciles queued`, out.String())
 	require.Regexp(t, regexp.MustCompile(`^load: devices=12 connected=12 up_s=[0-9.]+ rss_kb_per_session=-?[0-9.]+ keepalive_cpu_pct=[0-9.]+ wsman_p50_ms=[0-9.]+ wsman_p99_ms=[0-9.]+ errors=0 binary=dm-manager-serve$`), res.Line())
 
 	// The fleets were collected before the REST phase, and the phase's second-by-second latency was written.

@@ -58,6 +58,7 @@ type system struct {
 	guids      []string
 	caFile     string
 	closers    []func()
+	user       *rig.Rig // Inventory as the EIM API writes it for a user; with Options.Hosts only
 }
 
 func (s *system) close() {
@@ -142,6 +143,7 @@ func (s *system) createHosts(ctx context.Context) error {
 		return err
 	}
 	s.closers = append(s.closers, api.Close) // see tenantUp
+	s.user = api
 	t0 := time.Now()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(hostWriters)
