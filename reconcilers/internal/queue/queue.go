@@ -108,8 +108,9 @@ type background[I comparable] struct {
 	order    []I
 	set      map[I]struct{}
 	deadline time.Time   // the burst should be handed out by then (Options.Spread after it began)
-	next     time.Time   // the next ID may go at this time
-	timer    *time.Timer // armed while the pace holds the next ID back
+	next     time.Time   // the next batch may go at this time
+	credit   int         // IDs of the current batch still to go
+	timer    *time.Timer // armed while the pace holds the next batch back
 }
 
 type pendingTimer struct {
@@ -226,20 +227,16 @@ func (q *Queue[I]) bgDrop(id I) {
 // stretched over the whole Spread (a few hosts are looked at within a second, not one every few seconds).
 const maxBackgroundGap = 20 * time.Millisecond
 
+// backgroundBatch is how often the paced lane hands out a batch: IDs go a batch at a time rather than one per
+// timer, because waking the process (and Inventory and Postgres) for every single reconcile costs more CPU than
+// the same reconciles a few at a time.
+const backgroundBatch = 50 * time.Millisecond
+
 // feedLocked hands background IDs to the workers while they have room for them (at most twice the workers'
 // number waiting or running) and the pace allows; otherwise a finishing reconcile or the pace timer calls it again.
 func (q *Queue[I]) feedLocked() {
 	for len(q.bg.set) > 0 && !q.stopped && len(q.waiting)+len(q.running) < 2*q.opts.Parallelism {
-		now := time.Now()
-		if wait := q.bg.next.Sub(now); wait > 0 {
-			if q.bg.timer == nil {
-				q.bg.timer = time.AfterFunc(wait, func() {
-					q.mu.Lock()
-					defer q.mu.Unlock()
-					q.bg.timer = nil
-					q.feedLocked()
-				})
-			}
+		if q.bg.credit == 0 && !q.nextBatch() {
 			return
 		}
 		id := q.bg.order[0]
@@ -251,13 +248,37 @@ func (q *Queue[I]) feedLocked() {
 		}
 		q.bgDrop(id)
 		q.enqueueLocked(id)
-		if left := len(q.bg.set); left > 0 {
-			q.bg.next = now.Add(min(max(q.bg.deadline.Sub(now), 0)/time.Duration(left), maxBackgroundGap))
-		}
+		q.bg.credit--
 	}
 	if len(q.bg.set) == 0 {
-		q.bg.order = nil // let the burst's backing array go
+		q.bg.order, q.bg.credit = nil, 0 // let the burst's backing array go
 	}
+}
+
+// nextBatch sizes the next batch of the lane when its time has come: the IDs left spread evenly over what is left
+// of the burst's Spread, backgroundBatch's worth of them (all of them once the Spread is over). Before that time it
+// arms the pace timer and reports false.
+func (q *Queue[I]) nextBatch() bool {
+	now := time.Now()
+	if wait := q.bg.next.Sub(now); wait > 0 {
+		if q.bg.timer == nil {
+			q.bg.timer = time.AfterFunc(wait, func() {
+				q.mu.Lock()
+				defer q.mu.Unlock()
+				q.bg.timer = nil
+				q.feedLocked()
+			})
+		}
+		return false
+	}
+	gap := min(max(q.bg.deadline.Sub(now), 0)/time.Duration(len(q.bg.set)), maxBackgroundGap)
+	if gap == 0 {
+		q.bg.credit = len(q.bg.set)
+		return true
+	}
+	q.bg.credit = max(1, int(backgroundBatch/gap))
+	q.bg.next = now.Add(time.Duration(q.bg.credit) * gap)
+	return true
 }
 
 // take moves id from waiting to running as a worker starts it.
