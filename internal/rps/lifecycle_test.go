@@ -235,13 +235,8 @@ func TestPasswordChangeRecordedButNotMade(t *testing.T) {
 	guid := d.GUID().String()
 	require.True(t, e.run(t, d, activate(tenant+"_ccm")).OK())
 	e.outcome(t)
-	current := deviceSecrets(t, tenant, guid)
-	path, err := secrets.Device(tenant, guid)
-	require.NoError(t, err)
 	next := "N3xt-Passw0rd!"
-	recorded := maps.Clone(current)
-	recorded[secrets.KeyAMTPassword], recorded[secrets.KeyPreviousAMTPassword] = next, current[secrets.KeyAMTPassword]
-	require.NoError(t, testSecrets.Put(context.Background(), path, recorded))
+	recordUnmadeChange(t, tenant, guid, next)
 
 	res := e.run(t, d, rpc.Config{Command: rpc.ActivateCommand(tenant+"_ccm", false), Password: tenantPassword})
 	require.True(t, res.OK(), res.Message)
@@ -261,17 +256,8 @@ func TestMaintenanceAndDeactivateAfterUnmadeChange(t *testing.T) {
 	guid := d.GUID().String()
 	require.True(t, e.run(t, d, activate(tenant+"_ccm")).OK())
 	e.outcome(t)
-	path, err := secrets.Device(tenant, guid)
-	require.NoError(t, err)
-	recordUnmade := func(next string) string {
-		current := deviceSecrets(t, tenant, guid)
-		recorded := maps.Clone(current)
-		recorded[secrets.KeyAMTPassword], recorded[secrets.KeyPreviousAMTPassword] = next, current[secrets.KeyAMTPassword]
-		require.NoError(t, testSecrets.Put(context.Background(), path, recorded))
-		return current[secrets.KeyAMTPassword]
-	}
 
-	amtHas := recordUnmade("N3xt-Passw0rd!")
+	amtHas := recordUnmadeChange(t, tenant, guid, "N3xt-Passw0rd!")
 	res := e.run(t, d, rpc.Config{Command: rpc.MaintenanceCommand(tenantPassword, "synctime", "", false), Password: tenantPassword})
 	require.True(t, res.OK(), res.Message)
 	e.outcome(t)
@@ -286,9 +272,22 @@ func TestMaintenanceAndDeactivateAfterUnmadeChange(t *testing.T) {
 	require.NotContains(t, after, secrets.KeyPreviousAMTPassword)
 	require.False(t, d.AdminPasswordIs(amtHas))
 
-	recordUnmade("Th1rd-Passw0rd!")
+	recordUnmadeChange(t, tenant, guid, "Th1rd-Passw0rd!")
 	res = e.run(t, d, rpc.Config{Command: rpc.DeactivateCommand(tenantPassword, false), Password: tenantPassword})
 	require.True(t, res.OK(), res.Message)
 	e.outcome(t)
 	require.Equal(t, amtsim.PreProvisioning, d.State().Mode)
+}
+
+// recordUnmadeChange stores next as the device's password with the one AMT has as the previous one, as a change
+// lost before AMT was asked leaves them; it returns the one AMT has.
+func recordUnmadeChange(t *testing.T, tenant, guid, next string) string {
+	t.Helper()
+	path, err := secrets.Device(tenant, guid)
+	require.NoError(t, err)
+	current := deviceSecrets(t, tenant, guid)
+	recorded := maps.Clone(current)
+	recorded[secrets.KeyAMTPassword], recorded[secrets.KeyPreviousAMTPassword] = next, current[secrets.KeyAMTPassword]
+	require.NoError(t, testSecrets.Put(context.Background(), path, recorded))
+	return current[secrets.KeyAMTPassword]
 }
