@@ -230,11 +230,7 @@ func TestPasswordChangeInterrupted(t *testing.T) {
 // on the old one, opens the device with it and completes the change.
 func TestPasswordChangeRecordedButNotMade(t *testing.T) {
 	e := newEnv(t, nil)
-	tenant := newTenant(t, "dynamic")
-	d := e.newDevice(t, tenant, amtsim.Config{})
-	guid := d.GUID().String()
-	require.True(t, e.run(t, d, activate(tenant+"_ccm")).OK())
-	e.outcome(t)
+	d, tenant, guid := e.activatedDynamic(t)
 	next := "N3xt-Passw0rd!"
 	recordUnmadeChange(t, tenant, guid, next)
 
@@ -251,11 +247,7 @@ func TestPasswordChangeRecordedButNotMade(t *testing.T) {
 // password, which a changepassword then records as the one AMT had.
 func TestMaintenanceAndDeactivateAfterUnmadeChange(t *testing.T) {
 	e := newEnv(t, nil)
-	tenant := newTenant(t, "dynamic")
-	d := e.newDevice(t, tenant, amtsim.Config{})
-	guid := d.GUID().String()
-	require.True(t, e.run(t, d, activate(tenant+"_ccm")).OK())
-	e.outcome(t)
+	d, tenant, guid := e.activatedDynamic(t)
 
 	amtHas := recordUnmadeChange(t, tenant, guid, "N3xt-Passw0rd!")
 	res := e.run(t, d, rpc.Config{Command: rpc.MaintenanceCommand(tenantPassword, "synctime", "", false), Password: tenantPassword})
@@ -277,6 +269,16 @@ func TestMaintenanceAndDeactivateAfterUnmadeChange(t *testing.T) {
 	require.True(t, res.OK(), res.Message)
 	e.outcome(t)
 	require.Equal(t, amtsim.PreProvisioning, d.State().Mode)
+}
+
+// activatedDynamic is a device of a new tenant with the dynamic password policy, activated in CCM.
+func (e *env) activatedDynamic(t *testing.T) (d *amtsim.Device, tenant, guid string) {
+	t.Helper()
+	tenant = newTenant(t, "dynamic")
+	d = e.newDevice(t, tenant, amtsim.Config{})
+	require.True(t, e.run(t, d, activate(tenant+"_ccm")).OK())
+	e.outcome(t)
+	return d, tenant, d.GUID().String()
 }
 
 // recordUnmadeChange stores next as the device's password with the one AMT has as the previous one, as a change
