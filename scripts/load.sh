@@ -24,7 +24,7 @@
 #   LOAD_TIMEOUT=15m      bound of the whole run           LOAD_DIR=.cache/load  logs, import file, binaries
 #   LOAD_RAMP_TIMEOUT=5m  from the first session, how long the ramp may take before the run goes on without the rest
 #   LOAD_SERVE_FLAGS / LOAD_SERVE_ENV / LOAD_FLEET_FLAGS   extra flags / environment for serve and the fleet;
-#                         LOAD_SERVE_ENV defaults to GOGC=50, as the chart sets it (LOAD_SERVE_ENV= for Go's 100)
+#                         LOAD_SERVE_ENV defaults to GOGC=30, as the chart sets it (LOAD_SERVE_ENV= for Go's 100)
 #   LOAD_PROFILE=1        serve with -enableProfiling; CPU profiles of the idle window and REST phase and a heap
 #                         profile per replica in LOAD_DIR (replica-0-cpu-idle.pprof, …; go tool pprof -top FILE)
 #
@@ -62,7 +62,7 @@ rc=0
 	-idleWindow "${LOAD_IDLE_WINDOW:-60s}" -settle "${LOAD_SETTLE:-5s}" -rampRate "${LOAD_RAMP_RATE:-2000}" \
 	-maxDialing "${LOAD_MAX_DIALING:-500}" -sources "${LOAD_SOURCES:-4}" -hosts="$([[ ${LOAD_HOSTS:-0} == 1 ]] && echo true || echo false)" -fleetSize "$fleet" \
 	-lbConns "${LOAD_LB_CONNS:-9000}" -timeout "${LOAD_TIMEOUT:-15m}" -rampTimeout "${LOAD_RAMP_TIMEOUT:-5m}" -dir "$dir" \
-	-profile="$([[ ${LOAD_PROFILE:-0} == 1 ]] && echo true || echo false)" -serveFlags "${LOAD_SERVE_FLAGS:-}" -serveEnv "${LOAD_SERVE_ENV-GOGC=50}" -fleetFlags "${LOAD_FLEET_FLAGS:-}" \
+	-profile="$([[ ${LOAD_PROFILE:-0} == 1 ]] && echo true || echo false)" -serveFlags "${LOAD_SERVE_FLAGS:-}" -serveEnv "${LOAD_SERVE_ENV-GOGC=30}" -fleetFlags "${LOAD_FLEET_FLAGS:-}" \
 	>"$dir/result.txt" || rc=$?
 echo "load.sh: finished in $((SECONDS - start)) s; load avg $(cut -d' ' -f1-3 /proc/loadavg)"
 cat "$dir/result.txt"

@@ -229,7 +229,7 @@ func TestRenderDefaults(t *testing.T) {
 	assertSecretRef(t, env, "DM_SECRETS_KEY", "dm-manager-secrets-key", "key")
 	assert.NotContains(t, env, "VAULT_ADDR")
 	assert.Equal(t, "483183820", dig(env["GOMEMLIMIT"], "value"), "GOMEMLIMIT: 90% of the 512Mi limit, in bytes")
-	assert.Equal(t, "50", dig(env["GOGC"], "value"))
+	assert.Equal(t, "30", dig(env["GOGC"], "value"))
 
 	ports := byName(dig(r.get(t, "Service", "dm-manager"), "spec", "ports"))
 	assert.NotContains(t, ports, "metrics", "metrics port only when metrics.enabled")

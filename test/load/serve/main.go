@@ -37,7 +37,7 @@ func main() {
 	flag.DurationVar(&o.Duration, "duration", 20*time.Second, "length of the REST phase")
 	flag.StringVar(&o.Dir, "dir", ".cache/load", "binaries, logs and the import file")
 	flag.StringVar(&serveFlags, "serveFlags", "", "extra flags for every replica, space separated")
-	flag.StringVar(&serveEnv, "serveEnv", "", "extra environment for every replica, space separated (e.g. GOGC=50)")
+	flag.StringVar(&serveEnv, "serveEnv", "", "extra environment for every replica, space separated (e.g. GOGC=30)")
 	flag.StringVar(&fleetFlags, "fleetFlags", "", "extra flags for every fleet process, space separated")
 	flag.BoolVar(&o.Profile, "profile", false, "save CPU (idle window, REST phase) and heap profiles of every replica in -dir")
 	flag.DurationVar(&timeout, "timeout", 15*time.Minute, "bound of the whole run")
