@@ -45,22 +45,6 @@ func (r AMTReport) Differs(h *computev1.HostResource) bool {
 	return h.GetCurrentAmtState() != r.Current || h.GetAmtStatus() != r.Status || h.GetAmtStatusIndicator() != r.Indicator
 }
 
-// UpdatePowerStatusOf writes current_power_state and the power status triplet in one Update, unless cur (the host
-// as the caller, the host reconciler, just read it) already holds the same state, text and indicator (and on-time);
-// then it writes nothing. cur is compared with instead of a fresh read. It returns the host with what was written applied (cur itself when
-// nothing was), the cur of the caller's next write.
-func (c *Client) UpdatePowerStatusOf(ctx context.Context, tenant string, cur *computev1.HostResource, r PowerReport,
-) (*computev1.HostResource, error) {
-	return c.UpdateStatusOf(ctx, tenant, cur, StatusReport{Power: &r})
-}
-
-// UpdateAMTStatusOf writes current_amt_state and the AMT status triplet in one Update, unless cur already holds the
-// same state, text and indicator; it compares and returns as UpdatePowerStatusOf.
-func (c *Client) UpdateAMTStatusOf(ctx context.Context, tenant string, cur *computev1.HostResource, r AMTReport,
-) (*computev1.HostResource, error) {
-	return c.UpdateStatusOf(ctx, tenant, cur, StatusReport{AMT: &r})
-}
-
 // StatusReport is what the host reconciler writes to a host in one step: its AMT and its power report, either
 // one absent.
 type StatusReport struct {
@@ -68,8 +52,11 @@ type StatusReport struct {
 	Power *PowerReport
 }
 
-// UpdateStatusOf writes the reports that differ from cur in a single Update (one write and one event for
-// Inventory's watchers where a connect changes both), and returns as UpdatePowerStatusOf.
+// UpdateStatusOf writes current_amt_state with the AMT status triplet and current_power_state with the power status
+// triplet (and on-time) in a single Update (one write and one event for Inventory's watchers where a connect changes
+// both), leaving out a report cur (the host as the caller, the host reconciler, just read it) already holds; cur is
+// compared with instead of a fresh read, and nothing is written when it holds both. It returns the host with what
+// was written applied (cur itself when nothing was), the cur of the caller's next write.
 func (c *Client) UpdateStatusOf(ctx context.Context, tenant string, cur *computev1.HostResource, r StatusReport,
 ) (*computev1.HostResource, error) {
 	var parts []change

@@ -59,8 +59,8 @@ func TestStatusWriter(t *testing.T) {
 	}
 	steps := []step{
 		{"power report", func() error {
-			return of(c.UpdatePowerStatusOf(ctx, tenant, cur, inventory.PowerReport{
-				Current: computev1.PowerState_POWER_STATE_ON, Status: "Powering off", Indicator: inProgress, OnTime: &onTime}))
+			return of(c.UpdateStatusOf(ctx, tenant, cur, inventory.StatusReport{Power: &inventory.PowerReport{
+				Current: computev1.PowerState_POWER_STATE_ON, Status: "Powering off", Indicator: inProgress, OnTime: &onTime}}))
 		}, true, func(t *testing.T, h *computev1.HostResource) {
 			require.Equal(t, computev1.PowerState_POWER_STATE_ON, h.GetCurrentPowerState())
 			require.Equal(t, "Powering off", h.GetPowerStatus())
@@ -71,20 +71,20 @@ func TestStatusWriter(t *testing.T) {
 			require.Equal(t, host.GetAmtStatusTimestamp(), h.GetAmtStatusTimestamp())
 		}},
 		{"same power report", func() error {
-			return of(c.UpdatePowerStatusOf(ctx, tenant, cur, inventory.PowerReport{
-				Current: computev1.PowerState_POWER_STATE_ON, Status: "Powering off", Indicator: inProgress}))
+			return of(c.UpdateStatusOf(ctx, tenant, cur, inventory.StatusReport{Power: &inventory.PowerReport{
+				Current: computev1.PowerState_POWER_STATE_ON, Status: "Powering off", Indicator: inProgress}}))
 		}, false, nil},
 		{"power done", func() error {
-			return of(c.UpdatePowerStatusOf(ctx, tenant, cur, inventory.PowerReport{
-				Current: computev1.PowerState_POWER_STATE_OFF, Status: "Powered off", Indicator: idle}))
+			return of(c.UpdateStatusOf(ctx, tenant, cur, inventory.StatusReport{Power: &inventory.PowerReport{
+				Current: computev1.PowerState_POWER_STATE_OFF, Status: "Powered off", Indicator: idle}}))
 		}, true, func(t *testing.T, h *computev1.HostResource) {
 			require.Equal(t, computev1.PowerState_POWER_STATE_OFF, h.GetCurrentPowerState())
 			require.Equal(t, "Powered off", h.GetPowerStatus())
 			require.Equal(t, onTime, h.GetPowerOnTime(), "power_on_time untouched without OnTime")
 		}},
 		{"amt report", func() error {
-			return of(c.UpdateAMTStatusOf(ctx, tenant, cur, inventory.AMTReport{
-				Current: computev1.AmtState_AMT_STATE_PROVISIONED, Status: "AMT Activation Done", Indicator: idle}))
+			return of(c.UpdateStatusOf(ctx, tenant, cur, inventory.StatusReport{AMT: &inventory.AMTReport{
+				Current: computev1.AmtState_AMT_STATE_PROVISIONED, Status: "AMT Activation Done", Indicator: idle}}))
 		}, true, func(t *testing.T, h *computev1.HostResource) {
 			require.Equal(t, computev1.AmtState_AMT_STATE_PROVISIONED, h.GetCurrentAmtState())
 			require.Equal(t, "AMT Activation Done", h.GetAmtStatus())
@@ -93,8 +93,8 @@ func TestStatusWriter(t *testing.T) {
 			require.Equal(t, "Powered off", h.GetPowerStatus(), "AMT writes leave the power triplet alone")
 		}},
 		{"same amt report", func() error {
-			return of(c.UpdateAMTStatusOf(ctx, tenant, cur, inventory.AMTReport{
-				Current: computev1.AmtState_AMT_STATE_PROVISIONED, Status: "AMT Activation Done", Indicator: idle}))
+			return of(c.UpdateStatusOf(ctx, tenant, cur, inventory.StatusReport{AMT: &inventory.AMTReport{
+				Current: computev1.AmtState_AMT_STATE_PROVISIONED, Status: "AMT Activation Done", Indicator: idle}}))
 		}, false, nil},
 		{"amt status text only", func() error {
 			return c.UpdateAMTStatusText(ctx, tenant, id, "AMT Activation Failed", errorInd)
@@ -218,22 +218,22 @@ func TestStatusWriterOf(t *testing.T) {
 		wantWrite bool
 	}{
 		{"power", func(h *computev1.HostResource) (*computev1.HostResource, error) {
-			return c.UpdatePowerStatusOf(ctx, tenant, h, on)
+			return c.UpdateStatusOf(ctx, tenant, h, inventory.StatusReport{Power: &on})
 		}, true},
 		{"same power", func(h *computev1.HostResource) (*computev1.HostResource, error) {
-			return c.UpdatePowerStatusOf(ctx, tenant, h, on)
+			return c.UpdateStatusOf(ctx, tenant, h, inventory.StatusReport{Power: &on})
 		}, false},
 		{"amt", func(h *computev1.HostResource) (*computev1.HostResource, error) {
-			return c.UpdateAMTStatusOf(ctx, tenant, h, amt)
+			return c.UpdateStatusOf(ctx, tenant, h, inventory.StatusReport{AMT: &amt})
 		}, true},
 		{"same amt", func(h *computev1.HostResource) (*computev1.HostResource, error) {
-			return c.UpdateAMTStatusOf(ctx, tenant, h, amt)
+			return c.UpdateStatusOf(ctx, tenant, h, inventory.StatusReport{AMT: &amt})
 		}, false},
 		{"blank power", func(h *computev1.HostResource) (*computev1.HostResource, error) {
-			return c.UpdatePowerStatusOf(ctx, tenant, h, blank)
+			return c.UpdateStatusOf(ctx, tenant, h, inventory.StatusReport{Power: &blank})
 		}, true},
 		{"same blank power", func(h *computev1.HostResource) (*computev1.HostResource, error) {
-			return c.UpdatePowerStatusOf(ctx, tenant, h, blank)
+			return c.UpdateStatusOf(ctx, tenant, h, inventory.StatusReport{Power: &blank})
 		}, false},
 		// A connect changes both: one Update carries them.
 		{"amt and power", func(h *computev1.HostResource) (*computev1.HostResource, error) {

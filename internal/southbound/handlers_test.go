@@ -90,7 +90,7 @@ func TestRetrieveActivationDetails(t *testing.T) {
 		disconnected: computev1.AmtState_AMT_STATE_DISCONNECTED,
 		ccm:          computev1.AmtState_AMT_STATE_UNPROVISIONED,
 	} {
-		_, err := e.inv.UpdateAMTStatusOf(ctx, tenant, h, inventory.AMTReport{Current: st, Status: "x"})
+		_, err := e.inv.UpdateStatusOf(ctx, tenant, h, inventory.StatusReport{AMT: &inventory.AMTReport{Current: st, Status: "x"}})
 		require.NoError(t, err)
 	}
 
@@ -217,10 +217,10 @@ func TestReportActivationResultsProvisioned(t *testing.T) {
 	host := invtest.DAO(t).CreateHost(t, tenant, wantVPro(computev1.AmtControlMode_AMT_CONTROL_MODE_CCM))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	_, err := e.inv.UpdateAMTStatusOf(ctx, tenant, host, inventory.AMTReport{
+	_, err := e.inv.UpdateStatusOf(ctx, tenant, host, inventory.StatusReport{AMT: &inventory.AMTReport{
 		Current: computev1.AmtState_AMT_STATE_PROVISIONED, Status: "AMT connected",
 		Indicator: statusv1.StatusIndication_STATUS_INDICATION_IDLE,
-	})
+	}})
 	require.NoError(t, err)
 	before := readHost(t, e, tenant, host.GetResourceId())
 	for _, st := range []pb.ActivationStatus{pb.ActivationStatus_ACTIVATING, pb.ActivationStatus_ACTIVATED,
