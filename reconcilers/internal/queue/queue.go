@@ -73,8 +73,8 @@ type Options struct {
 	// Registerer receives the queue's own dropped counter; nil registers nothing.
 	Registerer prometheus.Registerer
 	// Spread is the time over which a burst of background requests is handed to the workers: a resync of 10,000
-	// hosts with Spread 45 s starts one every 4.5 ms at most; a small burst goes faster (maxBackgroundGap).
-	// 0: as fast as the workers take them.
+	// hosts with Spread 45 s goes out ~11 every 50 ms (backgroundBatch); a small burst goes faster
+	// (maxBackgroundGap). 0: as fast as the workers take them.
 	Spread time.Duration
 }
 
