@@ -73,6 +73,16 @@ var testPKI = sync.OnceValues(func() (*CA, tls.Certificate) {
 	return ca, cert
 })
 
+// testECDSACert is the P-384 server certificate of the same CA, which startGateway also serves as the product does.
+var testECDSACert = sync.OnceValue(func() tls.Certificate {
+	ca, _ := testPKI()
+	cert, err := ca.ServerCertificateECDSA(certName, "127.0.0.1")
+	if err != nil {
+		panic(err)
+	}
+	return cert
+})
+
 type device struct{ user, pass, tenant string }
 
 type fakeAuth struct {
@@ -180,10 +190,12 @@ func testLogger() zerolog.Logger {
 func startGateway(t *testing.T, opts ...func(*Config)) *testGateway {
 	t.Helper()
 	_, cert := testPKI()
+	ecCert := testECDSACert()
 	auth := newFakeAuth()
 	reg := prometheus.NewRegistry()
 	cfg := Config{
 		Certificate:      cert,
+		ECDSACertificate: &ecCert,
 		Authenticator:    auth,
 		Registerer:       reg,
 		Logger:           testLogger(),

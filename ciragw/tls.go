@@ -37,15 +37,22 @@ func DefaultCipherSuites() []uint16 {
 }
 
 func serverTLSConfig(cfg *Config, gate *keyGate) *tls.Config {
-	cert := cfg.Certificate
-	key := cert.PrivateKey.(crypto.Signer) // checked by setDefaults
+	rsaCert, ecCert := cfg.Certificate, cfg.ECDSACertificate
 	return &tls.Config{
 		// No Certificates: GetCertificate hands every handshake the
 		// certificate with its key behind the gate, bound to the handshake's
 		// context and so to its deadline.
 		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-			c := cert
-			c.PrivateKey = gatedKey{Signer: key, ctx: hello.Context(), gate: gate}
+			c := rsaCert
+			if ecCert != nil && hello.SupportsCertificate(ecCert) == nil {
+				c = *ecCert
+			}
+			key := gatedKey{Signer: c.PrivateKey.(crypto.Signer), ctx: hello.Context(), gate: gate} // checked by setDefaults
+			c.PrivateKey = key
+			if _, ok := key.Signer.(crypto.Decrypter); ok {
+				// Only an RSA key may be a Decrypter: crypto/tls refuses the handshake of any other.
+				c.PrivateKey = gatedDecrypter{key}
+			}
 			return &c, nil
 		},
 		MinVersion:   cfg.MinTLSVersion,
@@ -82,7 +89,8 @@ func (k *keyGate) run(ctx context.Context, op func() ([]byte, error)) ([]byte, e
 }
 
 // gatedKey is the server key of one handshake: its signature (ECDHE suites,
-// TLS 1.3) and decryption (RSA key exchange, TLS 1.2) wait for the gate.
+// TLS 1.3) waits for the gate, and so does an RSA key's decryption (RSA key
+// exchange, TLS 1.2) as gatedDecrypter.
 type gatedKey struct {
 	crypto.Signer
 	ctx  context.Context // the handshake's, for its deadline
@@ -93,10 +101,9 @@ func (k gatedKey) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([
 	return k.gate.run(k.ctx, func() ([]byte, error) { return k.Signer.Sign(rand, digest, opts) })
 }
 
-func (k gatedKey) Decrypt(rand io.Reader, msg []byte, opts crypto.DecrypterOpts) ([]byte, error) {
-	d, ok := k.Signer.(crypto.Decrypter)
-	if !ok {
-		return nil, fmt.Errorf("ciragw: server key %T cannot decrypt", k.Signer)
-	}
+type gatedDecrypter struct{ gatedKey }
+
+func (k gatedDecrypter) Decrypt(rand io.Reader, msg []byte, opts crypto.DecrypterOpts) ([]byte, error) {
+	d := k.Signer.(crypto.Decrypter) // checked by GetCertificate
 	return k.gate.run(k.ctx, func() ([]byte, error) { return d.Decrypt(rand, msg, opts) })
 }

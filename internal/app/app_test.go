@@ -55,7 +55,7 @@ type instance struct {
 }
 
 // start runs app.Run with every listener pre-bound on a free loopback port, as tests and the demo do.
-func start(t *testing.T, dbName string) *instance {
+func start(t *testing.T, dbName string, extraArgs ...string) *instance {
 	t.Helper()
 	dsn, drop, err := storetest.CreateDatabase(dbName)
 	require.NoError(t, err)
@@ -66,7 +66,7 @@ func start(t *testing.T, dbName string) *instance {
 	args := []string{"-databaseURL=" + dsn, "-inventoryAddress=" + invtest.Address, "-infraConfigPath=",
 		"-ciraServerAddress=" + ciraServerAddress, "-activationURL=wss://localhost/activate", "-enableAuth=false",
 		"-replicaID=smoke", "-enableMetrics", "-softPowerTimeout=5s", "-requestTimeout=10s"}
-	cfg, err := config.Load(args, func(k string) string { return env[k] })
+	cfg, err := config.Load(append(args, extraArgs...), func(k string) string { return env[k] })
 	require.NoError(t, err)
 
 	lis, err := app.ListenLoopback()

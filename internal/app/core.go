@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"slices"
@@ -90,9 +91,18 @@ func (a *app) startGateway(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var ecCert *tls.Certificate
+	if a.cfg.CIRAECDSACertificate {
+		c, err := ca.ServerCertificateECDSA(a.gatewayNames...)
+		if err != nil {
+			return err
+		}
+		ecCert = &c
+	}
 	a.ciraAuth = devices.NewAuthenticator(a.store, a.secrets, devices.AuthOptions{}, a.log)
 	gw, err := ciragw.New(ciragw.Config{
 		Certificate:           cert,
+		ECDSACertificate:      ecCert,
 		Authenticator:         a.ciraAuth,
 		Presence:              devices.NewPresenceWriter(a.store, a.cfg.ReplicaID, a.cfg.ReplicaAddress, a.log),
 		PresenceFlushInterval: presenceFlushInterval,

@@ -8,6 +8,8 @@ package apfclient
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -59,7 +61,12 @@ type Config struct {
 	// CipherSuites and MaxTLSVersion emulate older firmware when set.
 	CipherSuites  []uint16
 	MaxTLSVersion uint16
-	Logger        zerolog.Logger
+	// CryptoHardened is the CIRA client of AMT 22's CSME crypto hardening (DMT's "AMT 22 support"
+	// ADR): it offers no AES-128 suite and no P-256 group, and refuses a server certificate whose key
+	// is RSA under 3072 bits or EC under P-384. It speaks TLS 1.2 unless MaxTLSVersion says otherwise,
+	// because Go's TLS 1.3 client always offers TLS_AES_128_GCM_SHA256.
+	CryptoHardened bool
+	Logger         zerolog.Logger
 }
 
 // State is what the client can tell about its link.
@@ -73,6 +80,13 @@ type State struct {
 
 // classicCurves are the key exchange groups the simulated AMT offers.
 var classicCurves = []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP384}
+
+// hardenedCurves and hardenedSuites are what a crypto-hardened AMT 22 offers: no ECC-256, no AES-128.
+var (
+	hardenedCurves = []tls.CurveID{tls.CurveP384}
+	hardenedSuites = []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_RSA_WITH_AES_256_GCM_SHA384}
+)
 
 // ErrAuthRefused is the server's USERAUTH_FAILURE.
 var ErrAuthRefused = errors.New("apfclient: CIRA login refused by the server")
@@ -130,6 +144,16 @@ func New(cfg Config) (*Client, error) {
 	if cfg.HandshakeTimeout <= 0 {
 		cfg.HandshakeTimeout = 15 * time.Second
 	}
+	curves := classicCurves
+	if cfg.CryptoHardened {
+		curves = hardenedCurves
+		if cfg.CipherSuites == nil {
+			cfg.CipherSuites = hardenedSuites
+		}
+		if cfg.MaxTLSVersion == 0 {
+			cfg.MaxTLSVersion = tls.VersionTLS12
+		}
+	}
 	return &Client{
 		cfg:  cfg,
 		uuid: uuid,
@@ -137,7 +161,7 @@ func New(cfg Config) (*Client, error) {
 			// AMT does not apply a browser's hostname rules: verifyServer checks the
 			// chain against the trusted root and the CN against the configured name.
 			InsecureSkipVerify: true, //nolint:gosec // G402: verification is VerifyConnection's (verifyServer)
-			VerifyConnection:   verifyServer(pool, cfg.ServerName),
+			VerifyConnection:   verifyServer(pool, cfg.ServerName, cfg.CryptoHardened),
 			ServerName:         cfg.ServerName,
 			MinVersion:         tls.VersionTLS12,
 			MaxVersion:         cfg.MaxTLSVersion,
@@ -145,7 +169,7 @@ func New(cfg Config) (*Client, error) {
 			// AMT firmware offers classic ECDHE groups only; Go's default
 			// would add a post-quantum ML-KEM share, which no device sends and
 			// which grows the ClientHello and both sides' handshake CPU.
-			CurvePreferences: classicCurves,
+			CurvePreferences: curves,
 		},
 		log:     cfg.Logger.With().Str("guid", cfg.GUID).Logger(),
 		changed: make(chan struct{}),
@@ -154,11 +178,12 @@ func New(cfg Config) (*Client, error) {
 }
 
 // verifyServer checks the server's chain up to the trusted root, then matches name
-// against the leaf's subject common name (case-insensitively, a trailing dot ignored).
+// against the leaf's subject common name (case-insensitively, a trailing dot ignored);
+// a hardened client then checks the leaf's key strength.
 // Subject alternative names play no part: MPS's own certificate has only URI SANs
 // (§1.2), and AMT connects to it. The handshake's own signature check (the server holds
 // the leaf's key) is crypto/tls's, on every connection.
-func verifyServer(root *trustedRoot, name string) func(tls.ConnectionState) error {
+func verifyServer(root *trustedRoot, name string, hardened bool) func(tls.ConnectionState) error {
 	return func(cs tls.ConnectionState) error {
 		if len(cs.PeerCertificates) == 0 {
 			return errors.New("apfclient: the CIRA server sent no certificate")
@@ -173,8 +198,31 @@ func verifyServer(root *trustedRoot, name string) func(tls.ConnectionState) erro
 				"server name %q (AMT matches the CN; set the MPS address or CN to it, or -ciraServerName)",
 				leaf.Subject.CommonName, name)
 		}
+		if hardened {
+			return hardenedKey(leaf)
+		}
 		return nil
 	}
+}
+
+// hardenedKey refuses what AMT 22 refuses in a server leaf: RSA under 3072 bits, EC under P-384.
+func hardenedKey(leaf *x509.Certificate) error {
+	switch k := leaf.PublicKey.(type) {
+	case *rsa.PublicKey:
+		if k.N.BitLen() >= 3072 {
+			return nil
+		}
+		return fmt.Errorf("apfclient: CIRA server certificate %q has an RSA %d key; this firmware's crypto "+
+			"hardening needs RSA 3072 or more, or ECDSA P-384", leaf.Subject.CommonName, k.N.BitLen())
+	case *ecdsa.PublicKey:
+		if k.Curve.Params().BitSize >= 384 {
+			return nil
+		}
+		return fmt.Errorf("apfclient: CIRA server certificate %q has an EC %s key; this firmware's crypto "+
+			"hardening needs P-384 or more, or RSA 3072", leaf.Subject.CommonName, k.Curve.Params().Name)
+	}
+	return fmt.Errorf("apfclient: CIRA server certificate %q has a %T key, which this firmware refuses",
+		leaf.Subject.CommonName, leaf.PublicKey)
 }
 
 // trustedRoot is the root a device trusts for CIRA.

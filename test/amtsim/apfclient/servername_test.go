@@ -162,9 +162,9 @@ func TestVerifiedChainIsRememberedPerRoot(t *testing.T) {
 	stranger, err := rootPool(other.root.Raw)
 	require.NoError(t, err)
 	for range 2 {
-		require.NoError(t, verifyServer(trusted, "cira.example.com")(cs))
-		require.ErrorContains(t, verifyServer(stranger, "cira.example.com")(cs), "does not chain to the trusted root")
+		require.NoError(t, verifyServer(trusted, "cira.example.com", false)(cs))
+		require.ErrorContains(t, verifyServer(stranger, "cira.example.com", false)(cs), "does not chain to the trusted root")
 	}
 	// The name is checked on every connection, remembered chain or not.
-	require.ErrorContains(t, verifyServer(trusted, "other.example.com")(cs), "does not match")
+	require.ErrorContains(t, verifyServer(trusted, "other.example.com", false)(cs), "does not match")
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/dmrm/dm-manager/test/load/openloop"
+	"github.com/dmrm/dm-manager/test/procs"
 )
 
 // credSeed derives the devices' credentials (creds.For) in the import file and in the fleet processes.
@@ -246,7 +247,7 @@ func (s *system) waitRamp(ctx context.Context, hc *http.Client, res *Result) err
 	defer t.Stop()
 	var first time.Time
 	last := time.Now()
-	profiled := func() {}
+	profiled, rampCPU := func() {}, func() {}
 	defer func() { profiled() }()
 	for {
 		select {
@@ -268,12 +269,14 @@ func (s *system) waitRamp(ctx context.Context, hc *http.Client, res *Result) err
 			if n > 0 && first.IsZero() {
 				first = now
 				profiled = s.profile(ctx, "cpu-ramp", 20*time.Second)
+				rampCPU = s.rampCPU()
 			}
 			if !first.IsZero() {
 				res.Up = now.Sub(first)
 			}
 			if n >= res.Devices || !first.IsZero() && res.Up >= s.o.RampTimeout {
 				s.say("%d/%d sessions up %.1fs after the first (load avg %s)", n, res.Devices, res.Up.Seconds(), openloop.LoadAvg())
+				rampCPU()
 				if n < res.Devices {
 					s.say("WARNING: the ramp did not finish within %s; the idle window below is not idle", s.o.RampTimeout)
 				}
@@ -285,6 +288,38 @@ func (s *system) waitRamp(ctx context.Context, hc *http.Client, res *Result) err
 			}
 		}
 	}
+}
+
+// rampCPU samples the CPU time of the replicas and the fleet processes; the function returned says how much each
+// used since, so the product's share of the ramp is told apart from the simulated devices'.
+func (s *system) rampCPU() func() {
+	total := func(ps []*procs.Proc) (d time.Duration) {
+		for _, p := range ps {
+			ps, err := sampleProc(p.Pid())
+			if err != nil {
+				s.say("ramp CPU: %v", err)
+			}
+			d += ps.cpu
+		}
+		return d
+	}
+	var replicas []*procs.Proc
+	for _, r := range s.replicas {
+		replicas = append(replicas, r.proc)
+	}
+	serve0, fleet0 := total(replicas), total(s.fleets)
+	return func() {
+		serve, fleet := total(replicas)-serve0, total(s.fleets)-fleet0
+		s.say("ramp CPU from the first session to the last: dm-manager serve %.1fs (%.2f ms per device), the fleet %.1fs "+
+			"(%.2f ms per device)", serve.Seconds(), perDevice(serve, len(s.guids)), fleet.Seconds(), perDevice(fleet, len(s.guids)))
+	}
+}
+
+func perDevice(d time.Duration, n int) float64 {
+	if n == 0 {
+		return 0
+	}
+	return float64(d.Microseconds()) / 1000 / float64(n)
 }
 
 // waitReconciled waits (at most 5 minutes) until the replicas' reconcile queues are empty: every connect

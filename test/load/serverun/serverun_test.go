@@ -32,6 +32,7 @@ func TestServeSmallFleet(t *testing.T) {
 	require.Len(t, res.REST.latencies, 20)
 	require.Contains(t, out.String(), "load: 12 hosts created in Inventory")
 	require.Regexp(t, `load: user changes: 12 hosts set to power OFF with [0-9]+ host reconciles queued`, out.String())
+	require.Regexp(t, `load: ramp CPU from the first session to the last: dm-manager serve [0-9.]+s \([0-9.]+ ms per device\), the fleet [0-9.]+s`, out.String())
 	require.Regexp(t, regexp.MustCompile(`^load: devices=12 connected=12 up_s=[0-9.]+ rss_kb_per_session=-?[0-9.]+ keepalive_cpu_pct=[0-9.]+ wsman_p50_ms=[0-9.]+ wsman_p99_ms=[0-9.]+ errors=0 binary=dm-manager-serve$`), res.Line())
 
 	// The fleets were collected before the REST phase, and the phase's second-by-second latency was written.
