@@ -164,7 +164,7 @@ func (ca *CA) ServerCertificate(names ...string) (tls.Certificate, error) {
 // ServerCertificateECDSA issues a fresh ECDSA P-384 server certificate for the
 // same names, as ServerCertificate does. AMT 22's crypto hardening refuses a
 // CIRA server leaf with an RSA 2048 or P-256 key; and its handshake signature
-// costs the gateway about a fifth of an RSA 2048 one.
+// costs the gateway about a quarter of an RSA 2048 one.
 func (ca *CA) ServerCertificateECDSA(names ...string) (tls.Certificate, error) {
 	if len(names) == 0 || names[0] == "" {
 		return tls.Certificate{}, errNoServerName

@@ -36,7 +36,7 @@ type Config struct {
 	// ECDSACertificate, when set, is served instead of Certificate to every
 	// device whose ClientHello accepts it (an ECDSA suite or TLS 1.3, its curve
 	// and signature scheme). AMT 22 refuses an RSA 2048 leaf, and a P-384
-	// signature costs the gateway a fifth of an RSA 2048 one (see
+	// signature costs the gateway about a quarter of an RSA 2048 one (see
 	// CA.ServerCertificateECDSA). Other devices get Certificate.
 	ECDSACertificate *tls.Certificate
 	// MinTLSVersion defaults to TLS 1.2. CipherSuites defaults to

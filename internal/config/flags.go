@@ -118,7 +118,7 @@ func newFlagSet(c *Config) *flagSet {
 		"required: host:port AMT dials for CIRA, put in tenants' CIRA configs and the gateway certificate "+
 			"(EMF orchMPSHost, e.g. mps.<domain>:4433)")
 	b(&c.CIRAECDSACertificate, "ciraECDSACertificate", true, "serve an ECDSA P-384 CIRA server certificate to "+
-		"devices whose TLS hello accepts one (AMT 22 refuses RSA 2048; a fifth of the gateway's RSA handshake CPU), "+
+		"devices whose TLS hello accepts one (AMT 22 refuses RSA 2048; its signature costs about a quarter of the RSA one), "+
 		"RSA 2048 to the others; false: RSA 2048 to every device, as MPS does")
 	s(&c.ActivationURL, "activationURL", "",
 		"required: websocket URL rpc-go activates against (e.g. wss://rps.<domain>/activate; EMF orchRPSHost)")

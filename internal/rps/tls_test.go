@@ -165,6 +165,20 @@ func TestTLSTunnelFailures(t *testing.T) {
 		requireForgotten(t, tenant, d.GUID().String())
 		require.False(t, e.outcome(t).OK)
 	})
+	t.Run("LMS not running", func(t *testing.T) {
+		d := tlsDevice(t, e, tenant, nil)
+		cfg := activate(tenant + "_ccm")
+		cfg.LMSError = true
+		res := e.run(t, d, cfg)
+		require.False(t, res.OK())
+		require.Equal(t, "failed", res.Status)
+		require.Contains(t, res.Text(), "Failed to establish TLS tunnel connection: rpc-go reported an LMS error on "+
+			"AMT's TLS port (lms_error); check that LMS runs on the host")
+		require.Equal(t, 1, res.Resets, "an LMS error is not retried")
+		require.Equal(t, amtsim.PreProvisioning, d.Mode())
+		requireForgotten(t, tenant, d.GUID().String())
+		require.False(t, e.outcome(t).OK)
+	})
 	t.Run("resets while rolling over are retried", func(t *testing.T) {
 		d := tlsDevice(t, e, tenant, nil)
 		d.InjectTLSResets(2)

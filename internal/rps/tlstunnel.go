@@ -45,7 +45,7 @@ func (o *op) connectTLS(user string, pw adminPasswords) error {
 
 // dialTLS opens one TLS session to AMT through rpc-go. A handshake that ends in a reset (AMT rolling over, LMS
 // reconnecting) is tried again after TLSRetryDelay, up to tunnelAttempts; nothing reached AMT's WS-Man stack yet,
-// so a retry cannot repeat an action. A certificate that breaks the pin is never retried.
+// so a retry cannot repeat an action. A certificate that breaks the pin is never retried, nor rpc-go's LMS error.
 func (o *op) dialTLS(ctx context.Context) (net.Conn, error) {
 	var last error
 	for attempt := 1; attempt <= tunnelAttempts; attempt++ {
@@ -68,6 +68,10 @@ func (o *op) dialTLS(ctx context.Context) (net.Conn, error) {
 		}
 		if errors.Is(err, errPinMismatch) {
 			return nil, err
+		}
+		if errors.Is(err, errLMS) { // LMS does not come back by itself within a retry delay
+			//nolint:staticcheck // ST1005: rpc-go shows this text to the operator; RPS words it so
+			return nil, fmt.Errorf("Failed to establish TLS tunnel connection: %w", errLMS)
 		}
 		last = err
 		o.log.Debug().Err(err).Int("attempt", attempt).Msg("TLS handshake with AMT failed")

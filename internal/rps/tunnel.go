@@ -81,7 +81,11 @@ func (c *tunnelConn) Read(p []byte) (int, error) {
 			return n, nil
 		}
 		if c.ended != nil {
+			ended := c.ended
 			c.mu.Unlock()
+			if ended == errLMS { // fatal, and the operator's to fix: said as it is, not as a closed socket
+				return 0, errLMS
+			}
 			return 0, io.EOF
 		}
 		deadline, kick := c.deadline, c.kick

@@ -52,7 +52,10 @@ type Config struct {
 	// IgnorePortSwitch makes the client never acknowledge a port_switch (an rpc-go without the TLS tunnel's
 	// port switch), for negative tests.
 	IgnorePortSwitch bool
-	Log              zerolog.Logger
+	// LMSError is rpc-go on a host where LMS does not run: it cannot open AMT's TLS port, and answers each
+	// ClientHello with `connection_reset` (payload lms_error) instead of relaying it (§1.9), for negative tests.
+	LMSError bool
+	Log      zerolog.Logger
 }
 
 func (c *Config) defaults() {

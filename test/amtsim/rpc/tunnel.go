@@ -60,6 +60,10 @@ func (t *tunnel) data(payload string) error {
 		return fmt.Errorf("rpc: tls_data payload is not base64: %w", err)
 	}
 	t.w.count(func(r *Result) { r.TLSMessages++ })
+	if t.cfg.LMSError && isClientHello(b) {
+		t.w.count(func(r *Result) { r.Resets++ })
+		return t.w.write(t.message("connection_reset", base64.StdEncoding.EncodeToString([]byte("lms_error"))))
+	}
 	t.mu.Lock()
 	if isClientHello(b) {
 		t.reopenLocked()
