@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"reflect"
 	"strconv"
 	"strings"
 )
@@ -31,6 +32,34 @@ func (r *Response) Decode(v any) error {
 }
 
 func decodeFirstElement(raw []byte, v any) error {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return decodeFirstElementXML(raw, v)
+	}
+	p := planOf(rv.Elem().Type())
+	if p == nil {
+		return decodeFirstElementXML(raw, v)
+	}
+	s := newScanner(raw)
+	for {
+		tok, err := s.next()
+		if err != nil {
+			return soapErr("decode: %v", err)
+		}
+		switch tok.kind {
+		case tokEOF:
+			return soapErr("decode: %v", io.EOF)
+		case tokStart:
+			if err := decodeStruct(s, p, rv.Elem()); err != nil {
+				return soapErr("decode %s: %v", tok.name, err)
+			}
+			return nil
+		}
+	}
+}
+
+// decodeFirstElementXML is decodeFirstElement by encoding/xml, for the types structPlan does not cover.
+func decodeFirstElementXML(raw []byte, v any) error {
 	d := xml.NewDecoder(bytes.NewReader(raw))
 	for {
 		tok, err := d.Token()
@@ -106,51 +135,52 @@ func textOf(fragment []byte) string {
 // A Fault body is returned as *FaultError (with the Response).
 func parseEnvelope(raw []byte) (*Response, error) {
 	r := &Response{raw: raw, bodyOff: -1}
-	d := xml.NewDecoder(bytes.NewReader(raw))
+	s := newScanner(raw)
 	depth := 0
 	section := "" // "Header" or "Body" while inside them
 	field := ""   // header field collecting text
 	sawEnvelope, sawBody := false, false
 	for {
-		off := d.InputOffset()
-		tok, err := d.Token()
-		if errors.Is(err, io.EOF) {
-			break
-		}
+		tok, err := s.next()
 		if err != nil {
 			return nil, soapErr("malformed envelope: %v", err)
 		}
-		switch t := tok.(type) {
-		case xml.StartElement:
+		switch tok.kind {
+		case tokEOF:
+			if !sawEnvelope || !sawBody {
+				return nil, soapErr("envelope without Body")
+			}
+			return r, nil
+		case tokStart:
 			depth++
 			switch depth {
 			case 1:
-				if t.Name.Local != "Envelope" {
-					return nil, soapErr("root element is %q, expected Envelope", t.Name.Local)
+				if string(tok.name) != "Envelope" {
+					return nil, soapErr("root element is %q, expected Envelope", tok.name)
 				}
 				sawEnvelope = true
 			case 2:
-				section = t.Name.Local
+				section = string(tok.name)
 				sawBody = sawBody || section == "Body"
 			case 3:
 				if section == "Header" {
-					field = t.Name.Local
+					field = string(tok.name)
 				}
 				if section == "Body" {
-					r.bodyOff = int(off)
-					r.BodyName = t.Name.Local
-					if t.Name.Local == "Fault" {
-						var f fault
-						if err := d.DecodeElement(&f, &t); err != nil {
-							return nil, soapErr("malformed fault: %v", err)
+					r.bodyOff = tok.off
+					r.BodyName = string(tok.name)
+					if r.BodyName == "Fault" {
+						f, err := decodeFault(raw[tok.off:])
+						if err != nil {
+							return nil, err
 						}
-						return r, f.err()
+						return r, f
 					}
 					// The body element itself is decoded on demand by Decode; no need to tokenise it twice.
 					return r, nil
 				}
 			}
-		case xml.EndElement:
+		case tokEnd:
 			if depth == 3 {
 				field = ""
 			}
@@ -158,20 +188,31 @@ func parseEnvelope(raw []byte) (*Response, error) {
 				section = ""
 			}
 			depth--
-		case xml.CharData:
+		case tokText:
 			if depth == 3 && section == "Header" {
-				r.setHeader(field, string(t))
+				r.setHeader(field, tok.text)
 			}
 		}
 	}
-	if !sawEnvelope || !sawBody {
-		return nil, soapErr("envelope without Body")
-	}
-	return r, nil
 }
 
-func (r *Response) setHeader(field, text string) {
-	text = strings.TrimSpace(text)
+// decodeFault decodes the Fault element at the start of raw (rare: encoding/xml does it).
+func decodeFault(raw []byte) (*FaultError, error) {
+	d := xml.NewDecoder(bytes.NewReader(raw))
+	tok, err := d.Token()
+	if err != nil {
+		return nil, soapErr("malformed fault: %v", err)
+	}
+	start, _ := tok.(xml.StartElement)
+	var f fault
+	if err := d.DecodeElement(&f, &start); err != nil {
+		return nil, soapErr("malformed fault: %v", err)
+	}
+	return f.err(), nil
+}
+
+func (r *Response) setHeader(field string, raw []byte) {
+	text := string(bytes.TrimSpace(raw))
 	switch field {
 	case "Action":
 		r.Action += text
