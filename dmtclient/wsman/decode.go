@@ -234,41 +234,66 @@ type Item struct {
 // Decode unmarshals the instance into v.
 func (it Item) Decode(v any) error { return decodeFirstElement(it.raw, v) }
 
-// pullResponse is the body of a PullResponse (§9.2).
-type pullResponse struct {
-	EnumerationContext string `xml:"EnumerationContext"`
-	Items              struct {
-		Inner []byte `xml:",innerxml"`
-	} `xml:"Items"`
-	EndOfSequence *struct{} `xml:"EndOfSequence"`
+// pull reads a PullResponse body (§9.2): the context of the next Pull, each instance in Items as its own raw
+// element, and whether EndOfSequence came.
+func (r *Response) pull() (PullResult, error) {
+	if r.bodyOff < 0 {
+		return PullResult{}, soapErr("response body is empty, expected an element")
+	}
+	raw := r.raw[r.bodyOff:]
+	s := newScanner(raw)
+	if _, err := s.next(); err != nil { // the body element parseEnvelope found
+		return PullResult{}, soapErr("decode: %v", err)
+	}
+	var res PullResult
+	for {
+		tok, err := s.next()
+		if err != nil {
+			return PullResult{}, soapErr("decode %s: %v", r.BodyName, err)
+		}
+		switch tok.kind {
+		case tokEnd:
+			res.Next = strings.TrimSpace(res.Next)
+			return res, nil
+		case tokStart:
+			switch string(tok.name) {
+			case "EnumerationContext":
+				text, err := directText(s)
+				if err != nil {
+					return PullResult{}, soapErr("decode %s: %v", r.BodyName, err)
+				}
+				res.Next = string(text)
+			case "Items": // a second Items replaces the first, as it would a field
+				res.Items = nil
+				err = pullItems(s, raw, &res.Items)
+			case "EndOfSequence":
+				res.End = true
+				err = s.skip()
+			default:
+				err = s.skip()
+			}
+			if err != nil {
+				return PullResult{}, soapErr("decode %s: %v", r.BodyName, err)
+			}
+		}
+	}
 }
 
-// splitItems cuts the inner XML of Items into one raw slice per top-level element.
-func splitItems(inner []byte) ([]Item, error) {
-	var items []Item
-	d := xml.NewDecoder(bytes.NewReader(inner))
-	depth, start := 0, 0
-	name := ""
+// pullItems cuts the children of Items into one raw element each.
+func pullItems(s *scanner, raw []byte, items *[]Item) error {
 	for {
-		off := int(d.InputOffset())
-		tok, err := d.Token()
-		if errors.Is(err, io.EOF) {
-			return items, nil
-		}
+		tok, err := s.next()
 		if err != nil {
-			return nil, soapErr("malformed Items: %v", err)
+			return err
 		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			if depth == 0 {
-				start, name = off, t.Name.Local
+		switch tok.kind {
+		case tokEnd:
+			return nil
+		case tokStart:
+			if err := s.skip(); err != nil {
+				return err
 			}
-			depth++
-		case xml.EndElement:
-			depth--
-			if depth == 0 {
-				items = append(items, Item{Name: name, raw: inner[start:d.InputOffset()]})
-			}
+			*items = append(*items, Item{Name: string(tok.name), raw: raw[tok.off:s.pos]})
 		}
 	}
 }

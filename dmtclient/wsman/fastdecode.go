@@ -17,10 +17,10 @@ type structPlan struct{ fields []fieldPlan }
 type fieldPlan struct {
 	name  string
 	index int
-	slice bool        // append one element per occurrence
-	ptr   bool        // allocated when the element occurs
+	slice bool         // append one element per occurrence
+	ptr   bool         // allocated when the element occurs
 	kind  reflect.Kind // of the value (the slice's element, the pointer's target)
-	sub   *structPlan // for a struct value
+	sub   *structPlan  // for a struct value
 }
 
 var plans sync.Map // reflect.Type → *structPlan, or nil where encoding/xml decodes

@@ -54,15 +54,7 @@ func (c *Client) Pull(ctx context.Context, resourceURI, enumerationContext strin
 	if err != nil {
 		return PullResult{}, err
 	}
-	var body pullResponse
-	if err := r.Decode(&body); err != nil {
-		return PullResult{}, err
-	}
-	items, err := splitItems(body.Items.Inner)
-	if err != nil {
-		return PullResult{}, err
-	}
-	return PullResult{Items: items, Next: strings.TrimSpace(body.EnumerationContext), End: body.EndOfSequence != nil}, nil
+	return r.pull()
 }
 
 // maxPulls bounds an enumeration; AMT sends every instance of a class in one or a few pages.

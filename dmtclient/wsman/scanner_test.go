@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -161,3 +162,83 @@ func TestStructPlanCoverage(t *testing.T) {
 	}
 }
 
+// pullResponse is the body of a PullResponse (§9.2).
+type pullResponse struct {
+	EnumerationContext string `xml:"EnumerationContext"`
+	Items              struct {
+		Inner []byte `xml:",innerxml"`
+	} `xml:"Items"`
+	EndOfSequence *struct{} `xml:"EndOfSequence"`
+}
+
+// splitItems (with pullResponse, the oracle of FuzzPullMatchesEncodingXML) cuts the inner XML of Items into one raw slice per top-level element.
+func splitItems(inner []byte) ([]Item, error) {
+	var items []Item
+	d := xml.NewDecoder(bytes.NewReader(inner))
+	depth, start := 0, 0
+	name := ""
+	for {
+		off := int(d.InputOffset())
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			return items, nil
+		}
+		if err != nil {
+			return nil, soapErr("malformed Items: %v", err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if depth == 0 {
+				start, name = off, t.Name.Local
+			}
+			depth++
+		case xml.EndElement:
+			depth--
+			if depth == 0 {
+				items = append(items, Item{Name: name, raw: inner[start:d.InputOffset()]})
+			}
+		}
+	}
+}
+
+// pullXML is Response.pull by encoding/xml, as it was before the scanner.
+func pullXML(r *Response) (PullResult, error) {
+	var body pullResponse
+	if err := r.Decode(&body); err != nil {
+		return PullResult{}, err
+	}
+	items, err := splitItems(body.Items.Inner)
+	if err != nil {
+		return PullResult{}, err
+	}
+	return PullResult{Items: items, Next: strings.TrimSpace(body.EnumerationContext), End: body.EndOfSequence != nil}, nil
+}
+
+// A PullResponse reads the same as encoding/xml read it: the next context, each item's name and bytes, the end.
+func FuzzPullMatchesEncodingXML(f *testing.F) {
+	f.Add([]byte(`<Envelope><Body><g:PullResponse xmlns:g="x"><g:Items><h:A><h:X>1</h:X></h:A>text<B/>` +
+		`<!-- c --><A><![CDATA[<y>]]></A></g:Items><g:EnumerationContext> c1 </g:EnumerationContext>` +
+		`<g:EndOfSequence/></g:PullResponse></Body></Envelope>`))
+	f.Add([]byte(`<Envelope><Body><PullResponse><Items/><Items><Z>2</Z></Items><Other><Items><Q/></Items></Other>` +
+		`<EnumerationContext>a</EnumerationContext><EnumerationContext>b<i>x</i></EnumerationContext>` +
+		`</PullResponse></Body></Envelope>`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		r, err := parseEnvelope(raw)
+		if err != nil {
+			return
+		}
+		want, err := pullXML(r)
+		if err != nil {
+			return
+		}
+		got, err := r.pull()
+		require.NoError(t, err)
+		require.Equal(t, want.Next, got.Next)
+		require.Equal(t, want.End, got.End)
+		require.Len(t, got.Items, len(want.Items))
+		for i := range want.Items {
+			require.Equal(t, want.Items[i].Name, got.Items[i].Name)
+			require.Equal(t, string(want.Items[i].raw), string(got.Items[i].raw))
+		}
+	})
+}
