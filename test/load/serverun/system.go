@@ -149,8 +149,14 @@ func (s *system) createHosts(ctx context.Context) error {
 	g.SetLimit(hostWriters)
 	for _, id := range s.guids {
 		g.Go(func() error {
-			_, err := api.CreateHost(gctx, rig.NewHost(id, "load-"+id[:8]))
-			return err
+			for attempt := 1; ; attempt++ {
+				// Inventory draws a host's resource id at random (8 hex digits): among 10,000 hosts two draws
+				// collide in about one run of a hundred, and that create fails on the unique key. Another draws anew.
+				_, err := api.CreateHost(gctx, rig.NewHost(id, "load-"+id[:8]))
+				if err == nil || attempt == 3 || !strings.Contains(err.Error(), "host_resources_resource_id_key") {
+					return err
+				}
+			}
 		})
 	}
 	if err := g.Wait(); err != nil {
