@@ -371,7 +371,9 @@ func entity(name []byte) (rune, bool) {
 		base, digits = 16, digits[1:]
 	}
 	for _, c := range digits { // strconv would also take a sign or underscores
-		if !(c >= '0' && c <= '9' || base == 16 && (c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F')) {
+		decimal := c >= '0' && c <= '9'
+		hex := base == 16 && (c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F')
+		if !decimal && !hex {
 			return 0, false
 		}
 	}
