@@ -281,21 +281,13 @@ func (r *Response) pull() (PullResult, error) {
 
 // pullItems cuts the children of Items into one raw element each.
 func pullItems(s *scanner, raw []byte, items *[]Item) error {
-	for {
-		tok, err := s.next()
-		if err != nil {
+	return s.children(func(tok token) error {
+		if err := s.skip(); err != nil {
 			return err
 		}
-		switch tok.kind {
-		case tokEnd:
-			return nil
-		case tokStart:
-			if err := s.skip(); err != nil {
-				return err
-			}
-			*items = append(*items, Item{Name: string(tok.name), raw: raw[tok.off:s.pos]})
-		}
-	}
+		*items = append(*items, Item{Name: string(tok.name), raw: raw[tok.off:s.pos]})
+		return nil
+	})
 }
 
 // methodOutput reads ReturnValue from a `<METHOD>_OUTPUT` body.

@@ -122,29 +122,13 @@ func (p *structPlan) field(name []byte) *fieldPlan {
 
 // decodeStruct fills v from the children of the element whose start s has just read, up to its end.
 func decodeStruct(s *scanner, p *structPlan, v reflect.Value) error {
-	for {
-		tok, err := s.next()
-		if err != nil {
-			return err
+	return s.children(func(tok token) error {
+		f := p.field(tok.name)
+		if f == nil {
+			return s.skip()
 		}
-		switch tok.kind {
-		case tokEnd:
-			return nil
-		case tokEOF:
-			return errUnexpectedEOF
-		case tokStart:
-			f := p.field(tok.name)
-			if f == nil {
-				if err := s.skip(); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := decodeField(s, f, v.Field(f.index)); err != nil {
-				return err
-			}
-		}
-	}
+		return decodeField(s, f, v.Field(f.index))
+	})
 }
 
 func decodeField(s *scanner, f *fieldPlan, v reflect.Value) error {

@@ -390,6 +390,27 @@ func inCharRange(r rune) bool {
 		r >= 0x10000 && r <= 0x10FFFF
 }
 
+// children hands each child element of the element whose start was just read to start, which must consume it,
+// up to the element's end; text between them is passed over.
+func (s *scanner) children(start func(token) error) error {
+	for {
+		tok, err := s.next()
+		if err != nil {
+			return err
+		}
+		switch tok.kind {
+		case tokEnd:
+			return nil
+		case tokEOF:
+			return errUnexpectedEOF
+		case tokStart:
+			if err := start(tok); err != nil {
+				return err
+			}
+		}
+	}
+}
+
 // skip consumes the rest of the element whose start was just read.
 func (s *scanner) skip() error {
 	for depth := 1; depth > 0; {
