@@ -257,14 +257,11 @@ func (s *system) waitRamp(ctx context.Context, hc *http.Client, res *Result) err
 			if err := s.fleetFailed(); err != nil {
 				return err
 			}
-			n := 0
-			for _, r := range s.replicas {
-				m, err := scrape(ctx, hc, r.metrics, "dm_manager_ciragw_sessions")
-				if err != nil {
-					return err
-				}
-				n += int(m["dm_manager_ciragw_sessions"])
+			sessions, err := s.sumOf(ctx, hc, "dm_manager_ciragw_sessions")
+			if err != nil {
+				return err
 			}
+			n := int(sessions)
 			res.Connected = n
 			if n > 0 && first.IsZero() {
 				first = now
@@ -295,11 +292,11 @@ func (s *system) waitRamp(ctx context.Context, hc *http.Client, res *Result) err
 func (s *system) rampCPU() func() {
 	total := func(ps []*procs.Proc) (d time.Duration) {
 		for _, p := range ps {
-			ps, err := sampleProc(p.Pid())
+			cpu, err := cpuOf(p)
 			if err != nil {
 				s.say("ramp CPU: %v", err)
 			}
-			d += ps.cpu
+			d += cpu
 		}
 		return d
 	}
@@ -328,13 +325,9 @@ func (s *system) waitReconciled(ctx context.Context, hc *http.Client) error {
 	const depth = "dm_manager_reconcile_queue_depth"
 	t0 := time.Now()
 	for {
-		n := 0.0
-		for _, r := range s.replicas {
-			m, err := scrape(ctx, hc, r.metrics, depth)
-			if err != nil {
-				return err
-			}
-			n += m[depth]
+		n, err := s.sumOf(ctx, hc, depth)
+		if err != nil {
+			return err
 		}
 		switch {
 		case n == 0:
@@ -359,7 +352,7 @@ func (s *system) idleWindow(ctx context.Context, hc *http.Client, res *Result) e
 			return err
 		}
 		r.keepalives0, r.reconciles0 = m[ka], m[rec]
-		if r.before.cpu, err = cpuOf(r); err != nil {
+		if r.before.cpu, err = cpuOf(r.proc); err != nil {
 			return err
 		}
 	}
@@ -407,9 +400,23 @@ func (s *system) idleWindow(ctx context.Context, hc *http.Client, res *Result) e
 	return nil
 }
 
-func cpuOf(r *replica) (time.Duration, error) {
-	p, err := sampleProc(r.proc.Pid())
-	return p.cpu, err
+// cpuOf is a process's CPU time so far (utime+stime).
+func cpuOf(p *procs.Proc) (time.Duration, error) {
+	ps, err := sampleProc(p.Pid())
+	return ps.cpu, err
+}
+
+// sumOf adds up one metric over the replicas' /metrics.
+func (s *system) sumOf(ctx context.Context, hc *http.Client, name string) (float64, error) {
+	sum := 0.0
+	for _, r := range s.replicas {
+		m, err := scrape(ctx, hc, r.metrics, name)
+		if err != nil {
+			return 0, err
+		}
+		sum += m[name]
+	}
+	return sum, nil
 }
 
 func (s *system) pids() string {

@@ -21,13 +21,9 @@ func (s *system) userChange(ctx context.Context, hc *http.Client) error {
 	userChanges := min(20, len(s.guids))
 	queued := 0.0
 	for deadline := time.Now().Add(s.o.ResyncWait); time.Now().Before(deadline); {
-		queued = 0
-		for _, r := range s.replicas {
-			m, err := scrape(ctx, hc, r.metrics, depth)
-			if err != nil {
-				return err
-			}
-			queued += m[depth]
+		var err error
+		if queued, err = s.sumOf(ctx, hc, depth); err != nil {
+			return err
 		}
 		if queued >= float64(len(s.guids)/4) {
 			break
