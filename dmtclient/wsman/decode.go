@@ -246,37 +246,25 @@ func (r *Response) pull() (PullResult, error) {
 		return PullResult{}, soapErr("decode: %v", err)
 	}
 	var res PullResult
-	for {
-		tok, err := s.next()
-		if err != nil {
-			return PullResult{}, soapErr("decode %s: %v", r.BodyName, err)
+	err := s.children(func(tok token) error {
+		switch string(tok.name) {
+		case "EnumerationContext":
+			text, err := directText(s)
+			res.Next = string(text)
+			return err
+		case "Items": // a second Items replaces the first, as it would a field
+			res.Items = nil
+			return pullItems(s, raw, &res.Items)
+		case "EndOfSequence":
+			res.End = true
 		}
-		switch tok.kind {
-		case tokEnd:
-			res.Next = strings.TrimSpace(res.Next)
-			return res, nil
-		case tokStart:
-			switch string(tok.name) {
-			case "EnumerationContext":
-				text, err := directText(s)
-				if err != nil {
-					return PullResult{}, soapErr("decode %s: %v", r.BodyName, err)
-				}
-				res.Next = string(text)
-			case "Items": // a second Items replaces the first, as it would a field
-				res.Items = nil
-				err = pullItems(s, raw, &res.Items)
-			case "EndOfSequence":
-				res.End = true
-				err = s.skip()
-			default:
-				err = s.skip()
-			}
-			if err != nil {
-				return PullResult{}, soapErr("decode %s: %v", r.BodyName, err)
-			}
-		}
+		return s.skip()
+	})
+	if err != nil {
+		return PullResult{}, soapErr("decode %s: %v", r.BodyName, err)
 	}
+	res.Next = strings.TrimSpace(res.Next)
+	return res, nil
 }
 
 // pullItems cuts the children of Items into one raw element each.
