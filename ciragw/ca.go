@@ -32,8 +32,8 @@ type CAStore interface {
 
 // Key sizes and validity follow what MPS generates and AMT is known to accept
 // (§1.2): an RSA 3072 root and an RSA 2048 server key signed with SHA-384,
-// valid from a year back because AMT's clock may lag; the P-384 server key is
-// the one AMT 22 accepts (ServerCertificateECDSA).
+// valid from a year back because AMT's clock may lag. ECDSA server keys
+// (ServerCertificateECDSA) are for devices whose hello accepts them.
 const (
 	rootKeyBits   = 3072
 	serverKeyBits = 2048
@@ -161,19 +161,29 @@ func (ca *CA) ServerCertificate(names ...string) (tls.Certificate, error) {
 	return ca.issueServer(key, x509.KeyUsageDigitalSignature|x509.KeyUsageKeyEncipherment, names)
 }
 
-// ServerCertificateECDSA issues a fresh ECDSA P-384 server certificate for the
-// same names, as ServerCertificate does. AMT 22's crypto hardening refuses a
-// CIRA server leaf with an RSA 2048 or P-256 key; and its handshake signature
-// costs the gateway about a quarter of an RSA 2048 one.
-func (ca *CA) ServerCertificateECDSA(names ...string) (tls.Certificate, error) {
+// ServerCertificateECDSA issues a fresh ECDSA server certificate on curve
+// (P-256 or P-384) for the same names, as ServerCertificate does. Its
+// handshake signature costs the gateway a fraction of an RSA 2048 one, and
+// AMT 22's crypto hardening takes only P-384 (or RSA 3072) server keys.
+func (ca *CA) ServerCertificateECDSA(curve elliptic.Curve, names ...string) (tls.Certificate, error) {
 	if len(names) == 0 || names[0] == "" {
 		return tls.Certificate{}, errNoServerName
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if curve != elliptic.P256() && curve != elliptic.P384() {
+		return tls.Certificate{}, fmt.Errorf("ciragw: ECDSA server key on %s: only P-256 and P-384 are offered", curveName(curve))
+	}
+	key, err := ecdsa.GenerateKey(curve, rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("ciragw: generating server key: %w", err)
 	}
 	return ca.issueServer(key, x509.KeyUsageDigitalSignature, names)
+}
+
+func curveName(c elliptic.Curve) string {
+	if c == nil {
+		return "no curve"
+	}
+	return c.Params().Name
 }
 
 var errNoServerName = errors.New("ciragw: server certificate needs the advertised gateway name (-ciraServerAddress host)")

@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"runtime"
 	"time"
 
@@ -33,12 +34,13 @@ type Config struct {
 	// Certificate is the TLS server certificate AMT validates against the root
 	// it was given (see CA.ServerCertificate).
 	Certificate tls.Certificate
-	// ECDSACertificate, when set, is served instead of Certificate to every
-	// device whose ClientHello accepts it (an ECDSA suite or TLS 1.3, its curve
-	// and signature scheme). AMT 22 refuses an RSA 2048 leaf, and a P-384
-	// signature costs the gateway about a quarter of an RSA 2048 one (see
-	// CA.ServerCertificateECDSA). Other devices get Certificate.
-	ECDSACertificate *tls.Certificate
+	// ECDSACertificates are served instead of Certificate, the first one a
+	// device's ClientHello accepts (an ECDSA suite or TLS 1.3, the key's curve
+	// and signature scheme): see CA.ServerCertificateECDSA. Put P-256 before
+	// P-384: its signature costs the gateway a sixth of a P-384 one, and a hello
+	// that offers only P-384 (AMT 22's crypto hardening) still gets P-384.
+	// Devices that accept none get Certificate.
+	ECDSACertificates []tls.Certificate
 	// MinTLSVersion defaults to TLS 1.2. CipherSuites defaults to
 	// DefaultCipherSuites (see there for why RSA key exchange is included).
 	MinTLSVersion uint16
@@ -122,9 +124,9 @@ func (c *Config) setDefaults() error {
 	if _, ok := c.Certificate.PrivateKey.(crypto.Signer); !ok {
 		return errors.New("ciragw: Config.Certificate with a private key is required (see CA.ServerCertificate)")
 	}
-	if c.ECDSACertificate != nil {
-		if _, ok := c.ECDSACertificate.PrivateKey.(*ecdsa.PrivateKey); !ok {
-			return errors.New("ciragw: Config.ECDSACertificate needs its ECDSA private key (see CA.ServerCertificateECDSA)")
+	for i, ec := range c.ECDSACertificates {
+		if _, ok := ec.PrivateKey.(*ecdsa.PrivateKey); !ok {
+			return fmt.Errorf("ciragw: Config.ECDSACertificates[%d] needs its ECDSA private key (see CA.ServerCertificateECDSA)", i)
 		}
 	}
 	def := func(d *time.Duration, v time.Duration) {

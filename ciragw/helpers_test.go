@@ -2,6 +2,7 @@ package ciragw
 
 import (
 	"context"
+	"crypto/elliptic"
 	"crypto/tls"
 	"net"
 	"os"
@@ -73,14 +74,19 @@ var testPKI = sync.OnceValues(func() (*CA, tls.Certificate) {
 	return ca, cert
 })
 
-// testECDSACert is the P-384 server certificate of the same CA, which startGateway also serves as the product does.
-var testECDSACert = sync.OnceValue(func() tls.Certificate {
+// testECDSACerts are the P-256 and P-384 server certificates of the same CA, in that order, which startGateway
+// also serves as the product does.
+var testECDSACerts = sync.OnceValue(func() []tls.Certificate {
 	ca, _ := testPKI()
-	cert, err := ca.ServerCertificateECDSA(certName, "127.0.0.1")
-	if err != nil {
-		panic(err)
+	var certs []tls.Certificate
+	for _, curve := range []elliptic.Curve{elliptic.P256(), elliptic.P384()} {
+		cert, err := ca.ServerCertificateECDSA(curve, certName, "127.0.0.1")
+		if err != nil {
+			panic(err)
+		}
+		certs = append(certs, cert)
 	}
-	return cert
+	return certs
 })
 
 type device struct{ user, pass, tenant string }
@@ -190,17 +196,16 @@ func testLogger() zerolog.Logger {
 func startGateway(t *testing.T, opts ...func(*Config)) *testGateway {
 	t.Helper()
 	_, cert := testPKI()
-	ecCert := testECDSACert()
 	auth := newFakeAuth()
 	reg := prometheus.NewRegistry()
 	cfg := Config{
-		Certificate:      cert,
-		ECDSACertificate: &ecCert,
-		Authenticator:    auth,
-		Registerer:       reg,
-		Logger:           testLogger(),
-		HandshakeTimeout: 5 * time.Second,
-		OpenTimeout:      5 * time.Second,
+		Certificate:       cert,
+		ECDSACertificates: testECDSACerts(),
+		Authenticator:     auth,
+		Registerer:        reg,
+		Logger:            testLogger(),
+		HandshakeTimeout:  5 * time.Second,
+		OpenTimeout:       5 * time.Second,
 	}
 	for _, o := range opts {
 		o(&cfg)

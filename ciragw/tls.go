@@ -37,15 +37,18 @@ func DefaultCipherSuites() []uint16 {
 }
 
 func serverTLSConfig(cfg *Config, gate *keyGate) *tls.Config {
-	rsaCert, ecCert := cfg.Certificate, cfg.ECDSACertificate
+	rsaCert, ecCerts := cfg.Certificate, cfg.ECDSACertificates
 	return &tls.Config{
 		// No Certificates: GetCertificate hands every handshake the
 		// certificate with its key behind the gate, bound to the handshake's
 		// context and so to its deadline.
 		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 			c := rsaCert
-			if ecCert != nil && hello.SupportsCertificate(ecCert) == nil {
-				c = *ecCert
+			for i := range ecCerts {
+				if hello.SupportsCertificate(&ecCerts[i]) == nil {
+					c = ecCerts[i]
+					break
+				}
 			}
 			key := gatedKey{Signer: c.PrivateKey.(crypto.Signer), ctx: hello.Context(), gate: gate} // checked by setDefaults
 			c.PrivateKey = key

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/elliptic"
 	"crypto/tls"
 	"fmt"
 	"net"
@@ -91,18 +92,19 @@ func (a *app) startGateway(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var ecCert *tls.Certificate
-	if a.cfg.CIRAECDSACertificate {
-		c, err := ca.ServerCertificateECDSA(a.gatewayNames...)
+	var ecCerts []tls.Certificate
+	for _, name := range a.cfg.CIRAECDSACurveNames() {
+		curve := map[string]elliptic.Curve{"P-256": elliptic.P256(), "P-384": elliptic.P384()}[name]
+		c, err := ca.ServerCertificateECDSA(curve, a.gatewayNames...)
 		if err != nil {
 			return err
 		}
-		ecCert = &c
+		ecCerts = append(ecCerts, c)
 	}
 	a.ciraAuth = devices.NewAuthenticator(a.store, a.secrets, devices.AuthOptions{}, a.log)
 	gw, err := ciragw.New(ciragw.Config{
 		Certificate:           cert,
-		ECDSACertificate:      ecCert,
+		ECDSACertificates:     ecCerts,
 		Authenticator:         a.ciraAuth,
 		Presence:              devices.NewPresenceWriter(a.store, a.cfg.ReplicaID, a.cfg.ReplicaAddress, a.log),
 		PresenceFlushInterval: presenceFlushInterval,

@@ -99,10 +99,10 @@ type Config struct {
 	VaultSecretID     string // VAULT_SECRET_ID
 
 	// Advertised addresses.
-	CIRAServerAddress    string // host:port AMT dials (EMF orchMPSHost)
-	CIRAECDSACertificate bool   // also serve a P-384 server certificate to devices that accept it
-	ActivationURL        string // wss URL rpc-go connects to (from EMF orchRPSHost)
-	InfraConfigPath      string
+	CIRAServerAddress string // host:port AMT dials (EMF orchMPSHost)
+	CIRAECDSACurves   string // ECDSA CIRA server certificates, in order of preference (CIRAECDSACurveNames)
+	ActivationURL     string // wss URL rpc-go connects to (from EMF orchRPSHost)
+	InfraConfigPath   string
 
 	// Scale-out.
 	ReplicaID            string

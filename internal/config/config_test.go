@@ -52,6 +52,14 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, "dm-manager", c.VaultPathPrefix)
 	host, _ := os.Hostname()
 	require.Equal(t, host, c.ReplicaID)
+	require.Equal(t, []string{"P-256", "P-384"}, c.CIRAECDSACurveNames())
+
+	c, err = Load([]string{"-infraConfigPath=", "-ciraECDSACurves= p-384 "}, envMap())
+	require.NoError(t, err)
+	require.Equal(t, []string{"P-384"}, c.CIRAECDSACurveNames())
+	c, err = Load([]string{"-infraConfigPath=", "-ciraECDSACurves="}, envMap())
+	require.NoError(t, err)
+	require.Empty(t, c.CIRAECDSACurveNames())
 }
 
 func TestPrecedence(t *testing.T) {
@@ -131,6 +139,8 @@ func TestErrorsNameTheFlag(t *testing.T) {
 			"-replicaAddress: required with -replicaListenAddress"},
 		{[]string{"-replicaListenAddress=9443"}, nil, "-replicaListenAddress: must be host:port"},
 		{[]string{"-shutdownTimeout=0s"}, nil, "-shutdownTimeout: must be positive"},
+		{[]string{"-ciraECDSACurves=P-256,P-521"}, nil, `-ciraECDSACurves: "P-521" is not a curve the gateway offers`},
+		{[]string{"-ciraECDSACurves=p-384, P-384"}, nil, "-ciraECDSACurves: P-384 is named twice"},
 		{[]string{"-replicaTLSCertFile=/etc/hosts", "-replicaTLSKeyFile=/etc/hosts"}, nil,
 			"-replicaTLSCAFile: required with the other -replicaTLS* flags"},
 		{[]string{"-replicaTLSCAFile=/etc/hosts"}, nil, "-replicaTLSCertFile: required with the other -replicaTLS* flags"},

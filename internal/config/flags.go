@@ -117,9 +117,9 @@ func newFlagSet(c *Config) *flagSet {
 	s(&c.CIRAServerAddress, "ciraServerAddress", "",
 		"required: host:port AMT dials for CIRA, put in tenants' CIRA configs and the gateway certificate "+
 			"(EMF orchMPSHost, e.g. mps.<domain>:4433)")
-	b(&c.CIRAECDSACertificate, "ciraECDSACertificate", true, "serve an ECDSA P-384 CIRA server certificate to "+
-		"devices whose TLS hello accepts one (AMT 22 refuses RSA 2048; its signature costs about a quarter of the RSA one), "+
-		"RSA 2048 to the others; false: RSA 2048 to every device, as MPS does")
+	s(&c.CIRAECDSACurves, "ciraECDSACurves", "P-256,P-384", "ECDSA CIRA server certificates, in order of "+
+		"preference (P-256, P-384): a device gets the first its TLS hello accepts (AMT 22 accepts only P-384; a P-256 "+
+		"signature costs a sixth of a P-384 one), RSA 2048 if none; empty: RSA 2048 to every device, as MPS does")
 	s(&c.ActivationURL, "activationURL", "",
 		"required: websocket URL rpc-go activates against (e.g. wss://rps.<domain>/activate; EMF orchRPSHost)")
 	s(&c.InfraConfigPath, "infraConfigPath", "/etc/infra-config/config.yaml",

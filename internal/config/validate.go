@@ -6,7 +6,9 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -206,6 +208,9 @@ func (c *Config) validateVault() error {
 }
 
 func (c *Config) validateAdvertised() error {
+	if _, err := parseCurves(c.CIRAECDSACurves); err != nil {
+		return err
+	}
 	if c.CIRAServerAddress != "" {
 		if err := checkHostPort("ciraServerAddress", c.CIRAServerAddress); err != nil {
 			return err
@@ -220,6 +225,29 @@ func (c *Config) validateAdvertised() error {
 		return checkHostPort("replicaAddress", c.ReplicaAddress)
 	}
 	return nil
+}
+
+// CIRAECDSACurveNames are the curves of -ciraECDSACurves in its order ("P-256", "P-384"); none for an empty flag.
+func (c *Config) CIRAECDSACurveNames() []string {
+	names, _ := parseCurves(c.CIRAECDSACurves) // validated by Load
+	return names
+}
+
+func parseCurves(list string) ([]string, error) {
+	var names []string
+	for _, f := range strings.Split(list, ",") {
+		name := strings.ToUpper(strings.TrimSpace(f))
+		switch {
+		case name == "":
+			continue
+		case name != "P-256" && name != "P-384":
+			return nil, fmt.Errorf("-ciraECDSACurves: %q is not a curve the gateway offers (P-256, P-384)", strings.TrimSpace(f))
+		case slices.Contains(names, name):
+			return nil, fmt.Errorf("-ciraECDSACurves: %s is named twice", name)
+		}
+		names = append(names, name)
+	}
+	return names, nil
 }
 
 func checkHostPort(flagName, addr string) error {
