@@ -20,6 +20,10 @@ import (
 // finalFlushTimeout bounds the presence write after shutdown.
 const finalFlushTimeout = 5 * time.Second
 
+// workerLinger is how long a worker (workers.go) waits for its next job before it ends: at a few wake-ups a
+// second, as a fleet's keepalives are, the workers in use never end.
+const workerLinger = 2 * time.Second
+
 // Gateway is the CIRA server: it accepts AMT connections, runs the APF
 // handshake, keeps one session per device GUID and opens channels to AMT
 // ports on demand.
@@ -32,6 +36,7 @@ type Gateway struct {
 	guidLimit    *limiter
 	logins       *loginQueue
 	keys         *keyGate
+	workers      *workers
 	pendingSlots chan struct{}
 	served       atomic.Bool
 
@@ -69,6 +74,7 @@ func New(cfg Config) (*Gateway, error) {
 		m:            m,
 		tlsConfig:    serverTLSConfig(&cfg, keys),
 		keys:         keys,
+		workers:      newWorkers(workerLinger),
 		ipLimit:      newLimiter(cfg.LoginFailuresPerIP),
 		guidLimit:    newLimiter(cfg.LoginFailuresPerGUID),
 		logins:       newLoginQueue(cfg.LoginsInFlightPerIP),
@@ -164,14 +170,14 @@ func (g *Gateway) accept(ctx context.Context, conn net.Conn) {
 	g.wg.Add(1)
 	g.mu.Unlock()
 	g.m.pending.Inc()
-	go func() {
+	g.workers.do(func() {
 		defer g.wg.Done()
 		s.start(ctx, &g.wg, func() {
 			g.mu.Lock()
 			delete(g.all, s)
 			g.mu.Unlock()
 		})
-	}()
+	})
 }
 
 func (g *Gateway) releasePending() {
@@ -193,6 +199,7 @@ func (g *Gateway) shutdown() {
 		go s.kill(apf.DisconnectByApplication)
 	}
 	g.wg.Wait()
+	g.workers.close()
 	g.log.Info().Int("sessions", len(all)).Msg("CIRA gateway stopped")
 }
 

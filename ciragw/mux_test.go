@@ -282,6 +282,11 @@ func TestChannelHoldsReceiveBufferOnlyWithUnreadData(t *testing.T) {
 	for range 3 {
 		p.send(t, apf.ChannelData{RecipientChannel: 1, Data: make([]byte, 4000)})
 	}
+	require.Eventually(t, func() bool { // the mux has taken all three before the first read
+		ch.mu.Lock()
+		defer ch.mu.Unlock()
+		return len(ch.buf)-ch.off == 12000
+	}, 5*time.Second, time.Millisecond)
 	_, err = io.ReadFull(c, make([]byte, 11999))
 	require.NoError(t, err)
 	has, size = held()

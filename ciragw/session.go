@@ -85,14 +85,15 @@ func newSession(g *Gateway, raw net.Conn) *session {
 	}
 }
 
-// start runs the TLS handshake, then hands the connection to a new goroutine
-// that serves it until it ends; done runs when the session has ended. The
-// TLS handshake and the APF handshake (a store lookup) grow a goroutine's
-// stack to 8 KiB or more, and a stack shrinks only while under a quarter is in
-// use, which a goroutine blocked in tls.Conn.Read never is: so an established
-// session does not wait in Read at all. Between messages it parks (park.go):
-// a fresh goroutine with a minimal stack waits for the socket to turn
-// readable, then serves what came on that same goroutine.
+// start runs the TLS handshake, then serves the connection until it ends or
+// parks; done runs when the session has ended. The TLS handshake and the APF
+// handshake (a store lookup) grow a goroutine's stack to 8 KiB or more, and a
+// stack shrinks only while under a quarter is in use, which a goroutine
+// blocked in tls.Conn.Read never is: so an established session does not wait
+// in Read at all. Between messages it parks (park.go): a fresh goroutine with
+// a minimal stack waits for the socket to turn readable, then hands the
+// session to a worker (workers.go), whose stack has grown already, to serve
+// what came.
 func (s *session) start(ctx context.Context, wg *sync.WaitGroup, done func()) {
 	if err := s.recovered(func() error { return s.tlsHandshake(ctx) }); err != nil {
 		s.end(err)
@@ -101,7 +102,7 @@ func (s *session) start(ctx context.Context, wg *sync.WaitGroup, done func()) {
 	}
 	s.rc = rawConnOf(s.raw)
 	wg.Add(1)
-	go s.run(ctx, wg, done)
+	s.run(ctx, wg, done)
 }
 
 // run serves the session on the calling goroutine until it ends, or until it
@@ -119,11 +120,11 @@ func (s *session) run(ctx context.Context, wg *sync.WaitGroup, done func()) {
 
 // park waits until the socket has something to read (or has failed, been
 // closed, or reached the idle deadline: the read that follows says which),
-// then serves on.
+// then has a worker serve on.
 func (s *session) park(ctx context.Context, wg *sync.WaitGroup, done func()) {
 	_ = waitReadable(s.rc)
 	s.woke = true
-	s.run(ctx, wg, done)
+	s.g.workers.do(func() { s.run(ctx, wg, done) })
 }
 
 // recovered runs fn (the TLS handshake, then serve) so that a panic costs
