@@ -54,7 +54,6 @@ func (p *workers) work(w *worker, f func()) {
 	defer expire.Stop()
 	for f != nil {
 		f()
-		f = nil // let what the job held go while waiting
 		p.mu.Lock()
 		if p.closed {
 			p.mu.Unlock()
