@@ -24,9 +24,12 @@ build:
 
 # PKGS narrows the run (make test PKGS=./ciragw/...).
 # -p 1: packages using test/invtest share Inventory's `postgres` database (they also serialise on a file lock).
+# -p 1 also serialises building the test binaries, so they are built first on every core (-exec /bin/true runs
+# none of them); a build error shows in the run that follows.
 test: tools
 	@mkdir -p .cache
 	@start=$$SECONDS; rc=0; \
+	go test -race -count=1 -exec /bin/true $(PKGS) >/dev/null 2>&1 || true; \
 	go test -race -p 1 -count=1 -timeout $(TEST_TIMEOUT) $(PKGS) 2>&1 | tee .cache/test.log || rc=$$?; \
 	ok=$$(grep -c '^ok ' .cache/test.log || true); \
 	fpkgs=$$(grep -E '^FAIL[[:space:]]+[^[:space:]]+' .cache/test.log | awk '{print $$2}' | sort -u || true); \
