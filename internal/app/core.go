@@ -79,6 +79,9 @@ func (a *app) startSecrets(ctx context.Context) error {
 	return nil
 }
 
+// ciraCurves are the curves -ciraECDSACurves names (validated by config.Load).
+var ciraCurves = map[string]elliptic.Curve{"P-256": elliptic.P256(), "P-384": elliptic.P384()}
+
 // startGateway loads (or creates, once for all replicas) the gateway CA from the secrets, issues this process's
 // server certificate for the advertised name, and serves CIRA. Stopping it sends DISCONNECT to every device.
 func (a *app) startGateway(ctx context.Context) error {
@@ -94,8 +97,7 @@ func (a *app) startGateway(ctx context.Context) error {
 	}
 	var ecCerts []tls.Certificate
 	for _, name := range a.cfg.CIRAECDSACurveNames() {
-		curve := map[string]elliptic.Curve{"P-256": elliptic.P256(), "P-384": elliptic.P384()}[name]
-		c, err := ca.ServerCertificateECDSA(curve, a.gatewayNames...)
+		c, err := ca.ServerCertificateECDSA(ciraCurves[name], a.gatewayNames...)
 		if err != nil {
 			return err
 		}
