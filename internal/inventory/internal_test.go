@@ -15,6 +15,7 @@ import (
 
 	computev1 "github.com/open-edge-platform/infra-core/inventory/v2/pkg/api/compute/v1"
 	inv_v1 "github.com/open-edge-platform/infra-core/inventory/v2/pkg/api/inventory/v1"
+	inv_testing "github.com/open-edge-platform/infra-core/inventory/v2/pkg/testing"
 
 	"github.com/dmrm/dm-manager/test/invtest"
 )
@@ -59,9 +60,27 @@ func TestRMDeniedDesiredFields(t *testing.T) {
 // TestStreamClosedIsAnError: when Inventory ends the stream (here: the underlying client is closed behind the
 // wrapper's back), Run returns ErrStreamClosed so the process exits and re-registers.
 func TestStreamClosedIsAnError(t *testing.T) {
+	tenant := uuid.NewString()
+	invtest.DAO(t).CreateTenantWithOpts(t, tenant, true, inv_testing.TenantDesiredStateCreated())
 	c := newInternalClient(t)
+	listed := make(chan struct{}, 1)
 	done := make(chan error, 1)
-	go func() { done <- c.Run(context.Background(), Handlers{}) }()
+	go func() {
+		done <- c.Run(context.Background(), Handlers{Tenant: func(TenantID, Cause) {
+			select {
+			case listed <- struct{}{}:
+			default:
+			}
+		}})
+	}()
+	// Close once the first resync has listed: the client library reads its registration unlocked in List while
+	// its stream handler clears it, a data race of the library's own that -race reports about one CI run in a few
+	// (see TestRunReturnsNilAfterClose).
+	select {
+	case <-listed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no resync at start")
+	}
 	require.NoError(t, c.inv.Close())
 	select {
 	case err := <-done:

@@ -154,7 +154,8 @@ func TestStatusWriterErrors(t *testing.T) {
 			err := c.SetAmtSku(ctx, tc.tenant, tc.id, computev1.AmtSku_AMT_SKU_AMT)
 			require.ErrorIs(t, err, inventory.ErrNotFound)
 			require.Equal(t, codes.NotFound, status.Code(err))
-			require.Less(t, time.Since(start), 2*time.Second, "NotFound is not retried")
+			// A retried error would take the write retry time (10 s); the bound leaves room for a loaded CI machine.
+			require.Less(t, time.Since(start), 5*time.Second, "NotFound is not retried")
 		})
 	}
 }
