@@ -212,7 +212,7 @@ func (g *Gateway) register(s *session) {
 	g.sessions[s.guid] = s
 	g.mu.Unlock()
 	if old != nil {
-		old.logger().Info().Str("new_remote", s.remote).Msg("CIRA session replaced by a new connection")
+		old.event(zerolog.InfoLevel).Str("new_remote", s.remote).Msg("CIRA session replaced by a new connection")
 		go old.kill(apf.DisconnectByApplication)
 		g.hub.emit(Event{GUID: old.guid, Tenant: old.tenant, Kind: Disconnected, At: s.connectedAt}, g.m)
 	} else {

@@ -7,6 +7,8 @@ import (
 	"math"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/dmrm/dm-manager/ciragw/apf"
 )
 
@@ -16,7 +18,7 @@ import (
 func (s *session) handle(ctx context.Context, m apf.Message) error {
 	switch m := m.(type) {
 	case apf.Disconnect:
-		s.logger().Debug().Stringer("reason", m.Reason).Msg("device disconnected")
+		s.event(zerolog.DebugLevel).Stringer("reason", m.Reason).Msg("device disconnected")
 		return errPeerDisconnected
 	case apf.KeepaliveRequest:
 		if s.state < stPortForward {
@@ -33,7 +35,7 @@ func (s *session) handle(ctx context.Context, m apf.Message) error {
 		if !s.kaOptsSent {
 			break
 		}
-		s.logger().Debug().Uint32("interval", m.Interval).Uint32("timeout", m.Timeout).Msg("keepalive options accepted")
+		s.event(zerolog.DebugLevel).Uint32("interval", m.Interval).Uint32("timeout", m.Timeout).Msg("keepalive options accepted")
 		return nil
 	case apf.ProtocolVersion:
 		if s.state != stVersion {
@@ -121,7 +123,7 @@ func (s *session) userAuth(ctx context.Context, m apf.UserAuthRequest) error {
 		}
 		s.g.m.authFailures.WithLabelValues(reason).Inc()
 		s.hsResult = resultAuthFailed
-		s.logger().Warn().Str("reason", reason).Str("username", m.Username).Msg("CIRA login refused")
+		s.event(zerolog.WarnLevel).Str("reason", reason).Str("username", m.Username).Msg("CIRA login refused")
 		if err := s.send(apf.UserAuthFailure{Methods: apf.MethodPassword}); err != nil {
 			return err
 		}
@@ -193,7 +195,7 @@ func (s *session) authenticate(ctx context.Context, user, pass string) (string, 
 func (s *session) refuseRateLimited(reason string) error {
 	s.g.m.authFailures.WithLabelValues(reason).Inc()
 	s.hsResult = resultRateLimited
-	s.logger().Warn().Str("reason", reason).Msg("CIRA login refused before checking credentials")
+	s.event(zerolog.WarnLevel).Str("reason", reason).Msg("CIRA login refused before checking credentials")
 	return &ProtocolError{Reason: apf.DisconnectByPolicy, Msg: "too many failed logins"}
 }
 
@@ -242,7 +244,7 @@ func (s *session) establish() {
 	s.releasePending()
 	s.g.m.handshakes.WithLabelValues(resultOK).Inc()
 	s.g.register(s)
-	s.logger().Info().Msg("CIRA session established")
+	s.event(zerolog.InfoLevel).Msg("CIRA session established")
 }
 
 // wireSeconds is d in whole seconds for KEEPALIVE_OPTIONS_REQUEST, clamped to

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/dmrm/dm-manager/ciragw/apf"
 )
 
@@ -236,7 +238,7 @@ func (x *mux) dispatch(m apf.Message) error {
 // failChannel closes one channel whose peer broke flow control, keeping the
 // session: one misbehaving channel should not cut the device off.
 func (x *mux) failChannel(c *channel, err error) error {
-	x.out.logger().Warn().Err(err).Uint32("channel", c.id).Msg("closing channel after flow-control violation")
+	x.out.event(zerolog.WarnLevel).Err(err).Uint32("channel", c.id).Msg("closing channel after flow-control violation")
 	x.forget(c.id)
 	if owed, remote := c.shut(fmt.Errorf("ciragw: channel to %s: %w", x.guid, err), nil); owed {
 		return x.out.send(apf.ChannelClose{RecipientChannel: remote})
@@ -255,7 +257,7 @@ func (x *mux) reapIdle(now time.Time, idle time.Duration) {
 	}
 	x.mu.Unlock()
 	for _, c := range stale {
-		x.out.logger().Info().Uint32("channel", c.id).Uint16("port", c.port).Msg("closing idle channel")
+		x.out.event(zerolog.InfoLevel).Uint32("channel", c.id).Uint16("port", c.port).Msg("closing idle channel")
 		_ = c.Close()
 	}
 }

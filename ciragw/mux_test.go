@@ -20,7 +20,7 @@ type pipeLink struct {
 	log zerolog.Logger
 }
 
-func (l *pipeLink) logger() *zerolog.Logger { return &l.log }
+func (l *pipeLink) event(level zerolog.Level) *zerolog.Event { return l.log.WithLevel(level) }
 
 // newPipeMux returns a mux over a pipeLink.
 func newPipeMux(gw net.Conn, window uint32, maxChannels int) *mux {

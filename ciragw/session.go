@@ -225,12 +225,12 @@ func (s *session) end(err error) {
 
 	if s.state == stEstablished {
 		s.g.deregister(s)
-		s.logger().Info().Err(err).Msg("CIRA session ended")
+		s.event(zerolog.InfoLevel).Err(err).Msg("CIRA session ended")
 		return
 	}
 	s.releasePending()
 	s.g.m.handshakes.WithLabelValues(result).Inc()
-	s.logger().Info().Err(err).Str("result", result).Msg("CIRA handshake failed")
+	s.event(zerolog.InfoLevel).Err(err).Str("result", result).Msg("CIRA handshake failed")
 }
 
 // classify maps why the session ended to the DISCONNECT reason to send and
@@ -265,8 +265,25 @@ func (s *session) classify(err error) (apf.DisconnectReason, string) {
 	return reason, result
 }
 
-// logger returns a logger with the session's identity. It is built per
-// event rather than kept, so that idle sessions do not each hold one.
+// event starts a log event at level naming the session's device, or returns nil (zerolog's no-op event) when
+// the level is off. The identity goes on the event, not on a logger built per call: a context logger costs a
+// 500-byte buffer even for a Debug line that is never written.
+func (s *session) event(level zerolog.Level) *zerolog.Event {
+	e := s.g.log.WithLevel(level)
+	if e == nil {
+		return nil
+	}
+	e = e.Str("remote", s.remote)
+	if s.guid != "" {
+		e = e.Str("guid", s.guid)
+	}
+	if s.tenant != "" {
+		e = e.Str("tenant", s.tenant)
+	}
+	return e
+}
+
+// logger is the session's event fields as a logger, for the recovery of a panic only.
 func (s *session) logger() *zerolog.Logger {
 	c := s.g.log.With().Str("remote", s.remote)
 	if s.guid != "" {

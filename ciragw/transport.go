@@ -19,13 +19,13 @@ const disconnectWriteTimeout = time.Second
 
 // link is what the mux needs of the session under it: writing one whole
 // message, whether the connection is on its way out, its local address, and
-// a logger naming the device. (*session) is one: the transport gives the
+// log events naming the device. (*session) is one: the transport gives the
 // first three.
 type link interface {
 	send(m apf.Message) error
 	closing() bool
 	localAddr() net.Addr
-	logger() *zerolog.Logger
+	event(level zerolog.Level) *zerolog.Event
 }
 
 // transport moves whole APF messages over one connection, as ssh's

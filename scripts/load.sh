@@ -26,7 +26,9 @@
 #   LOAD_SERVE_FLAGS / LOAD_SERVE_ENV / LOAD_FLEET_FLAGS   extra flags / environment for serve and the fleet;
 #                         LOAD_SERVE_ENV defaults to GOGC=30, as the chart sets it (LOAD_SERVE_ENV= for Go's 100)
 #   LOAD_PROFILE=1        serve with -enableProfiling; CPU profiles of the idle window and REST phase and a heap
-#                         profile per replica in LOAD_DIR (replica-0-cpu-idle.pprof, …; go tool pprof -top FILE)
+#                         profile per replica in LOAD_DIR (replica-0-cpu-idle.pprof, …; go tool pprof -top FILE),
+#                         and execution traces of the REST phase's first 5 s (replica-0-rest.trace, fleet-0-rest.trace;
+#                         go tool trace -pprof=sched FILE > sched.pprof: where goroutines waited for a CPU)
 #
 # Examples: make load; LOAD_DEVICES=19000 make load; LOAD_DEVICES=50000 LOAD_REPLICAS=3 make load.
 # Every process here (dm-manager, each fleet process, each HAProxy) holds a descriptor per session; the limit is

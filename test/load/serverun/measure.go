@@ -123,6 +123,26 @@ func (s *system) profile(ctx context.Context, name string, d time.Duration) func
 	return wg.Wait
 }
 
+// trace fetches, from every replica and fleet process at once, an execution trace of the first d (whole seconds,
+// at least one) into Dir/<process>-<name>.trace when Options.Profile is set (go tool trace -pprof=sched FILE: where
+// goroutines waited for a CPU); the function returned waits for them.
+func (s *system) trace(ctx context.Context, name string, d time.Duration) func() {
+	if !s.o.Profile {
+		return func() {}
+	}
+	secs := max(1, int(d.Seconds()))
+	var wg sync.WaitGroup
+	for _, r := range s.replicas {
+		url := fmt.Sprintf("http://%s/debug/pprof/trace?seconds=%d", r.metrics, secs)
+		s.fetchProfile(ctx, &wg, url, filepath.Join(s.o.Dir, r.id+"-"+name+".trace"))
+	}
+	for i, addr := range s.fleetDebug {
+		url := fmt.Sprintf("http://%s/debug/pprof/trace?seconds=%d", addr, secs)
+		s.fetchProfile(ctx, &wg, url, filepath.Join(s.o.Dir, fmt.Sprintf("fleet-%d-%s.trace", i, name)))
+	}
+	return wg.Wait
+}
+
 // heapProfile saves every replica's heap profile into Dir/<replica>-<name>.pprof when Options.Profile is set.
 func (s *system) heapProfile(ctx context.Context, name string) {
 	if !s.o.Profile {

@@ -221,10 +221,12 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	s.collectFleets(ctx)
 	profiled := s.profile(ctx, "cpu-rest", o.Duration)
+	traced := s.trace(ctx, "rest", min(o.Duration, 5*time.Second))
 	stopClientProfile := s.clientProfile("client-cpu-rest")
 	res.REST = restLoad(ctx, s.api, s.tenant, token, s.guids, o.Rate, o.Duration, o.QueryTimeout)
 	stopClientProfile()
 	profiled()
+	traced()
 	s.heapProfile(ctx, "heap-rest")
 	q := res.REST
 	timeline := filepath.Join(o.Dir, "rest-timeline.tsv")
