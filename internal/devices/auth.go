@@ -9,13 +9,17 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
 	"github.com/dmrm/dm-manager/ciragw"
+	dmmetrics "github.com/dmrm/dm-manager/internal/metrics"
 	"github.com/dmrm/dm-manager/internal/secrets"
 	"github.com/dmrm/dm-manager/internal/store"
 )
@@ -28,10 +32,14 @@ type AuthOptions struct {
 	CacheTTL time.Duration
 	// CacheSize caps the cached records, least recently used dropped first (default 20000).
 	CacheSize int
-	// MaxConcurrentLookups caps the store+secrets lookups in flight, so that a reconnect storm queues here
-	// (each login waits at most until the gateway's handshake deadline) instead of flooding Postgres or Vault
-	// (default 16).
+	// MaxConcurrentLookups caps the store+secrets reads in flight (default 4). A login that finds one free reads
+	// at once; logins arriving while all are busy queue, and the next free read takes up to LookupBatch of them in
+	// one query to the store and one to the secrets backend. A reconnect storm so costs Postgres a few queries per
+	// hundred devices instead of two per device, and queues here rather than there (each login waits at most
+	// until the gateway's handshake deadline).
 	MaxConcurrentLookups int
+	// LookupBatch caps the devices of one read (default 256).
+	LookupBatch int
 }
 
 func (o *AuthOptions) setDefaults() {
@@ -42,7 +50,10 @@ func (o *AuthOptions) setDefaults() {
 		o.CacheSize = 20000
 	}
 	if o.MaxConcurrentLookups <= 0 {
-		o.MaxConcurrentLookups = 16
+		o.MaxConcurrentLookups = 4
+	}
+	if o.LookupBatch <= 0 {
+		o.LookupBatch = 256
 	}
 }
 
@@ -50,7 +61,8 @@ func (o *AuthOptions) setDefaults() {
 // PROTOCOLVERSION, never by the APF username; the username must be the one recorded for that device and the
 // password the one in its secrets. It implements ciragw.Authenticator.
 //
-// Cost: a cold login is one primary-key read of devices plus one secrets read. A successful login is cached
+// Cost: a cold login is one primary-key read of devices plus one secrets read, shared with the logins queued
+// with it (see MaxConcurrentLookups). A successful login is cached
 // for CacheTTL as (GUID -> username, tenant, HMAC of the password under a per-process random key), so devices
 // that reconnect (a network blip, a replaced session) cost nothing; the password itself is never kept. Only
 // successes are cached: a changed password or a newly imported device takes effect at once.
@@ -59,14 +71,30 @@ type Authenticator struct {
 	sec    secrets.Store
 	opts   AuthOptions
 	log    zerolog.Logger
-	sem    chan struct{}
 	macKey []byte
 	now    func() time.Time
 
 	mu    sync.Mutex
 	byKey map[string]*list.Element // GUID -> element holding *authEntry
 	lru   *list.List               // front = most recently used
+
+	qmu     sync.Mutex
+	queued  []*lookupCall // logins waiting for a read
+	reading int           // reads in flight, at most MaxConcurrentLookups
 }
+
+// lookupCall is one login's place in the lookup queue; done closes once e, reason and err are set.
+type lookupCall struct {
+	guid   string
+	done   chan struct{}
+	e      *authEntry
+	reason string
+	err    error
+}
+
+// lookupTimeout bounds one batched read. It is not any one login's deadline: the logins of a batch wait for it
+// until their own contexts end.
+const lookupTimeout = 5 * time.Second
 
 var _ ciragw.Authenticator = (*Authenticator)(nil)
 
@@ -83,7 +111,7 @@ func NewAuthenticator(st *store.Store, sec secrets.Store, opts AuthOptions, log 
 	_, _ = rand.Read(key) // crypto/rand never fails on supported platforms
 	return &Authenticator{
 		st: st, sec: sec, opts: opts, log: log.With().Str("component", "cira-auth").Logger(),
-		sem: make(chan struct{}, opts.MaxConcurrentLookups), macKey: key, now: time.Now,
+		macKey: key, now: time.Now,
 		byKey: make(map[string]*list.Element), lru: list.New(),
 	}
 }
@@ -117,44 +145,127 @@ func (a *Authenticator) Authenticate(ctx context.Context, guid, username, passwo
 
 // lookup reads the device's record; a non-empty reason means the login is refused for it.
 func (a *Authenticator) lookup(ctx context.Context, guid string) (e *authEntry, reason string, err error) {
+	if _, err := uuid.Parse(guid); err != nil {
+		return &authEntry{guid: guid}, "GUID is not a UUID", nil
+	}
+	c := &lookupCall{guid: guid, done: make(chan struct{})}
+	a.qmu.Lock()
+	a.queued = append(a.queued, c)
+	start := a.reading < a.opts.MaxConcurrentLookups
+	if start {
+		a.reading++
+	}
+	a.qmu.Unlock()
+	if start {
+		a.read(c)
+	}
 	select {
-	case a.sem <- struct{}{}:
+	case <-c.done:
+		return c.e, c.reason, c.err
 	case <-ctx.Done():
-		return nil, "", fmt.Errorf("devices: CIRA login of %s waited too long for a lookup slot: %w", guid, ctx.Err())
+		return nil, "", fmt.Errorf("devices: CIRA login of %s waited too long for its lookup: %w", guid, ctx.Err())
 	}
-	defer func() { <-a.sem }()
+}
 
-	e = &authEntry{guid: guid}
-	d, err := a.st.GetDevice(ctx, guid)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return e, "unknown device", nil
-	case errors.Is(err, store.ErrInvalid):
-		return e, "GUID is not a UUID", nil
-	case err != nil:
-		return nil, "", fmt.Errorf("devices: looking up device %s for a CIRA login: %w", guid, err)
+// read answers queued logins, up to LookupBatch at a time, until none is left. A login that found a read free
+// calls it with its own call: it reads on its own goroutine until it has its answer, then hands the rest of the
+// queue to a new goroutine, so that a lone login costs no hand-over and a busy one does not serve others.
+func (a *Authenticator) read(own *lookupCall) {
+	for {
+		a.qmu.Lock()
+		n := min(len(a.queued), a.opts.LookupBatch)
+		if n == 0 {
+			a.reading--
+			a.qmu.Unlock()
+			return
+		}
+		if own != nil && answered(own) {
+			a.qmu.Unlock()
+			go a.read(nil) // the read stays counted: it moves to the goroutine
+			return
+		}
+		batch := a.queued[:n:n]
+		a.queued = slices.Clone(a.queued[n:])
+		a.qmu.Unlock()
+		a.readBatch(batch)
 	}
-	e.tenant, e.username = d.TenantID, d.CIRAUsername
-	if e.username == "" {
-		return e, "no CIRA username recorded for the device", nil
+}
+
+func answered(c *lookupCall) bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
 	}
-	path, err := secrets.Device(d.TenantID, guid)
+}
+
+// readBatch reads the devices of batch in one store query and their CIRA passwords in one secrets read, and
+// answers each login. A panic fails this batch's logins only.
+func (a *Authenticator) readBatch(batch []*lookupCall) {
+	answered := 0
+	defer func() {
+		for _, c := range batch[answered:] {
+			close(c.done)
+		}
+	}()
+	defer dmmetrics.RecoverPanic("cira_auth", a.log, func(v any) {
+		for _, c := range batch[answered:] {
+			c.err = fmt.Errorf("devices: internal error looking up device %s for a CIRA login: %v", c.guid, v)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
+	defer cancel()
+
+	guids := make([]string, len(batch))
+	for i, c := range batch {
+		guids[i] = c.guid
+		c.e = &authEntry{guid: c.guid}
+	}
+	devs, err := a.st.GetDevices(ctx, guids)
 	if err != nil {
-		return nil, "", fmt.Errorf("devices: secret path of device %s: %w", guid, err)
+		for _, c := range batch {
+			c.e, c.err = nil, fmt.Errorf("devices: looking up device %s for a CIRA login: %w", c.guid, err)
+		}
+		return
 	}
-	m, err := a.sec.Get(ctx, path)
-	switch {
-	case errors.Is(err, secrets.ErrNotFound):
-		return e, "no secrets stored for the device", nil
-	case err != nil:
-		return nil, "", fmt.Errorf("devices: reading CIRA password of device %s: %w", guid, err)
+	paths := make(map[*lookupCall]string, len(batch))
+	for _, c := range batch {
+		d, ok := devs[c.guid]
+		if !ok {
+			c.reason = "unknown device"
+			continue
+		}
+		c.e.tenant, c.e.username = d.TenantID, d.CIRAUsername
+		if c.e.username == "" {
+			c.reason = "no CIRA username recorded for the device"
+			continue
+		}
+		path, err := secrets.Device(d.TenantID, c.guid)
+		if err != nil {
+			c.e, c.err = nil, fmt.Errorf("devices: secret path of device %s: %w", c.guid, err)
+			continue
+		}
+		paths[c] = path
 	}
-	pw := m[secrets.KeyCIRAPassword]
-	if pw == "" {
-		return e, "no CIRA password stored for the device", nil
+	got := secrets.GetMany(ctx, a.sec, slices.Collect(maps.Values(paths)))
+	for c, path := range paths {
+		r := got[path]
+		switch {
+		case errors.Is(r.Err, secrets.ErrNotFound):
+			c.reason = "no secrets stored for the device"
+		case r.Err != nil:
+			c.e, c.err = nil, fmt.Errorf("devices: reading CIRA password of device %s: %w", c.guid, r.Err)
+		case r.Data[secrets.KeyCIRAPassword] == "":
+			c.reason = "no CIRA password stored for the device"
+		default:
+			c.e.mac = a.mac(r.Data[secrets.KeyCIRAPassword])
+		}
 	}
-	e.mac = a.mac(pw)
-	return e, "", nil
+	for _, c := range batch {
+		close(c.done)
+		answered++
+	}
 }
 
 func (a *Authenticator) mac(password string) []byte {

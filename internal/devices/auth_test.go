@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -91,14 +93,69 @@ func TestAuthenticateBackendFailure(t *testing.T) {
 	require.NotErrorIs(t, err, ciragw.ErrBadCredentials, "a backend failure must not count against the device")
 	require.NotErrorIs(t, err, ciragw.ErrUnknownDevice)
 
-	// A login waiting for a lookup slot gives up with its context.
+	// A login waiting for a lookup gives up with its context.
 	a = NewAuthenticator(st, sec, AuthOptions{MaxConcurrentLookups: 1}, zerolog.Nop())
-	a.sem <- struct{}{}
+	a.reading = 1 // every read busy
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	_, err = a.Authenticate(ctx, dev.guid, dev.username, dev.ciraPassword)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.NotErrorIs(t, err, ciragw.ErrBadCredentials)
+}
+
+// TestAuthenticateBatch: logins queued while every read is busy are answered by one read, each on its own
+// merits: right and wrong credentials, unknown devices and devices without secrets in the same batch.
+func TestAuthenticateBatch(t *testing.T) {
+	st, sec := backends(t)
+	ctx := context.Background()
+	tenant := newTenant(t, st)
+	noSecrets := uuid.NewString()
+	_, err := st.UpsertDevice(ctx, store.Device{GUID: noSecrets, TenantID: tenant, CIRAUsername: randomUsername()})
+	require.NoError(t, err)
+
+	type login struct {
+		guid, user, pass string
+		ok               bool
+	}
+	var logins []login
+	for i := range 40 {
+		d := recordDevice(t, st, sec, tenant)
+		switch i % 4 {
+		case 0, 1:
+			logins = append(logins, login{d.guid, d.username, d.ciraPassword, true})
+		case 2:
+			logins = append(logins, login{d.guid, d.username, d.ciraPassword + "x", false})
+		default:
+			logins = append(logins, login{uuid.NewString(), d.username, d.ciraPassword, false})
+		}
+	}
+	logins = append(logins, login{noSecrets, "any", "Any-Secret-1", false}, logins[0]) // the same device twice too
+
+	a := NewAuthenticator(st, sec, AuthOptions{MaxConcurrentLookups: 1, LookupBatch: 64}, zerolog.Nop())
+	a.reading = 1 // the one read is busy: every login queues
+	errs := make([]error, len(logins))
+	var wg sync.WaitGroup
+	for i, l := range logins {
+		wg.Go(func() { _, errs[i] = a.Authenticate(ctx, l.guid, l.user, l.pass) })
+	}
+	require.Eventually(t, func() bool {
+		a.qmu.Lock()
+		defer a.qmu.Unlock()
+		return len(a.queued) == len(logins)
+	}, 10*time.Second, time.Millisecond)
+	go a.read(nil) // the busy read ends and takes the queue: one batch
+	wg.Wait()
+	for i, l := range logins {
+		if l.ok {
+			require.NoError(t, errs[i], "login %d", i)
+		} else {
+			require.ErrorIs(t, errs[i], ErrAuthFailed, "login %d", i)
+		}
+	}
+	a.qmu.Lock()
+	defer a.qmu.Unlock()
+	require.Empty(t, a.queued)
+	require.Zero(t, a.reading)
 }
 
 func TestAuthenticateCache(t *testing.T) {
@@ -159,7 +216,12 @@ func TestAuthenticateCache(t *testing.T) {
 func BenchmarkAuthenticate(b *testing.B) {
 	st, sec := backends(b)
 	ctx := context.Background()
-	dev := recordDevice(b, st, sec, newTenant(b, st))
+	tenant := newTenant(b, st)
+	dev := recordDevice(b, st, sec, tenant)
+	fleet := make([]testDevice, 512)
+	for i := range fleet {
+		fleet[i] = recordDevice(b, st, sec, tenant)
+	}
 	for _, bc := range []struct {
 		name string
 		ttl  time.Duration
@@ -171,6 +233,21 @@ func BenchmarkAuthenticate(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		})
+		// A reconnect storm: 64 logins at once per core, of 512 different devices.
+		b.Run(bc.name+"-storm", func(b *testing.B) {
+			a := NewAuthenticator(st, sec, AuthOptions{CacheTTL: bc.ttl}, zerolog.Nop())
+			var next atomic.Int64
+			b.SetParallelism(64)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					d := fleet[next.Add(1)%int64(len(fleet))]
+					if _, err := a.Authenticate(ctx, d.guid, d.username, d.ciraPassword); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
 		})
 		b.Run(bc.name+"-parallel", func(b *testing.B) {
 			a := NewAuthenticator(st, sec, AuthOptions{CacheTTL: bc.ttl}, zerolog.Nop())

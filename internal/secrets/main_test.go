@@ -22,6 +22,7 @@ import (
 var (
 	dbOnce   sync.Once
 	dbStore  *store.Store
+	dbDSN    string
 	dbPool   *pgxpool.Pool
 	dbDrop   func() error
 	dbSetErr error
@@ -70,6 +71,7 @@ func setupDB() (*store.Store, *pgxpool.Pool, func() error, error) {
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	dbDSN = dsn
 	st, err := store.Open(ctx, dsn, store.ConnectOptions{}, zerolog.Nop())
 	if err != nil {
 		return nil, nil, drop, err

@@ -19,13 +19,17 @@ import (
 type SealedRows interface {
 	SealedKeyOtherThan(ctx context.Context, keyID string) (other string, found bool, err error)
 	GetSealed(ctx context.Context, path string) (store.SealedSecret, error)
+	GetSealedMany(ctx context.Context, paths []string) ([]store.SealedSecret, error)
 	PutSealed(ctx context.Context, r store.SealedSecret) error
 	CreateSealed(ctx context.Context, r store.SealedSecret) (stored store.SealedSecret, created bool, err error)
 	DeleteSealed(ctx context.Context, path string) error
 	DeleteSealedPrefix(ctx context.Context, prefix string) error
 }
 
-var _ SealedRows = (*store.Store)(nil)
+var (
+	_ SealedRows = (*store.Store)(nil)
+	_ manyGetter = (*sealedStore)(nil)
+)
 
 // sealedStore keeps each secret as one row of sealed_secrets (migration 0002): the JSON of its key/value map sealed
 // with AES-256-GCM under a random 96-bit nonce, with the path as additional data so a row copied to another path
@@ -91,6 +95,40 @@ func (s *sealedStore) Get(ctx context.Context, path string) (map[string]string, 
 		return nil, wrapDBError("get", path, err)
 	}
 	return s.open("get", r)
+}
+
+// getMany reads the valid paths in one query; an invalid path, a missing row or a row that fails to open is that
+// path's error only, a failed query every path's.
+func (s *sealedStore) getMany(ctx context.Context, paths []string) map[string]Result {
+	out := make(map[string]Result, len(paths))
+	valid := make([]string, 0, len(paths))
+	for _, p := range paths {
+		if err := ValidatePath(p); err != nil {
+			out[p] = Result{Err: err}
+			continue
+		}
+		valid = append(valid, p)
+	}
+	if len(valid) == 0 {
+		return out
+	}
+	rows, err := s.rows.GetSealedMany(ctx, valid)
+	if err != nil {
+		for _, p := range valid {
+			out[p] = Result{Err: wrapDBError("get", p, err)}
+		}
+		return out
+	}
+	for _, r := range rows {
+		data, err := s.open("get", r)
+		out[r.Path] = Result{Data: data, Err: err}
+	}
+	for _, p := range valid {
+		if _, ok := out[p]; !ok {
+			out[p] = Result{Err: fmt.Errorf("secrets: get %q: %w", p, ErrNotFound)}
+		}
+	}
+	return out
 }
 
 // open authenticates and decodes a row read from path r.Path.

@@ -30,6 +30,33 @@ type Store interface {
 	Close()
 }
 
+// Result is what one path of GetMany holds: its data, or an error (wrapping ErrNotFound when nothing is there).
+type Result struct {
+	Data map[string]string
+	Err  error
+}
+
+// manyGetter is a Store that reads several paths in one round trip.
+type manyGetter interface {
+	getMany(ctx context.Context, paths []string) map[string]Result
+}
+
+// GetMany reads every path and returns a Result for each: in one round trip where the backend can (the embedded
+// one: one query), one Get after another otherwise (Vault's KV v2 has no multi-read).
+func GetMany(ctx context.Context, st Store, paths []string) map[string]Result {
+	if m, ok := st.(manyGetter); ok {
+		return m.getMany(ctx, paths)
+	}
+	out := make(map[string]Result, len(paths))
+	for _, p := range paths {
+		if _, done := out[p]; !done {
+			data, err := st.Get(ctx, p)
+			out[p] = Result{Data: data, Err: err}
+		}
+	}
+	return out
+}
+
 var (
 	// ErrNotFound means no secret is stored at the path.
 	ErrNotFound = errors.New("secret not found")

@@ -136,6 +136,31 @@ func (s *Store) GetDevice(ctx context.Context, guid string) (Device, error) {
 	return d, mapErr(err, "get device "+guid)
 }
 
+// GetDevices reads the devices of guids (lower-case canonical) in one query, keyed by GUID; an unknown GUID is
+// absent from the map. ErrInvalid, reading nothing, when one is not a UUID.
+func (s *Store) GetDevices(ctx context.Context, guids []string) (map[string]Device, error) {
+	for _, g := range guids {
+		if err := checkUUID("guid", g); err != nil {
+			return nil, err
+		}
+	}
+	// One GUID reads by equality: Postgres answers `= ANY` of a one-element array markedly slower.
+	query, arg := `SELECT `+deviceColumns+` FROM devices WHERE guid = ANY($1::uuid[])`, any(guids)
+	if len(guids) == 1 {
+		query, arg = `SELECT `+deviceColumns+` FROM devices WHERE guid = $1::uuid`, guids[0]
+	}
+	rows, _ := s.db.Query(ctx, query, arg)
+	ds, err := pgx.CollectRows(rows, scanDevice)
+	if err != nil {
+		return nil, mapErr(err, fmt.Sprintf("get %d devices", len(guids)))
+	}
+	out := make(map[string]Device, len(ds))
+	for _, d := range ds {
+		out[d.GUID] = d
+	}
+	return out, nil
+}
+
 // ListDevicesByTenant returns a tenant's devices ordered by GUID.
 func (s *Store) ListDevicesByTenant(ctx context.Context, tenantID string) ([]Device, error) {
 	if err := checkUUID("tenant id", tenantID); err != nil {

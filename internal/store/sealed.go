@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -36,6 +37,17 @@ func (s *Store) GetSealed(ctx context.Context, path string) (SealedSecret, error
 	rows, _ := s.db.Query(ctx, `SELECT `+sealedColumns+` FROM sealed_secrets WHERE path = $1`, path)
 	r, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[SealedSecret])
 	return r, mapErr(err, "get sealed secret")
+}
+
+// GetSealedMany reads the rows at paths in one query; a path without a row has none in the result.
+func (s *Store) GetSealedMany(ctx context.Context, paths []string) ([]SealedSecret, error) {
+	query, arg := `SELECT `+sealedColumns+` FROM sealed_secrets WHERE path = ANY($1::text[])`, any(paths)
+	if len(paths) == 1 { // as GetDevices
+		query, arg = `SELECT `+sealedColumns+` FROM sealed_secrets WHERE path = $1`, paths[0]
+	}
+	rows, _ := s.db.Query(ctx, query, arg)
+	rs, err := pgx.CollectRows(rows, pgx.RowToStructByName[SealedSecret])
+	return rs, mapErr(err, fmt.Sprintf("get %d sealed secrets", len(paths)))
 }
 
 // PutSealed creates or replaces the row at r.Path.
