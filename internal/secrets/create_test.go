@@ -16,14 +16,7 @@ import (
 // Both backends: of concurrent creators of one path (as replicas generating a value once), exactly one creates
 // and every one gets the value it stored; an existing value is never replaced.
 func TestCreateIfAbsent(t *testing.T) {
-	backends := []struct {
-		name string
-		open func(t *testing.T) Store
-	}{
-		{"embedded", openSealed},
-		{"vault", func(t *testing.T) Store { return newVaultEnv(t, AuthToken, vaulttest.TokenSpec{}).open(t) }},
-	}
-	for _, b := range backends {
+	for _, b := range bothBackends {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
 			st := b.open(t)

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/dmrm/dm-manager/internal/secrets/vaulttest"
 	"github.com/dmrm/dm-manager/internal/store"
 	"github.com/dmrm/dm-manager/internal/store/storetest"
 )
@@ -86,4 +87,13 @@ func setupDB() (*store.Store, *pgxpool.Pool, func() error, error) {
 		return nil, nil, drop, err
 	}
 	return st, pool, drop, nil
+}
+
+// bothBackends opens each backend, for the tests that hold for both: the embedded one and Vault's stand-in.
+var bothBackends = []struct {
+	name string
+	open func(t *testing.T) Store
+}{
+	{"embedded", openSealed},
+	{"vault", func(t *testing.T) Store { return newVaultEnv(t, AuthToken, vaulttest.TokenSpec{}).open(t) }},
 }

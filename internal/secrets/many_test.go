@@ -9,21 +9,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dmrm/dm-manager/internal/store"
-
-	"github.com/dmrm/dm-manager/internal/secrets/vaulttest"
 )
 
 // TestGetMany: every path gets its own answer, on both backends (the embedded one in one query, Vault one Get
 // after another): data, not found, an invalid path; and on the embedded backend a tampered row fails alone.
 func TestGetMany(t *testing.T) {
-	backends := []struct {
-		name string
-		open func(t *testing.T) Store
-	}{
-		{"embedded", openSealed},
-		{"vault", func(t *testing.T) Store { return newVaultEnv(t, AuthToken, vaulttest.TokenSpec{}).open(t) }},
-	}
-	for _, b := range backends {
+	for _, b := range bothBackends {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
 			st := b.open(t)

@@ -107,38 +107,30 @@ func sumMetrics(r io.Reader, names ...string) (map[string]float64, error) {
 // profile fetches, from every replica and fleet process at once, a CPU profile over d (whole seconds, at least
 // one) into Dir/<process>-<name>.pprof when Options.Profile is set; the function returned waits for them.
 func (s *system) profile(ctx context.Context, name string, d time.Duration) func() {
-	if !s.o.Profile {
-		return func() {}
-	}
-	secs := max(1, int(d.Seconds()))
-	var wg sync.WaitGroup
-	for _, r := range s.replicas {
-		url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", r.metrics, secs)
-		s.fetchProfile(ctx, &wg, url, filepath.Join(s.o.Dir, r.id+"-"+name+".pprof"))
-	}
-	for i, addr := range s.fleetDebug {
-		url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs)
-		s.fetchProfile(ctx, &wg, url, filepath.Join(s.o.Dir, fmt.Sprintf("fleet-%d-%s.pprof", i, name)))
-	}
-	return wg.Wait
+	return s.fetchEach(ctx, "profile", name+".pprof", d)
 }
 
-// trace fetches, from every replica and fleet process at once, an execution trace of the first d (whole seconds,
-// at least one) into Dir/<process>-<name>.trace when Options.Profile is set (go tool trace -pprof=sched FILE: where
-// goroutines waited for a CPU); the function returned waits for them.
+// trace fetches, the same way, an execution trace of the first d into Dir/<process>-<name>.trace (go tool trace
+// -pprof=sched FILE: where goroutines waited for a CPU).
 func (s *system) trace(ctx context.Context, name string, d time.Duration) func() {
+	return s.fetchEach(ctx, "trace", name+".trace", d)
+}
+
+// fetchEach gets /debug/pprof/<endpoint>?seconds=d from every replica and fleet process at once into
+// Dir/<process>-<file> when Options.Profile is set; the function returned waits for them.
+func (s *system) fetchEach(ctx context.Context, endpoint, file string, d time.Duration) func() {
 	if !s.o.Profile {
 		return func() {}
 	}
 	secs := max(1, int(d.Seconds()))
 	var wg sync.WaitGroup
 	for _, r := range s.replicas {
-		url := fmt.Sprintf("http://%s/debug/pprof/trace?seconds=%d", r.metrics, secs)
-		s.fetchProfile(ctx, &wg, url, filepath.Join(s.o.Dir, r.id+"-"+name+".trace"))
+		url := fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", r.metrics, endpoint, secs)
+		s.fetchProfile(ctx, &wg, url, filepath.Join(s.o.Dir, r.id+"-"+file))
 	}
 	for i, addr := range s.fleetDebug {
-		url := fmt.Sprintf("http://%s/debug/pprof/trace?seconds=%d", addr, secs)
-		s.fetchProfile(ctx, &wg, url, filepath.Join(s.o.Dir, fmt.Sprintf("fleet-%d-%s.trace", i, name)))
+		url := fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", addr, endpoint, secs)
+		s.fetchProfile(ctx, &wg, url, filepath.Join(s.o.Dir, fmt.Sprintf("fleet-%d-%s", i, file)))
 	}
 	return wg.Wait
 }
