@@ -34,9 +34,9 @@ type AuthOptions struct {
 	CacheSize int
 	// MaxConcurrentLookups caps the store+secrets reads in flight (default 4). A login that finds one free reads
 	// at once; logins arriving while all are busy queue, and the next free read takes up to LookupBatch of them in
-	// one query to the store and one to the secrets backend. A reconnect storm so costs Postgres a few queries per
-	// hundred devices instead of two per device, and queues here rather than there (each login waits at most
-	// until the gateway's handshake deadline).
+	// one query to the store and one to the embedded secrets backend (Vault: up to 16 Gets at once). A reconnect
+	// storm so costs Postgres a few queries per hundred devices instead of two per device, and queues here rather
+	// than there (each login waits at most until the gateway's handshake deadline).
 	MaxConcurrentLookups int
 	// LookupBatch caps the devices of one read (default 256).
 	LookupBatch int

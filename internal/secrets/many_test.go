@@ -77,3 +77,35 @@ func closedRows(t *testing.T) *store.Store {
 	st.Close()
 	return st
 }
+
+// panicky is a Store whose Get panics for one path: no real backend panics on demand.
+type panicky struct {
+	Store
+	bad string
+}
+
+func (p panicky) Get(_ context.Context, path string) (map[string]string, error) {
+	if path == p.bad {
+		panic("backend bug")
+	}
+	return map[string]string{KeyCIRAPassword: "for-" + path}, nil
+}
+
+// TestGetManyPanic: on a backend without a multi-read every Get runs on a goroutine of its own; a panic in one is
+// that path's error, not the process's end.
+func TestGetManyPanic(t *testing.T) {
+	paths := make([]string, 40)
+	for i := range paths {
+		paths[i] = devicePath(t, uuid.NewString())
+	}
+	got := GetMany(context.Background(), panicky{bad: paths[7]}, paths)
+	require.Len(t, got, len(paths))
+	for i, p := range paths {
+		if i == 7 {
+			require.ErrorContains(t, got[p].Err, "internal error: backend bug")
+			continue
+		}
+		require.NoError(t, got[p].Err)
+		require.Equal(t, "for-"+p, got[p].Data[KeyCIRAPassword])
+	}
+}

@@ -9,6 +9,9 @@ package secrets
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"sync"
 )
 
 // Store reads and writes secrets by path. Implementations are safe for concurrent use.
@@ -42,19 +45,44 @@ type manyGetter interface {
 }
 
 // GetMany reads every path and returns a Result for each: in one round trip where the backend can (the embedded
-// one: one query), one Get after another otherwise (Vault's KV v2 has no multi-read).
+// one: one query), else with up to manyGets Gets at once (Vault's KV v2 has no multi-read).
 func GetMany(ctx context.Context, st Store, paths []string) map[string]Result {
 	if m, ok := st.(manyGetter); ok {
 		return m.getMany(ctx, paths)
 	}
 	out := make(map[string]Result, len(paths))
-	for _, p := range paths {
-		if _, done := out[p]; !done {
-			data, err := st.Get(ctx, p)
-			out[p] = Result{Data: data, Err: err}
-		}
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		free = make(chan struct{}, manyGets)
+	)
+	for _, p := range slices.Compact(slices.Sorted(slices.Values(paths))) {
+		free <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-free }()
+			r := getRecovered(ctx, st, p)
+			mu.Lock()
+			out[p] = r
+			mu.Unlock()
+		})
 	}
+	wg.Wait()
 	return out
+}
+
+// manyGets is how many Gets one GetMany keeps in flight on a backend without a multi-read, so that a batch of
+// CIRA logins against Vault is not read one Get at a time.
+const manyGets = 16
+
+// getRecovered is st.Get with a panic turned into that path's error: GetMany's Gets run on goroutines of their own.
+func getRecovered(ctx context.Context, st Store, path string) (r Result) {
+	defer func() {
+		if v := recover(); v != nil {
+			r = Result{Err: fmt.Errorf("secrets: get %q: internal error: %v", path, v)}
+		}
+	}()
+	data, err := st.Get(ctx, path)
+	return Result{Data: data, Err: err}
 }
 
 var (

@@ -42,10 +42,11 @@ func TestServeSmallFleet(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(string(timeline)), "\n")
 	require.Equal(t, "second\trequests\tp50_ms\tp99_ms\tmax_ms", lines[0])
 	require.GreaterOrEqual(t, len(lines), 2, string(timeline))
-	// LOAD_PROFILE=1: the replica's, the fleet's and the client's profiles.
-	for _, name := range []string{"replica-0-cpu-ramp", "replica-0-cpu-idle", "replica-0-cpu-rest", "replica-0-heap",
-		"replica-0-heap-rest", "fleet-0-cpu-ramp", "fleet-0-cpu-idle", "fleet-0-cpu-rest", "client-cpu-rest"} {
-		fi, err := os.Stat(filepath.Join(dir, name+".pprof"))
+	// LOAD_PROFILE=1: the replica's, the fleet's and the client's profiles, and the REST phase's traces.
+	for _, name := range []string{"replica-0-cpu-ramp.pprof", "replica-0-cpu-idle.pprof", "replica-0-cpu-rest.pprof",
+		"replica-0-heap.pprof", "replica-0-heap-rest.pprof", "fleet-0-cpu-ramp.pprof", "fleet-0-cpu-idle.pprof",
+		"fleet-0-cpu-rest.pprof", "client-cpu-rest.pprof", "replica-0-rest.trace", "fleet-0-rest.trace"} {
+		fi, err := os.Stat(filepath.Join(dir, name))
 		require.NoError(t, err, out.String())
 		require.Positive(t, fi.Size(), name)
 	}
