@@ -203,14 +203,14 @@ func answered(c *lookupCall) bool {
 // readBatch reads the devices of batch in one store query and their CIRA passwords in one secrets read, and
 // answers each login. A panic fails this batch's logins only.
 func (a *Authenticator) readBatch(batch []*lookupCall) {
-	answered := 0
+	closed := 0
 	defer func() {
-		for _, c := range batch[answered:] {
+		for _, c := range batch[closed:] {
 			close(c.done)
 		}
 	}()
 	defer dmmetrics.RecoverPanic("cira_auth", a.log, func(v any) {
-		for _, c := range batch[answered:] {
+		for _, c := range batch[closed:] {
 			c.err = fmt.Errorf("devices: internal error looking up device %s for a CIRA login: %v", c.guid, v)
 		}
 	})
@@ -264,7 +264,7 @@ func (a *Authenticator) readBatch(batch []*lookupCall) {
 	}
 	for _, c := range batch {
 		close(c.done)
-		answered++
+		closed++
 	}
 }
 
