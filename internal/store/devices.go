@@ -75,7 +75,7 @@ const deviceColumns = `guid::text AS guid, tenant_id::text AS tenant_id, host_re
 
 // scanDevice reads a row of deviceColumns by position, in their order. Positional, not by name through
 // reflection: every CIRA login and every host reconcile reads a device, and RowToStructByName cost half of the
-// read's CPU (TestDeviceColumnsInScanOrder keeps the two lists in step).
+// read's CPU (TestGetDeviceReadsEveryColumn keeps the two lists in step).
 func scanDevice(row pgx.CollectableRow) (Device, error) {
 	var (
 		d                                 Device
