@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,12 +34,18 @@ func sample(t *testing.T, reg *prometheus.Registry, name string, labels map[stri
 	return 0
 }
 
+// metricsRuns names each run of TestQueueMetrics' queue apart: the reconcile metrics are process-wide, so a second
+// run (-count) would otherwise read the first one's counts too.
+var metricsRuns int
+
 // Each reconcile is counted by result and timed, and the queue depth returns to zero once the work is done.
 func TestQueueMetrics(t *testing.T) {
 	reg := metrics.NewRegistry()
-	name := map[string]string{"reconciler": "metrics-test"}
+	metricsRuns++
+	queueName := fmt.Sprint("metrics-test-", metricsRuns)
+	name := map[string]string{"reconciler": queueName}
 	with := func(result string) map[string]string {
-		return map[string]string{"reconciler": "metrics-test", "result": result}
+		return map[string]string{"reconciler": queueName, "result": result}
 	}
 	done := make(chan struct{})
 	n := 0
@@ -52,7 +59,7 @@ func TestQueueMetrics(t *testing.T) {
 		}
 		close(done)
 		return Result{}
-	}, Options{Parallelism: 1, Name: "metrics-test", BackoffMin: 1, BackoffMax: 1})
+	}, Options{Parallelism: 1, Name: queueName, BackoffMin: 1, BackoffMax: 1})
 	q.Enqueue("a")
 	<-done
 	q.Stop()
