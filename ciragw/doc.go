@@ -11,8 +11,8 @@
 //   - session and handshake (session.go, handshake.go): one goroutine at a
 //     time per connection reads and dispatches; the handshake of §3 is a
 //     strict state table; keepalives are answered, silence ends the session
-//     (IdleTimeout); between messages an established session with no channel
-//     open parks (park.go);
+//     (IdleTimeout); between messages an established session whose channels
+//     have been quiet for a second parks (park.go, poller_linux.go);
 //   - mux (mux.go): the channel table of an established session — ids,
 //     open/confirm/close, routing by id — over a link (the transport), so it
 //     runs without TLS (mux_test.go drives it over net.Pipe);
@@ -21,12 +21,14 @@
 //   - gateway (gateway.go, presence.go): listener, registry (one session per
 //     GUID, a reconnect replaces the old one), batched presence, events.
 //
-// Scale: an idle session is one goroutine waiting, on a 2 KiB stack, for its
-// socket to turn readable (the read deadline lives in the runtime poller, so
-// no per-session timers), a 256-byte read buffer and the TLS connection
-// state; a goroutine blocked in tls.Conn.Read would hold 8 KiB, as the
-// stack the handshakes grew never shrinks under it. One housekeeping
-// goroutine flushes presence
+// Scale: an idle session holds no goroutine: it is parked in the gateway's
+// poller (poller_linux.go), its socket in an epoll instance of the
+// gateway's, which one goroutine waits on through the runtime's poller, and
+// its idle deadline checked by that goroutine's sweep; what it holds is a
+// 256-byte read buffer and the TLS connection state. A goroutine blocked in
+// tls.Conn.Read would hold 8 KiB, as the stack the handshakes grew never
+// shrinks under it, and every goroutine's stack is scanned at each garbage
+// collection. One housekeeping goroutine flushes presence
 // (PresenceFlushInterval) and, on its own slower SweepInterval, queues
 // last-seen refreshes and reaps idle channels. ciragw knows nothing
 // of databases or secrets: Authenticator, PresenceWriter and CAStore are

@@ -37,6 +37,7 @@ type Gateway struct {
 	logins       *loginQueue
 	keys         *keyGate
 	workers      *workers
+	poller       *poller // nil: sessions never park (not Linux, or no epoll instance)
 	pendingSlots chan struct{}
 	served       atomic.Bool
 
@@ -102,6 +103,11 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
 	defer stop()
 
+	if p, err := newPoller(g.resumeParked, sweepInterval(g.cfg.IdleTimeout)); err != nil {
+		g.log.Warn().Err(err).Msg("idle sessions wait on a goroutine each")
+	} else {
+		g.poller = p
+	}
 	hkDone := make(chan struct{})
 	go func() {
 		defer close(hkDone)
@@ -180,6 +186,13 @@ func (g *Gateway) accept(ctx context.Context, conn net.Conn) {
 	})
 }
 
+// resumeParked hands a session the poller woke to a worker: its next read finds bytes, or its idle deadline
+// passed, or it was killed.
+func (g *Gateway) resumeParked(s *session) {
+	s.woke = true
+	g.workers.do(s.resume)
+}
+
 func (g *Gateway) releasePending() {
 	<-g.pendingSlots
 	g.m.pending.Dec()
@@ -199,6 +212,7 @@ func (g *Gateway) shutdown() {
 		go s.kill(apf.DisconnectByApplication)
 	}
 	g.wg.Wait()
+	g.poller.close()
 	g.workers.close()
 	g.log.Info().Int("sessions", len(all)).Msg("CIRA gateway stopped")
 }

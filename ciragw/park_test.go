@@ -113,35 +113,78 @@ func TestParkedSessionWakesForEveryMessage(t *testing.T) {
 	require.Equal(t, 9.0, counter(t, tg.reg, "dm_manager_ciragw_keepalives_total"))
 }
 
-// A parked session waits on the smallest goroutine stack, where a goroutine
-// blocked in tls.Conn.Read after the APF handshake held 8 KiB.
-func TestParkedSessionStack(t *testing.T) {
-	if !canPark {
+// A parked session holds no goroutine and no stack: the poller waits for its
+// socket. (A goroutine blocked in tls.Conn.Read after the APF handshake held
+// 8 KiB of stack; one waiting for its socket, as sessions parked before the
+// poller, 2 KiB.)
+func TestParkedSessionHoldsNoGoroutine(t *testing.T) {
+	if runtime.GOOS != "linux" {
 		t.Skip("sessions park on Linux only")
 	}
 	const n = 300
 	tg := startGateway(t, func(c *Config) { c.Authenticator = fleetAuth{}; c.MaxPendingHandshakes = n + 1 })
-	// Goroutines of earlier tests may still be ending: read the stacks until two readings agree.
-	stacks := func() int64 {
-		var last int64 = -1
+	// Goroutines of earlier tests may still be ending: read until two readings agree.
+	settled := func() (goroutines int, stack int64) {
+		last := -1
 		for range 50 {
 			runtime.GC()
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
-			if int64(ms.StackInuse) == last {
+			goroutines, stack = runtime.NumGoroutine(), int64(ms.StackInuse)
+			if goroutines == last {
 				break
 			}
-			last = int64(ms.StackInuse)
+			last = goroutines
 			time.Sleep(20 * time.Millisecond)
 		}
-		return last
+		return goroutines, stack
 	}
-	before := stacks()
+	g0, s0 := settled()
+	devices := make([]*rawDevice, n)
 	for i := range n {
-		d := dialRaw(t, tg)
-		d.establish(fmt.Sprintf("00000000-0000-4000-8000-%012d", i))
+		devices[i] = dialRaw(t, tg)
+		devices[i].establish(fmt.Sprintf("00000000-0000-4000-8000-%012d", i))
 	}
-	per := float64(stacks()-before) / n
-	t.Logf("%.0f bytes of goroutine stack per parked session", per)
-	require.Less(t, per, 4096.0)
+	g1, s1 := settled()
+	t.Logf("%.2f goroutines and %.0f bytes of stack per parked session (the test's own device side included)",
+		float64(g1-g0)/n, float64(s1-s0)/n)
+	// Each raw device's TLS client holds no goroutine either; workers and the poller are a few in all.
+	require.Less(t, g1-g0, n/10, "goroutines for %d parked sessions", n)
+	require.Less(t, float64(s1-s0)/n, 512.0, "stack bytes per parked session")
+	// Parked sessions still answer.
+	for i, d := range devices {
+		d.send(apf.KeepaliveRequest{Cookie: uint32(i)})
+		d.expect(apf.KeepaliveReply{Cookie: uint32(i)})
+	}
+}
+
+// Sessions killed while they park and wake (Disconnect from another goroutine
+// during a stream of keepalives) all end: none is left parked on a socket
+// that kill closed or half-closed.
+func TestParkedSessionsEndWhenKilled(t *testing.T) {
+	const n = 60
+	tg := startGateway(t, func(c *Config) { c.Authenticator = fleetAuth{}; c.MaxPendingHandshakes = n + 1 })
+	var wg sync.WaitGroup
+	for i := range n {
+		guid := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
+		d := dialRaw(t, tg)
+		d.establish(guid)
+		wg.Add(2)
+		go func() { // keepalives at uneven gaps, replies unread, until the connection ends
+			defer wg.Done()
+			for c := range uint32(40) {
+				if _, err := d.conn.Write(apf.Marshal(apf.KeepaliveRequest{Cookie: c})); err != nil {
+					return
+				}
+				time.Sleep(time.Duration(i%7) * 300 * time.Microsecond)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			time.Sleep(time.Duration(i%11) * time.Millisecond)
+			tg.Disconnect(guid)
+		}()
+	}
+	eventually(t, func() bool { return len(tg.Sessions()) == 0 }, "every killed session ended")
+	wg.Wait()
 }

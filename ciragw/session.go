@@ -37,8 +37,8 @@ const (
 // session is one device's CIRA connection: the transport it reads and writes
 // messages on, the handshake state (handshake.go) and, once established, the
 // channel table (mux). One goroutine at a time (serve, then after each park
-// a new one) reads and dispatches every message, so the handshake fields
-// need no lock.
+// the worker the poller hands it to) reads and dispatches every message, so
+// the handshake fields need no lock.
 type session struct {
 	transport
 	g       *Gateway
@@ -61,9 +61,13 @@ type session struct {
 	// registry readers see it through the registry lock.
 	mux mux
 
-	rd   *apf.Reader     // kept across parking
-	rc   syscall.RawConn // the socket, to wait for it readable while parked; nil: never parks
-	woke bool            // parked and woken: the next read finds bytes
+	rd     *apf.Reader     // kept across parking
+	rc     syscall.RawConn // the socket, for the poller to wait on while parked; nil: never parks
+	woke   bool            // parked and woken: the next read finds bytes, or the idle deadline passed
+	idleAt time.Time       // the idle deadline armed when the session parked
+	resume func()          // serves on from park, on a worker
+	slot   uint32          // the session's place in the poller (its lock guards it); 0: none yet
+	armed  bool            // the socket is in the poller's epoll instance
 
 	lastSeen        atomic.Int64 // unix nanoseconds of the last message received
 	connectedAt     time.Time
@@ -74,7 +78,7 @@ func newSession(g *Gateway, raw net.Conn) *session {
 	remote := raw.RemoteAddr().String()
 	ip, _, _ := net.SplitHostPort(remote)
 	tc := tls.Server(raw, g.tlsConfig)
-	return &session{
+	s := &session{
 		transport:  newTransport(raw, tc, g.cfg.WriteTimeout, g.m),
 		g:          g,
 		tlsConn:    tc,
@@ -83,6 +87,8 @@ func newSession(g *Gateway, raw net.Conn) *session {
 		hsDeadline: time.Now().Add(g.cfg.HandshakeTimeout),
 		pending:    true,
 	}
+	s.killed = func() { g.poller.unpark(s) }
+	return s
 }
 
 // start runs the TLS handshake, then serves the connection until it ends or
@@ -90,8 +96,8 @@ func newSession(g *Gateway, raw net.Conn) *session {
 // handshake (a store lookup) grow a goroutine's stack to 8 KiB or more, and a
 // stack shrinks only while under a quarter is in use, which a goroutine
 // blocked in tls.Conn.Read never is: so an established session does not wait
-// in Read at all. Between messages it parks (park.go): a fresh goroutine with
-// a minimal stack waits for the socket to turn readable, then hands the
+// in Read at all. Between messages it parks: its goroutine returns and the
+// gateway's poller (poller_linux.go) waits for the socket, then hands the
 // session to a worker (workers.go), whose stack has grown already, to serve
 // what came.
 func (s *session) start(ctx context.Context, wg *sync.WaitGroup, done func()) {
@@ -100,31 +106,24 @@ func (s *session) start(ctx context.Context, wg *sync.WaitGroup, done func()) {
 		done()
 		return
 	}
-	s.rc = rawConnOf(s.raw)
+	s.rc = rawConnOf(s.raw, s.g.poller)
+	s.resume = func() { s.run(ctx, wg, done) }
 	wg.Add(1)
 	s.run(ctx, wg, done)
 }
 
 // run serves the session on the calling goroutine until it ends, or until it
-// has nothing to read and parks, leaving the rest to a new goroutine.
+// has nothing to read and parks.
 func (s *session) run(ctx context.Context, wg *sync.WaitGroup, done func()) {
 	err := s.recovered(func() error { return s.serve(ctx) })
 	if errors.Is(err, errParked) {
-		go s.park(ctx, wg, done)
+		s.g.poller.park(s, s.idleAt)
 		return
 	}
+	s.g.poller.release(s)
 	s.end(err)
 	done()
 	wg.Done()
-}
-
-// park waits until the socket has something to read (or has failed, been
-// closed, or reached the idle deadline: the read that follows says which),
-// then has a worker serve on.
-func (s *session) park(ctx context.Context, wg *sync.WaitGroup, done func()) {
-	_ = waitReadable(s.rc)
-	s.woke = true
-	s.g.workers.do(func() { s.run(ctx, wg, done) })
 }
 
 // recovered runs fn (the TLS handshake, then serve) so that a panic costs
@@ -188,7 +187,7 @@ func (s *session) Read(p []byte) (int, error) {
 		return s.readBefore(p, s.hsDeadline)
 	}
 	if s.woke {
-		s.woke = false // the socket is readable, and the idle deadline was armed when it parked
+		s.woke = false // the socket is readable (or the idle deadline passed), and that deadline is armed
 		return s.read(p)
 	}
 	now := time.Now()
@@ -212,6 +211,7 @@ func (s *session) Read(p []byte) (int, error) {
 	if err := s.armRead(idle); err != nil {
 		return 0, err
 	}
+	s.idleAt = idle
 	return 0, errParked
 }
 

@@ -44,6 +44,7 @@ type transport struct {
 	canDisconnect atomic.Bool // the stream can carry a DISCONNECT (TLS handshake done)
 	killOnce      sync.Once
 	lingerUntil   atomic.Int64 // unix nanoseconds; set once DISCONNECT was sent
+	killed        func()       // after kill: resumes the reader if it is parked, so that it ends; may be nil
 }
 
 func newTransport(raw, conn net.Conn, writeTimeout time.Duration, m *metrics) transport {
@@ -106,7 +107,7 @@ func (t *transport) send(m apf.Message) error {
 	return nil
 }
 
-// kill ends the connection once. With a reason it first writes DISCONNECT
+// kill ends the connection once, then wakes the reader if it is parked. With a reason it first writes DISCONNECT
 // (waiting for a busy writer up to disconnectWriteTimeout) and half-closes:
 // closing a socket with unread input resets it, and the device would lose
 // the DISCONNECT, so the input is drained until the device closes or
@@ -115,6 +116,9 @@ func (t *transport) send(m apf.Message) error {
 // ends; kill itself never blocks longer than disconnectWriteTimeout.
 func (t *transport) kill(reason apf.DisconnectReason) {
 	t.killOnce.Do(func() {
+		if t.killed != nil {
+			defer t.killed()
+		}
 		linger := time.Now().Add(disconnectWriteTimeout)
 		if reason != 0 && t.canDisconnect.Load() && t.lockBefore(linger) {
 			err := t.raw.SetWriteDeadline(linger)

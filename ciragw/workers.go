@@ -11,8 +11,8 @@ import (
 // need. A new goroutine starts on 2 KiB and copies its stack at each
 // doubling, up to the 8 KiB a TLS read takes and more for a handshake; with a
 // keepalive per device every 30 s, those copies were a tenth of an idle
-// gateway's CPU. A parked session still waits on a goroutine of its own with
-// the smallest stack (park.go); only the work is handed over.
+// gateway's CPU. A parked session holds no goroutine (poller_linux.go); a
+// wake-up is handed to a worker.
 //
 // Idle workers wait last in, first out, so the pool keeps the few that the
 // load needs busy and the others expire after linger.
