@@ -195,6 +195,12 @@ func testLogger() zerolog.Logger {
 // startGateway serves a gateway on a loopback port until the test ends.
 func startGateway(t *testing.T, opts ...func(*Config)) *testGateway {
 	t.Helper()
+	return startGatewayOn(t, nil, opts...)
+}
+
+// startGatewayOn is startGateway with the listener wrapped by wrap (nil: as it is).
+func startGatewayOn(t *testing.T, wrap func(net.Listener) net.Listener, opts ...func(*Config)) *testGateway {
+	t.Helper()
 	_, cert := testPKI()
 	auth := newFakeAuth()
 	reg := prometheus.NewRegistry()
@@ -214,6 +220,9 @@ func startGateway(t *testing.T, opts ...func(*Config)) *testGateway {
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
+	if wrap != nil {
+		ln = wrap(ln)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- g.Serve(ctx, ln) }()

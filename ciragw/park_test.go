@@ -188,3 +188,37 @@ func TestParkedSessionsEndWhenKilled(t *testing.T) {
 	eventually(t, func() bool { return len(tg.Sessions()) == 0 }, "every killed session ended")
 	wg.Wait()
 }
+
+// hiddenSocketListener hands out connections that do not expose their socket
+// (no syscall.Conn): their sessions cannot park, as on a platform without
+// the poller, and wait in Read on their goroutine.
+type hiddenSocketListener struct{ net.Listener }
+
+func (l hiddenSocketListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return struct{ net.Conn }{c}, nil
+}
+
+// A session that cannot park answers keepalives, times out when the device
+// goes silent, and ends when disconnected.
+func TestSessionThatCannotPark(t *testing.T) {
+	tg := startGatewayOn(t, func(ln net.Listener) net.Listener { return hiddenSocketListener{ln} },
+		func(c *Config) { c.Authenticator = fleetAuth{}; c.IdleTimeout = 300 * time.Millisecond })
+	silent := dialRaw(t, tg)
+	silent.establish(docGUID)
+	kicked := dialRaw(t, tg)
+	const other = "00000000-0000-4000-8000-000000000001"
+	kicked.establish(other)
+	for cookie := range uint32(4) {
+		kicked.send(apf.KeepaliveRequest{Cookie: cookie})
+		kicked.expect(apf.KeepaliveReply{Cookie: cookie})
+		time.Sleep(100 * time.Millisecond)
+	}
+	silent.expectEnd(apf.DisconnectConnectionTimedOut)
+	require.True(t, tg.Disconnect(other))
+	kicked.expectEnd(apf.DisconnectByApplication)
+	eventually(t, func() bool { return len(tg.Sessions()) == 0 }, "both sessions ended")
+}
