@@ -206,13 +206,13 @@ func (l hiddenSocketListener) Accept() (net.Conn, error) {
 // goes silent, and ends when disconnected.
 func TestSessionThatCannotPark(t *testing.T) {
 	tg := startGatewayOn(t, func(ln net.Listener) net.Listener { return hiddenSocketListener{ln} },
-		func(c *Config) { c.Authenticator = fleetAuth{}; c.IdleTimeout = 300 * time.Millisecond })
+		func(c *Config) { c.Authenticator = fleetAuth{}; c.IdleTimeout = time.Second })
 	silent := dialRaw(t, tg)
 	silent.establish(docGUID)
 	kicked := dialRaw(t, tg)
 	const other = "00000000-0000-4000-8000-000000000001"
 	kicked.establish(other)
-	for cookie := range uint32(4) {
+	for cookie := range uint32(12) { // 100 ms apart, past the silent device's idle timeout
 		kicked.send(apf.KeepaliveRequest{Cookie: cookie})
 		kicked.expect(apf.KeepaliveReply{Cookie: cookie})
 		time.Sleep(100 * time.Millisecond)
