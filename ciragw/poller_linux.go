@@ -145,8 +145,9 @@ func (p *poller) unpark(s *session) {
 	}
 }
 
-// release gives up s's slot as the session ends (its socket closed, which
-// takes it out of the epoll instance).
+// release gives up s's slot as the session ends. Its socket stays in the
+// epoll instance, disarmed, until end closes it; an event of it that was
+// already on its way names the old generation and is ignored.
 func (p *poller) release(s *session) {
 	if s.slot == 0 {
 		return

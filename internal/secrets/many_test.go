@@ -11,8 +11,8 @@ import (
 	"github.com/dmrm/dm-manager/internal/store"
 )
 
-// TestGetMany: every path gets its own answer, on both backends (the embedded one in one query, Vault one Get
-// after another): data, not found, an invalid path; and on the embedded backend a tampered row fails alone.
+// TestGetMany: every path gets its own answer, on both backends (the embedded one in one query, Vault up to
+// manyGets Gets at once): data, not found, an invalid path; and on the embedded backend a tampered row fails alone.
 func TestGetMany(t *testing.T) {
 	for _, b := range bothBackends {
 		t.Run(b.name, func(t *testing.T) {
@@ -43,8 +43,7 @@ func TestGetMany(t *testing.T) {
 		good, bad := devicePath(t, tenant), devicePath(t, tenant)
 		require.NoError(t, st.Put(ctx, good, map[string]string{KeyCIRAPassword: "for-good"}))
 		require.NoError(t, st.Put(ctx, bad, map[string]string{KeyCIRAPassword: "for-bad"}))
-		_, err := testPool(t).Exec(ctx,
-			`UPDATE sealed_secrets SET ciphertext = set_byte(ciphertext, 0, get_byte(ciphertext, 0) # 1) WHERE path = $1`, bad)
+		_, err := testPool(t).Exec(ctx, flipCiphertextBit, bad)
 		require.NoError(t, err)
 		got := GetMany(ctx, st, []string{good, bad})
 		require.NoError(t, got[good].Err)

@@ -90,6 +90,9 @@ func TestSealedWrongKey(t *testing.T) {
 	require.ErrorContains(t, err, p)
 }
 
+// flipCiphertextBit tampers with the row at $1 as a disk or a hand on the database could.
+const flipCiphertextBit = `UPDATE sealed_secrets SET ciphertext = set_byte(ciphertext, 0, get_byte(ciphertext, 0) # 1) WHERE path = $1`
+
 func TestSealedTampered(t *testing.T) {
 	ctx := context.Background()
 	st := openSealed(t)
@@ -101,7 +104,7 @@ func TestSealedTampered(t *testing.T) {
 	tests := []struct {
 		name, sql, path string
 	}{
-		{"flipped ciphertext bit", `UPDATE sealed_secrets SET ciphertext = set_byte(ciphertext, 0, get_byte(ciphertext, 0) # 1) WHERE path = $1`, a},
+		{"flipped ciphertext bit", flipCiphertextBit, a},
 		{"row copied to another path", `UPDATE sealed_secrets AS d SET nonce = s.nonce, ciphertext = s.ciphertext
 			FROM sealed_secrets AS s WHERE d.path = $1 AND s.path = $2`, b},
 	}
